@@ -1,0 +1,13 @@
+# Common compile settings for every vtsync target: warnings, optional -Werror and sanitizers.
+function(vtsync_target_defaults target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wno-missing-field-initializers)
+  if(VTSYNC_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(VTSYNC_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${VTSYNC_SANITIZE} -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=all)
+    target_link_options(${target} PRIVATE -fsanitize=${VTSYNC_SANITIZE})
+  endif()
+endfunction()
