@@ -1,0 +1,110 @@
+#pragma once
+// vtsync's configuration: the TOML file of ../shared/CONTRACT.md, read through one declarative key table.
+//
+// Error policy: load() throws config_error, whose what() is "file:key: what is wrong" (the daemon exits 78
+// with it). Nothing here logs, and no message ever contains a secret's value.
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vtsync::config {
+
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class conflict_policy { remote_wins, local_wins, newest_wins };
+enum class remote_delete_policy { remove, mark };  // "delete" | "mark"
+enum class log_format { text, json };
+
+struct vtiger_settings {
+  std::string url;  // normalised: always ends in webservice.php
+  std::string username;
+  std::string access_key;  // secret: never print
+  std::chrono::milliseconds timeout{std::chrono::seconds{30}};
+  bool verify_tls = true;
+  std::string ca_file;
+  double max_requests_per_second = 0;  // 0 = unlimited
+  std::string server_timezone = "UTC";
+};
+
+struct postgres_settings {
+  std::string conninfo;  // may hold a password: log only through storage::scrub_conninfo
+  std::string schema = "vtiger";
+  std::chrono::milliseconds statement_timeout{std::chrono::seconds{60}};
+};
+
+struct sync_settings {
+  std::vector<std::string> modules;
+  std::chrono::milliseconds poll_interval{std::chrono::seconds{30}};
+  std::string default_assigned_user_id;
+  conflict_policy conflicts = conflict_policy::remote_wins;
+  remote_delete_policy on_remote_delete = remote_delete_policy::remove;
+  std::string idempotency_field;
+  std::chrono::milliseconds overlap{std::chrono::seconds{5}};
+  std::chrono::milliseconds deletion_scan_interval{std::chrono::minutes{15}};
+  int max_in_flight_requests = 4;
+  int backfill_parallel = 1;
+};
+
+struct health_settings {
+  std::string listen = "127.0.0.1:8089";
+};
+
+struct log_settings {
+  std::string level = "info";
+  log_format format = log_format::text;
+};
+
+struct settings {
+  std::string source_file;
+  vtiger_settings vtiger;
+  postgres_settings postgres;
+  sync_settings sync;
+  health_settings health;
+  log_settings log;
+};
+
+enum class key_type { string, boolean, duration, integer, number, string_list, choice, path };
+
+// One row of the key table: it drives parsing, validation, --help, the README reference and the sample
+// config, so these can never drift apart.
+struct key_spec {
+  std::string name;  // "section.key"
+  key_type type;
+  std::string default_text;  // as a user would write it in TOML; "" when there is none
+  std::string description;
+  bool reloadable = false;  // takes effect on SIGHUP without a restart
+  bool required = false;
+  std::vector<std::string> choices;  // for key_type::choice
+  std::string env_override;          // environment variable that overrides the file, if any
+};
+
+[[nodiscard]] const std::vector<key_spec>& key_table();
+
+// Environment consulted by load(); injectable for tests.
+struct environment {
+  std::map<std::string, std::string> vars;
+  [[nodiscard]] static environment from_process();
+  [[nodiscard]] std::optional<std::string> get(const std::string& name) const;
+};
+
+// Reads, validates and resolves secrets (access_key_file, $CREDENTIALS_DIRECTORY/vtiger-access-key,
+// VTSYNC_VTIGER_ACCESS_KEY). Throws config_error.
+[[nodiscard]] settings load(const std::string& path, const environment& env = environment::from_process());
+
+// The keys whose values differ between two settings and that need a restart to take effect.
+[[nodiscard]] std::vector<std::string> restart_required_changes(const settings& before, const settings& after);
+
+// Markdown table of every key (for README.md) and a commented sample TOML file.
+[[nodiscard]] std::string render_reference_markdown();
+[[nodiscard]] std::string render_sample_toml();
+
+[[nodiscard]] std::string_view to_string(conflict_policy p);
+[[nodiscard]] std::string_view to_string(remote_delete_policy p);
+
+}  // namespace vtsync::config

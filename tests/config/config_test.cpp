@@ -1,0 +1,238 @@
+// Needs: nothing (writes temp files).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "test_env.hpp"
+#include "vtsync/config/config.hpp"
+
+namespace cfg = vtsync::config;
+namespace fs = std::filesystem;
+
+namespace {
+
+class temp_dir {
+ public:
+  temp_dir() {
+    char tmpl[] = "/tmp/vtsync-config-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~temp_dir() { fs::remove_all(path_); }
+  [[nodiscard]] std::string write(const std::string& name, const std::string& text) const {
+    const auto p = path_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  [[nodiscard]] const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+const std::string good_body = R"([vtiger]
+url = "https://crm.example.com"
+username = "sync"
+access_key = "AKEY-1234567890"
+
+[postgres]
+conninfo = "postgresql:///vtsync"
+
+[sync]
+modules = ["Contacts", "Accounts"]
+)";
+
+cfg::environment no_env() { return cfg::environment{}; }
+
+std::string load_error(const std::string& path, const cfg::environment& env = no_env()) {
+  try {
+    (void)cfg::load(path, env);
+  } catch (const cfg::config_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, LoadsTheContractExampleWithDefaults) {
+  temp_dir dir;
+  const auto s = cfg::load(dir.write("vtsync.toml", good_body), no_env());
+  EXPECT_EQ(s.vtiger.url, "https://crm.example.com/webservice.php");
+  EXPECT_EQ(s.vtiger.username, "sync");
+  EXPECT_EQ(s.vtiger.access_key, "AKEY-1234567890");
+  EXPECT_EQ(s.sync.modules, (std::vector<std::string>{"Contacts", "Accounts"}));
+  EXPECT_EQ(s.sync.poll_interval, std::chrono::seconds{30});
+  EXPECT_EQ(s.sync.conflicts, cfg::conflict_policy::remote_wins);
+  EXPECT_EQ(s.sync.on_remote_delete, cfg::remote_delete_policy::remove);
+  EXPECT_EQ(s.postgres.schema, "vtiger");
+  EXPECT_EQ(s.health.listen, "127.0.0.1:8089");
+  EXPECT_TRUE(s.vtiger.verify_tls);
+}
+
+TEST(Config, UrlNormalisation) {
+  temp_dir dir;
+  auto with_url = [&](const std::string& url) {
+    std::string body = good_body;
+    body.replace(body.find("https://crm.example.com"), std::string{"https://crm.example.com"}.size(), url);
+    return cfg::load(dir.write("u.toml", body), no_env()).vtiger.url;
+  };
+  EXPECT_EQ(with_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080/webservice.php");
+  EXPECT_EQ(with_url("https://h/vtiger/"), "https://h/vtiger/webservice.php");
+  EXPECT_EQ(with_url("https://h/vtiger/webservice.php"), "https://h/vtiger/webservice.php");
+}
+
+TEST(Config, EnvironmentOverridesAndCredentials) {
+  temp_dir dir;
+  std::string body = good_body;
+  body.erase(body.find("access_key = \"AKEY-1234567890\"\n"), std::string{"access_key = \"AKEY-1234567890\"\n"}.size());
+  const auto path = dir.write("vtsync.toml", body);
+  const auto creds = dir.path() / "creds";
+  fs::create_directories(creds);
+  std::ofstream(creds / "vtiger-access-key") << "FROM-CREDENTIALS\n";
+
+  cfg::environment env;
+  env.vars["CREDENTIALS_DIRECTORY"] = creds.string();
+  env.vars["VTSYNC_POSTGRES_CONNINFO"] = "host=elsewhere";
+  auto s = cfg::load(path, env);
+  EXPECT_EQ(s.vtiger.access_key, "FROM-CREDENTIALS");
+  EXPECT_EQ(s.postgres.conninfo, "host=elsewhere");
+
+  env.vars["VTSYNC_VTIGER_ACCESS_KEY"] = "FROM-ENV";
+  EXPECT_EQ(cfg::load(path, env).vtiger.access_key, "FROM-ENV");
+}
+
+TEST(Config, AccessKeyFileIsReadAndTrimmed) {
+  temp_dir dir;
+  const auto key_file = dir.write("key", "KEYFILE-VALUE\n");
+  std::string body = good_body;
+  body.replace(body.find("access_key = \"AKEY-1234567890\""), std::string{"access_key = \"AKEY-1234567890\""}.size(),
+               "access_key_file = \"" + key_file + "\"");
+  EXPECT_EQ(cfg::load(dir.write("vtsync.toml", body), no_env()).vtiger.access_key, "KEYFILE-VALUE");
+}
+
+struct bad_case {
+  const char* name;
+  std::string body;          // file content; "<missing>" = no file
+  std::string expected_key;  // must appear in the message as ":<key>:"
+  std::string expected_text;
+};
+
+class BadConfig : public ::testing::TestWithParam<bad_case> {};
+
+TEST_P(BadConfig, NamesFileKeyAndProblem) {
+  temp_dir dir;
+  const auto& c = GetParam();
+  const std::string path =
+      c.body == "<missing>" ? (dir.path() / "absent.toml").string() : dir.write("vtsync.toml", c.body);
+  const auto message = load_error(path);
+  ASSERT_FALSE(message.empty()) << "no error for " << c.name;
+  EXPECT_EQ(message.rfind(path + ":", 0), 0U) << message;
+  if (!c.expected_key.empty()) {
+    EXPECT_NE(message.find(":" + c.expected_key + ":"), std::string::npos) << message;
+  }
+  EXPECT_NE(message.find(c.expected_text), std::string::npos) << message;
+  EXPECT_EQ(message.find("AKEY-1234567890"), std::string::npos) << "secret leaked: " << message;
+}
+
+std::string replace(std::string body, const std::string& from, const std::string& to) {
+  return body.replace(body.find(from), from.size(), to);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadConfig,
+    ::testing::Values(
+        bad_case{"missing_file", "<missing>", "", "cannot read"},
+        bad_case{"bad_toml", "[vtiger\nurl = 1", "", "invalid TOML"},
+        bad_case{"unknown_key", good_body + "\n[log]\nlevle = \"info\"\n", "log.levle", "unknown key"},
+        bad_case{"unknown_section", good_body + "\n[extra]\nx = 1\n", "extra", "unknown section"},
+        bad_case{"wrong_type", replace(good_body, "username = \"sync\"", "username = 42"), "vtiger.username",
+                 "expected a string"},
+        bad_case{"bad_duration", good_body + "poll_interval = \"30 seconds\"\n", "sync.poll_interval",
+                 "not a duration"},
+        bad_case{"duration_too_short", good_body + "poll_interval = \"10ms\"\n", "sync.poll_interval",
+                 "must be between"},
+        bad_case{"unreadable_key_file",
+                 replace(good_body, "access_key = \"AKEY-1234567890\"", "access_key_file = \"/nonexistent/key\""),
+                 "vtiger.access_key_file", "cannot read"},
+        bad_case{"bad_url", replace(good_body, "https://crm.example.com", "crm.example.com"), "vtiger.url",
+                 "not an absolute URL"},
+        bad_case{"ftp_url", replace(good_body, "https://crm.example.com", "ftp://crm.example.com"), "vtiger.url",
+                 "scheme"},
+        bad_case{"empty_modules", replace(good_body, "[\"Contacts\", \"Accounts\"]", "[]"), "sync.modules",
+                 "empty"},
+        bad_case{"duplicate_module", replace(good_body, "[\"Contacts\", \"Accounts\"]", "[\"Contacts\", \"Contacts\"]"),
+                 "sync.modules", "twice"},
+        bad_case{"bad_policy", good_body + "conflict_policy = \"mine\"\n", "sync.conflict_policy", "not one of"},
+        bad_case{"missing_url", replace(good_body, "url = \"https://crm.example.com\"\n", ""), "vtiger.url",
+                 "required"},
+        bad_case{"no_access_key", replace(good_body, "access_key = \"AKEY-1234567890\"\n", ""),
+                 "vtiger.access_key_file", "no access key"},
+        bad_case{"both_keys", replace(good_body, "access_key = \"AKEY-1234567890\"",
+                                      "access_key_file = \"/etc/hostname\"\naccess_key = \"AKEY-1234567890\""),
+                 "vtiger.access_key", "not both"},
+        bad_case{"bad_listen", good_body + "\n[health]\nlisten = \"everywhere\"\n", "health.listen", "host:port"},
+        bad_case{"bad_owner", good_body + "default_assigned_user_id = \"admin\"\n", "sync.default_assigned_user_id",
+                 "not a Vtiger id"},
+        bad_case{"reserved_schema", replace(good_body, "conninfo = \"postgresql:///vtsync\"",
+                                            "conninfo = \"postgresql:///vtsync\"\nschema = \"vtsync\""),
+                 "postgres.schema", "reserved"}),
+    [](const ::testing::TestParamInfo<bad_case>& param_info) { return std::string{param_info.param.name}; });
+
+TEST(Config, ReloadDetectsKeysThatNeedARestart) {
+  temp_dir dir;
+  const auto before = cfg::load(dir.write("a.toml", good_body), no_env());
+  const auto after = cfg::load(
+      dir.write("b.toml", good_body + "poll_interval = \"5s\"\n\n[health]\nlisten = \"127.0.0.1:9000\"\n"), no_env());
+  EXPECT_EQ(cfg::restart_required_changes(before, after), std::vector<std::string>{"health.listen"});
+}
+
+TEST(Config, SampleConfigIsValidAndNamesEveryKey) {
+  temp_dir dir;
+  const auto sample = cfg::render_sample_toml();
+  for (const auto& k : cfg::key_table()) {
+    const auto key = k.name.substr(k.name.find('.') + 1);
+    EXPECT_NE(sample.find(key + " = "), std::string::npos) << k.name;
+  }
+  // The sample's active lines need a key file to exist; point it at a real one and load it.
+  std::string body = sample;
+  body = replace(body, "/run/credentials/vtsyncd.service/vtiger-access-key", dir.write("key", "K"));
+  EXPECT_NO_THROW((void)cfg::load(dir.write("sample.toml", body), no_env()));
+}
+
+TEST(Config, CheckedInSampleMatchesTheKeyTable) {
+  std::ifstream in(std::string{VTSYNC_SOURCE_DIR} + "/config/vtsync.toml.example");
+  ASSERT_TRUE(in) << "config/vtsync.toml.example is missing";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), cfg::render_sample_toml())
+      << "regenerate it: build/vtsyncd config-sample > config/vtsync.toml.example";
+}
+
+TEST(Config, ReadmeReferenceMatchesTheKeyTable) {
+  std::ifstream in(std::string{VTSYNC_SOURCE_DIR} + "/README.md");
+  ASSERT_TRUE(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto readme = ss.str();
+  const std::string begin = "<!-- config-reference:begin -->\n";
+  const std::string end = "<!-- config-reference:end -->";
+  const auto b = readme.find(begin);
+  const auto e = readme.find(end);
+  ASSERT_NE(b, std::string::npos) << "README.md lacks the config reference markers";
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(readme.substr(b + begin.size(), e - b - begin.size()), cfg::render_reference_markdown())
+      << "regenerate it: scripts/update-docs";
+  // And the reverse: every `section.key` the README mentions exists.
+  std::regex key_re{"`((vtiger|postgres|sync|health|log)\\.[a-z_]+)`"};
+  for (auto it = std::sregex_iterator(readme.begin(), readme.end(), key_re); it != std::sregex_iterator(); ++it) {
+    const auto name = (*it)[1].str();
+    bool found = false;
+    for (const auto& k : cfg::key_table()) found = found || k.name == name;
+    EXPECT_TRUE(found) << "README names unknown key " << name;
+  }
+}
