@@ -1,0 +1,13 @@
+# Turns data/*.json (describe bodies and listtypes copied from the recordings) into one C++ source.
+file(GLOB files "${DATA_DIR}/*.json")
+list(SORT files)
+set(out "// Generated from tests/fake_vtiger/data by embed_data.cmake. Do not edit.\n#include <string_view>\n")
+string(APPEND out "namespace vtsync::fake {\nnamespace {\nstruct entry { std::string_view name; std::string_view json; };\nconst entry k_entries[] = {\n")
+foreach(f ${files})
+  get_filename_component(name ${f} NAME_WE)
+  file(READ ${f} content)
+  string(APPEND out "  {\"${name}\", R\"vtjson(${content})vtjson\"},\n")
+endforeach()
+string(APPEND out "};\n}  // namespace\nstd::string_view embedded_json(std::string_view name) {\n  for (const auto& e : k_entries) {\n    if (e.name == name) return e.json;\n  }\n  return \"{}\";\n}\n}  // namespace vtsync::fake\n")
+file(WRITE ${OUT}.tmp "${out}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

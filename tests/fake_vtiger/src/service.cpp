@@ -1,0 +1,1539 @@
+#include "fake_vtiger/service.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+#include "fake_vtiger/vtql.hpp"
+#include "fake_vtiger/zend_json.hpp"
+
+namespace vtsync::fake {
+
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+const char* const k_denied = "Permission to perform the operation is denied";
+const char* const k_denied_id = "Permission to perform the operation is denied for id";
+const char* const k_bad_id = "Id specified is incorrect";
+const char* const k_database = "Database error while performing requested operation";
+const char* const k_internal = "Unknown Error while processing request";
+const char* const k_html_page =
+    "<!DOCTYPE html>\n<html><head><title>Error</title></head><body><h1>Fatal error</h1>"
+    "<p>Something went wrong on the CRM side (fake-vtiger injected fault).</p></body></html>\n";
+
+struct op_def {
+  const char* name;
+  bool post;
+  bool prelogin;
+};
+const op_def k_ops[] = {
+    {"getchallenge", false, true}, {"login", true, true},       {"logout", true, false},
+    {"extendsession", true, true}, {"listtypes", false, false}, {"describe", false, false},
+    {"create", true, false},       {"retrieve", false, false},  {"update", true, false},
+    {"revise", true, false},       {"delete", true, false},     {"query", false, false},
+    {"sync", false, false}};
+
+std::string md5_hex(std::string_view s) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), digest, &len, EVP_md5(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[digest[i] >> 4]);
+    out.push_back(hex[digest[i] & 15]);
+  }
+  return out;
+}
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// PHP's helper turns a missing, empty or "0" parameter into "".
+std::string param(const form_fields& f, const std::string& name) {
+  const auto it = f.find(name);
+  if (it == f.end() || it->second == "0") return {};
+  return it->second;
+}
+
+struct parsed_id {
+  enum class kind { ok, numeric, malformed } type = kind::malformed;
+  int prefix = 0;
+  std::uint32_t crmid = 0;
+};
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+parsed_id parse_ws_id(std::string_view id) {
+  parsed_id p;
+  if (all_digits(id)) {
+    p.type = parsed_id::kind::numeric;
+    return p;
+  }
+  const auto x = id.find('x');
+  if (x == std::string_view::npos || !all_digits(id.substr(0, x)) || !all_digits(id.substr(x + 1)) ||
+      x + 1 > 10 || id.size() - x - 1 > 9) {
+    return p;
+  }
+  p.type = parsed_id::kind::ok;
+  p.prefix = std::stoi(std::string(id.substr(0, x)));
+  p.crmid = static_cast<std::uint32_t>(std::stoul(std::string(id.substr(x + 1))));
+  return p;
+}
+
+// The number after the "x" of an NxM id, as Vtiger's VTQL uses it; nullopt when there is no "x".
+std::optional<long long> number_after_x(std::string_view s) {
+  const auto x = s.find('x');
+  if (x == std::string_view::npos) return std::nullopt;
+  long long n = 0;
+  const auto rest = s.substr(x + 1);
+  auto [p, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+  if (ec != std::errc{}) return 0;  // MySQL coerces a non-number to 0
+  (void)p;
+  return n;
+}
+
+std::optional<double> as_number(std::string_view s) {
+  std::string str(s);
+  char* end = nullptr;
+  const double d = std::strtod(str.c_str(), &end);
+  if (end == str.c_str()) return std::nullopt;
+  while (*end == ' ') ++end;
+  if (*end != '\0') return std::nullopt;
+  return d;
+}
+
+std::string_view rtrim_spaces(std::string_view s) {
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+// utf8_general_ci, reduced to ASCII case folding and PAD SPACE (trailing spaces ignored).
+int collate(std::string_view a, std::string_view b) {
+  a = rtrim_spaces(a);
+  b = rtrim_spaces(b);
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const int ca = std::tolower(static_cast<unsigned char>(a[i]));
+    const int cb = std::tolower(static_cast<unsigned char>(b[i]));
+    if (ca != cb) return ca < cb ? -1 : 1;
+  }
+  if (a.size() == b.size()) return 0;
+  return a.size() < b.size() ? -1 : 1;
+}
+
+bool like_match(std::string_view s, std::string_view p) {
+  // Iterative wildcard match with backtracking on the last %.
+  std::size_t si = 0, pi = 0, star_p = std::string_view::npos, star_s = 0;
+  auto eq = [](char a, char b) {
+    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+  };
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '\\' && pi + 1 < p.size()) {
+      if (eq(s[si], p[pi + 1])) {
+        ++si;
+        pi += 2;
+        continue;
+      }
+    } else if (pi < p.size() && p[pi] == '%') {
+      star_p = pi++;
+      star_s = si;
+      continue;
+    } else if (pi < p.size() && (p[pi] == '_' || eq(s[si], p[pi]))) {
+      ++si;
+      ++pi;
+      continue;
+    }
+    if (star_p == std::string_view::npos) return false;
+    pi = star_p + 1;
+    si = ++star_s;
+  }
+  while (pi < p.size() && p[pi] == '%') ++pi;
+  return pi == p.size();
+}
+
+std::string fmt_decimal(double d, int places) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", places, d);
+  return buf;
+}
+
+// Output strings are HTML-entity-decoded by Vtiger; decoding at write time gives the same answers.
+std::string html_decode(std::string s) {
+  if (s.find('&') == std::string::npos) return s;
+  static const std::pair<const char*, const char*> entities[] = {
+      {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#039;", "'"}, {"&#39;", "'"}};
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    bool done = false;
+    if (s[i] == '&') {
+      for (const auto& [from, to] : entities) {
+        if (s.compare(i, std::strlen(from), from) == 0) {
+          out += to;
+          i += std::strlen(from);
+          done = true;
+          break;
+        }
+      }
+    }
+    if (!done) out.push_back(s[i++]);
+  }
+  return out;
+}
+
+std::string json_scalar_to_string(const ojson& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "1" : "";
+  if (v.is_number_integer()) return std::to_string(v.get<long long>());
+  if (v.is_number_unsigned()) return std::to_string(v.get<unsigned long long>());
+  if (v.is_number_float()) {
+    std::string s = fmt_decimal(v.get<double>(), 8);
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+    return s;
+  }
+  return {};
+}
+
+bool json_empty(const ojson& v) {
+  if (v.is_null()) return true;
+  if (v.is_string()) return v.get_ref<const std::string&>().empty();
+  if (v.is_boolean()) return !v.get<bool>();
+  if (v.is_array()) return v.empty();
+  return false;
+}
+
+// The stored form of an input value (vtiger-webservice.md §14.2).
+std::optional<std::string> convert_input(const field_meta& f, const ojson& v) {
+  if (v.is_null()) return std::string();
+  switch (f.type) {
+    case field_type::boolean: {
+      if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
+      const std::string s = json_scalar_to_string(v);
+      return s == "1" || s == "on" ? "1" : "0";
+    }
+    case field_type::currency: {
+      const auto d = as_number(json_scalar_to_string(v));
+      return fmt_decimal(d.value_or(0.0), 8);
+    }
+    case field_type::decimal: {
+      const std::string s = json_scalar_to_string(v);
+      if (s.empty()) return s;
+      return fmt_decimal(as_number(s).value_or(0.0), 3);
+    }
+    case field_type::integer: {
+      const std::string s = json_scalar_to_string(v);
+      if (s.empty()) return s;
+      return std::to_string(static_cast<long long>(as_number(s).value_or(0.0)));
+    }
+    case field_type::multipicklist: {
+      if (v.is_array()) {
+        std::string joined;
+        for (const auto& item : v) {
+          if (!joined.empty()) joined += " |##| ";
+          joined += json_scalar_to_string(item);
+        }
+        return joined;
+      }
+      return json_scalar_to_string(v);
+    }
+    case field_type::date: {
+      // An unparseable date is stored empty, without an error.
+      const std::string s = json_scalar_to_string(v);
+      int y = 0, m = 0, d = 0;
+      char tail = 0;
+      if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3 && m >= 1 && m <= 12 && d >= 1 &&
+          d <= 31) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
+        return std::string(buf);
+      }
+      return std::string();
+    }
+    default:
+      return html_decode(json_scalar_to_string(v));
+  }
+}
+
+std::string default_for(const field_meta& f) {
+  switch (f.type) {
+    case field_type::boolean:
+      return "0";
+    case field_type::currency:
+      return "0.00000000";
+    case field_type::integer:
+      return "0";
+    case field_type::decimal:
+      return "0.000";
+    default:
+      return "";
+  }
+}
+
+// Field name -> the database column name Vtiger sorts a non-admin user's record keys by (recording 38).
+std::string column_sort_key(const std::string& field) {
+  if (field == "contact_id") return "reportsto";
+  if (field == "assigned_user_id") return "smownerid";
+  if (field == "account_id") return "accountid";
+  return field;
+}
+
+}  // namespace
+
+std::string_view fault_kind_name(fault_kind kind) {
+  switch (kind) {
+    case fault_kind::http500:
+      return "http500";
+    case fault_kind::html:
+      return "html";
+    case fault_kind::truncated:
+      return "truncated";
+    case fault_kind::invalid_session:
+      return "invalid_session";
+    case fault_kind::delay:
+      return "delay";
+    case fault_kind::reset:
+      return "reset";
+    case fault_kind::drop_reply:
+      return "drop_reply";
+  }
+  return "?";
+}
+
+fault_spec parse_fault(std::string_view spec) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto colon = spec.find(':', start);
+    parts.emplace_back(
+        spec.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+    if (colon == std::string_view::npos) break;
+    start = colon + 1;
+  }
+  if (parts.size() < 2 || parts[0].empty()) {
+    throw std::invalid_argument("--fault '" + std::string(spec) +
+                                "': expected OPERATION:KIND[:every=N|:prob=P][:seed=S]");
+  }
+  fault_spec f;
+  f.operation = lower(parts[0]);
+  const std::string& kind = parts[1];
+  std::size_t next = 2;
+  if (kind == "http500")
+    f.kind = fault_kind::http500;
+  else if (kind == "html")
+    f.kind = fault_kind::html;
+  else if (kind == "truncated")
+    f.kind = fault_kind::truncated;
+  else if (kind == "invalid_session")
+    f.kind = fault_kind::invalid_session;
+  else if (kind == "reset")
+    f.kind = fault_kind::reset;
+  else if (kind == "drop_reply")
+    f.kind = fault_kind::drop_reply;
+  else if (kind.rfind("delay=", 0) == 0) {
+    f.kind = fault_kind::delay;
+    f.delay_ms = std::stoi(kind.substr(6));
+  } else if (kind == "delay" && parts.size() > 2 && all_digits(parts[2])) {
+    f.kind = fault_kind::delay;
+    f.delay_ms = std::stoi(parts[2]);
+    next = 3;
+  } else {
+    throw std::invalid_argument("--fault '" + std::string(spec) + "': unknown kind '" + kind + "'");
+  }
+  for (std::size_t i = next; i < parts.size(); ++i) {
+    const auto eq = parts[i].find('=');
+    const std::string key = parts[i].substr(0, eq);
+    const std::string val = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    try {
+      if (key == "every")
+        f.every = std::stoull(val);
+      else if (key == "prob")
+        f.probability = std::stod(val);
+      else if (key == "seed")
+        f.seed = std::stoull(val);
+      else if (key == "after")
+        f.after = std::stoull(val);
+      else
+        throw std::invalid_argument("unknown option");
+    } catch (const std::exception&) {
+      throw std::invalid_argument("--fault '" + std::string(spec) + "': bad option '" + parts[i] + "'");
+    }
+  }
+  f.rng.seed(f.seed);
+  return f;
+}
+
+form_fields parse_form(std::string_view text) {
+  form_fields out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto amp = text.find('&', start);
+    if (amp == std::string_view::npos) amp = text.size();
+    const auto pair = text.substr(start, amp - start);
+    if (!pair.empty()) {
+      const auto eq = pair.find('=');
+      out[url_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+    }
+    start = amp + 1;
+  }
+  return out;
+}
+
+struct service::call {
+  const http_in& request;
+  form_fields get;
+  form_fields post;
+  form_fields params;  // GET or POST ones, as the operation is registered
+  std::string operation;
+  std::string session_id;
+  session* sess = nullptr;
+  bool is_admin() const { return sess != nullptr && sess->user_id == 1; }
+  std::string user_ws_id() const { return sess == nullptr ? "" : "19x" + std::to_string(sess->user_id); }
+};
+
+service::service(service_options options)
+    : options_(std::move(options)),
+      store_(store_options{options_.seeds, options_.idempotency_field}, now()),
+      rng_(std::random_device{}()) {}
+
+std::int64_t service::now() const {
+  return static_cast<std::int64_t>(std::time(nullptr)) + options_.clock_offset;
+}
+
+std::string service::uniqid() {
+  // PHP uniqid(): 8 hex digits of seconds and 5 of microseconds; the counter keeps ours unique.
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count() +
+                  static_cast<long long>(uniq_counter_++);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%08llx%05llx", static_cast<unsigned long long>(us / 1000000),
+                static_cast<unsigned long long>(us % 1000000) & 0xfffff);
+  return buf;
+}
+
+std::string service::new_session_id() {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%x", static_cast<unsigned>(rng_() & 0x7fffffff));
+  return std::string(buf) + uniqid();
+}
+
+http_out service::success(std::string_view result_json) {
+  http_out o;
+  o.body.reserve(result_json.size() + 32);
+  o.body = "{\"success\":true,\"result\":";
+  o.body += result_json;
+  o.body += "}";
+  return o;
+}
+
+http_out service::http500() {
+  http_out o;
+  o.status = 500;
+  o.content_type = "text/html; charset=UTF-8";
+  return o;
+}
+
+http_out service::error(std::string_view code, std::string_view message) {
+  ++stats_.errors[std::string(code)];
+  http_out o;
+  o.body = "{\"success\":false,\"error\":{\"message\":";
+  append_json_string(o.body, message);
+  o.body += ",\"code\":";
+  append_json_string(o.body, code);
+  o.body += "}}";
+  return o;
+}
+
+http_out service::error_code_zero(std::string_view message) {
+  ++stats_.errors["0"];
+  http_out o;
+  o.body = "{\"success\":false,\"error\":{\"message\":";
+  append_json_string(o.body, message);
+  o.body += ",\"code\":0}}";
+  return o;
+}
+
+std::string service::session_name_of(const http_in& request) {
+  const auto q = request.target.find('?');
+  form_fields f = parse_form(q == std::string::npos ? std::string_view{}
+                                                    : std::string_view(request.target).substr(q + 1));
+  if (request.method == "POST") {
+    for (auto& [k, v] : parse_form(request.body)) f[k] = v;
+  }
+  const auto it = f.find("sessionName");
+  if (it == f.end() || it->second == "null") return {};
+  return it->second;
+}
+
+void service::reset_all() {
+  store_.reset(now());
+  sessions_.clear();
+  tokens_.clear();
+  stats_ = stats{};
+  for (auto& f : options_.faults) {
+    f.calls = 0;
+    f.rng.seed(f.seed);
+  }
+}
+
+http_out service::handle(const http_in& request) {
+  const auto q = request.target.find('?');
+  const std::string path = request.target.substr(0, q);
+  const std::string query_string = q == std::string::npos ? "" : request.target.substr(q + 1);
+  if (path.rfind("/_fake/", 0) == 0) return handle_fake(request, path, query_string);
+  if (path.size() >= 14 && path.compare(path.size() - 14, 14, "webservice.php") == 0) {
+    return handle_webservice(request, query_string);
+  }
+  http_out o;
+  o.status = 404;
+  o.content_type = "text/html; charset=UTF-8";
+  o.body = "<html><body>Not Found</body></html>";
+  return o;
+}
+
+http_out service::handle_webservice(const http_in& request, const std::string& query_string) {
+  call c{request, parse_form(query_string), {}, {}, {}, {}, nullptr};
+  if (request.method == "POST" &&
+      (request.content_type.empty() ||
+       request.content_type.find("application/x-www-form-urlencoded") != std::string::npos)) {
+    c.post = parse_form(request.body);
+  }
+  form_fields merged = c.get;  // $_REQUEST: the body wins over the query string
+  for (const auto& [k, v] : c.post) merged[k] = v;
+  ++stats_.total;
+  c.operation = lower(merged.contains("operation") ? merged["operation"] : "");
+  const op_def* op = nullptr;
+  for (const auto& d : k_ops) {
+    if (c.operation == d.name) op = &d;
+  }
+  if (op == nullptr) {
+    // The lookup happens outside webservice.php's try block: PHP dies, HTTP 500 with an empty body.
+    ++stats_.requests["(unknown)"];
+    return http500();
+  }
+  ++stats_.requests[c.operation];
+  if (options_.expire_sessions_every > 0 && stats_.total % options_.expire_sessions_every == 0)
+    expire_all_sessions();
+
+  c.session_id = merged.contains("sessionName") ? merged["sessionName"] : "";
+  if (c.session_id == "null") c.session_id.clear();
+
+  // Faults: the first spec that fires wins.
+  std::optional<fault_kind> fired;
+  int delay_ms = 0;
+  for (auto& f : options_.faults) {
+    if (f.operation != "*" && f.operation != c.operation) continue;
+    ++f.calls;
+    if (f.calls <= f.after) continue;
+    const std::uint64_t n = f.calls - f.after;
+    bool fire = true;
+    if (f.every > 0)
+      fire = n % f.every == 0;
+    else if (f.probability > 0)
+      fire = std::uniform_real_distribution<double>(0, 1)(f.rng) < f.probability;
+    if (!fire) continue;
+    ++stats_.faults[std::string(fault_kind_name(f.kind))];
+    if (f.kind == fault_kind::delay) {
+      delay_ms += f.delay_ms;
+      continue;
+    }
+    fired = f.kind;
+    break;
+  }
+  auto finish = [&](http_out o) {
+    o.delay_ms += delay_ms;
+    if (fired == fault_kind::truncated) o.act = http_out::action::truncate;
+    if (fired == fault_kind::drop_reply) o.act = http_out::action::drop;
+    return o;
+  };
+  if (fired == fault_kind::http500) return finish(http500());
+  if (fired == fault_kind::reset) {
+    http_out o;
+    o.act = http_out::action::reset;
+    return finish(o);
+  }
+  if (fired == fault_kind::html) {
+    http_out o;
+    o.content_type = "text/html; charset=UTF-8";
+    o.body = k_html_page;
+    return finish(o);
+  }
+  if (fired == fault_kind::invalid_session) {
+    sessions_.erase(c.session_id);  // the session really is gone afterwards
+    return finish(error("INVALID_SESSIONID", "Session Identifier provided is Invalid"));
+  }
+
+  if (!c.session_id.empty()) {
+    const auto it = sessions_.find(c.session_id);
+    if (it == sessions_.end() || now() - it->second.last_used > options_.session_ttl) {
+      if (it != sessions_.end()) sessions_.erase(it);
+      return finish(error("INVALID_SESSIONID", "Session Identifier provided is Invalid"));
+    }
+    it->second.last_used = now();
+    c.sess = &it->second;
+  } else if (!op->prelogin) {
+    return finish(error("AUTHENTICATION_REQUIRED", "Authencation required"));
+  }
+  c.params = op->post ? c.post : c.get;
+
+  const std::string& o = c.operation;
+  if (o == "getchallenge") return finish(op_getchallenge(c));
+  if (o == "login") return finish(op_login(c));
+  if (o == "logout") return finish(op_logout(c));
+  if (o == "extendsession") return finish(op_extendsession(c));
+  if (o == "listtypes") return finish(op_listtypes(c));
+  if (o == "describe") return finish(op_describe(c));
+  if (o == "retrieve") return finish(op_retrieve(c));
+  if (o == "create") return finish(op_create(c));
+  if (o == "update") return finish(op_update(c, false));
+  if (o == "revise") return finish(op_update(c, true));
+  if (o == "delete") return finish(op_delete(c));
+  if (o == "query") return finish(op_query(c));
+  return finish(op_sync(c));
+}
+
+http_out service::op_getchallenge(call& c) {
+  const std::string user = param(c.params, "username");
+  if (user.empty()) return error("ACCESS_DENIED", "No username given");
+  for (const auto& u : store::users()) {
+    if (u.user_name != user) continue;
+    const std::int64_t t = now();
+    token tk{uniqid(), t + 300};
+    tokens_[u.id] = tk;
+    ojson r = {{"token", tk.value}, {"serverTime", t}, {"expireTime", t + 300}};
+    return success(to_zend_json(r));
+  }
+  return error("ACCESS_DENIED", "username does not exists");
+}
+
+http_out service::op_login(call& c) {
+  const std::string user = param(c.params, "username");
+  const std::string key = param(c.params, "accessKey");
+  const user_info* u = nullptr;
+  for (const auto& cand : store::users()) {
+    if (cand.user_name == user) u = &cand;
+  }
+  const auto tk = u == nullptr ? tokens_.end() : tokens_.find(u->id);
+  if (u == nullptr || tk == tokens_.end() || tk->second.expires < now()) {
+    ++stats_.login_failures;
+    return error("INVALID_AUTH_TOKEN", "Specified token is invalid or expired");
+  }
+  const std::string& access_key = u->id == 1 ? options_.access_key : options_.jdoe_access_key;
+  if (md5_hex(tk->second.value + access_key) != key) {
+    ++stats_.login_failures;
+    return error("INVALID_USER_CREDENTIALS", "Invalid username or password");
+  }
+  ++stats_.logins;
+  const std::string sid = new_session_id();
+  sessions_[sid] = session{u->id, now()};
+  ojson r;
+  if (u->id == 1) {
+    r = {{"username", "admin"},
+         {"first_name", ""},
+         {"last_name", "Administrator"},
+         {"email", "admin@example.invalid"},
+         {"time_zone", "America/New_York"},
+         {"hour_format", "12"},
+         {"date_format", "yyyy-mm-dd"},
+         {"is_admin", "on"},
+         {"call_duration", "5"},
+         {"other_event_duration", "5"}};
+  } else {
+    r = {{"username", "jdoe"},          {"first_name", "John"},
+         {"last_name", "Doe"},          {"email", "jdoe@example.invalid"},
+         {"time_zone", "Asia/Kolkata"}, {"hour_format", "12"},
+         {"date_format", "yyyy-mm-dd"}, {"is_admin", "off"},
+         {"call_duration", "5"},        {"other_event_duration", "5"}};
+  }
+  r["sessionName"] = sid;
+  r["userId"] = "19x" + std::to_string(u->id);
+  r["version"] = "0.22";
+  r["vtigerVersion"] = "8.2.0";
+  return success(to_zend_json(r));
+}
+
+http_out service::op_logout(call& c) {
+  // Stock 8.2 on PHP 8 dies on "Unknown named parameter $sessionName" (126): the session survives.
+  if (options_.sync == sync_mode::php8_stock) return http500();
+  if (c.request.method != "POST") return error("OPERATION_NOT_SUPPORTED", k_denied);
+  sessions_.erase(c.session_id);
+  return success(R"({"message":"successfull"})");
+}
+
+http_out service::op_extendsession(call& c) {
+  if (c.sess == nullptr) return error("AUTHENTICATION_REQUIRED", "Authencation required");
+  ojson r = {{"sessionName", c.session_id},
+             {"userId", c.user_ws_id()},
+             {"version", "0.22"},
+             {"vtigerVersion", "8.2.0"}};
+  return success(to_zend_json(r));
+}
+
+http_out service::op_listtypes(call& c) {
+  const std::string filter = param(c.params, "fieldTypeList");
+  if (filter.empty()) return success(to_zend_json(store_.listtypes()));
+  ojson wanted = ojson::parse(filter, nullptr, false);
+  if (!wanted.is_array()) return success(to_zend_json(store_.listtypes()));
+  ojson types = ojson::array();
+  ojson info = ojson::object();
+  for (const auto& m : store_.modules()) {
+    bool has = false;
+    for (const auto& f : m.describe["fields"]) {
+      for (const auto& w : wanted) {
+        if (w.is_string() && f["type"]["name"] == w) has = true;
+      }
+    }
+    if (has) {
+      types.push_back(m.name);
+      info[m.name] = store_.listtypes()["information"][m.name];
+    }
+  }
+  return success(to_zend_json(ojson{{"types", types}, {"information", info}}));
+}
+
+http_out service::op_describe(call& c) {
+  const std::string type = param(c.params, "elementType");
+  if (type == "Users") return success(to_zend_json(store_.users_describe()));
+  const int mi = store_.module_index(type);
+  if (mi < 0)
+    return error("ACCESS_DENIED", "Permission to perform the operation is denied for name : " + type);
+  return success(to_zend_json(store_.modules()[static_cast<std::size_t>(mi)].describe));
+}
+
+std::string service::label_of(const record_view& v) const {
+  std::string label;
+  for (const int f : v.module().label_fields) {
+    const auto val = v.value(f);
+    if (!val || val->empty()) continue;
+    if (!label.empty()) label += ' ';
+    label += *val;
+  }
+  return label;
+}
+
+void service::append_record(std::string& out, const record_view& v, const std::vector<int>* fields,
+                            bool with_label, bool nulls_as_null, bool sorted_keys) const {
+  const module_meta& m = v.module();
+  std::vector<int> all;
+  if (fields == nullptr) {
+    all.resize(m.fields.size() + 1);
+    for (std::size_t i = 0; i < m.fields.size(); ++i) all[i] = static_cast<int>(i);
+    all.back() = -1;  // id
+    fields = &all;
+  }
+  std::vector<int> order = *fields;
+  if (sorted_keys) {
+    // A non-admin's records come back with keys in column order, id last (recordings 38, 115).
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      if (a < 0 || b < 0) return b < 0 && a >= 0;
+      return column_sort_key(m.fields[static_cast<std::size_t>(a)].name) <
+             column_sort_key(m.fields[static_cast<std::size_t>(b)].name);
+    });
+  }
+  out.push_back('{');
+  bool first = true;
+  for (const int f : order) {
+    if (!first) out.push_back(',');
+    first = false;
+    if (f < 0) {
+      out += "\"id\":\"";
+      out += std::to_string(m.prefix);
+      out.push_back('x');
+      out += std::to_string(v.crmid());
+      out.push_back('"');
+      continue;
+    }
+    append_json_string(out, m.fields[static_cast<std::size_t>(f)].name);
+    out.push_back(':');
+    const auto val = v.value(f);
+    if (val)
+      append_json_string(out, *val);
+    else
+      out += nulls_as_null ? "null" : "\"\"";
+  }
+  if (with_label) {
+    const std::string label = label_of(v);
+    if (!label.empty()) {
+      out += ",\"label\":";
+      append_json_string(out, label);
+    }
+  }
+  out.push_back('}');
+}
+
+namespace {
+
+struct id_lookup {
+  std::optional<record_view> view;
+  std::optional<std::pair<std::string, std::string>> error;
+};
+
+}  // namespace
+
+// The retrieve/update/revise/delete chain (Retrieve.php, recordings 70-72, 77, 78, 105-107).
+static id_lookup lookup_id(const store& s, const std::string& id) {
+  id_lookup r;
+  const parsed_id p = parse_ws_id(id);
+  if (id.empty() || p.type == parsed_id::kind::numeric) {
+    r.error = {{"ACCESS_DENIED", k_denied_id}};
+    return r;
+  }
+  if (p.type == parsed_id::kind::malformed) {
+    r.error = {{"INVALID_ID_ATTRIBUTE", k_bad_id}};
+    return r;
+  }
+  const int mi = s.module_by_prefix(p.prefix);
+  if (mi < 0) {
+    r.error = {{"ACCESS_DENIED", k_denied_id}};
+    return r;
+  }
+  const auto v = s.view(p.crmid);
+  if (!v || v->deleted()) {
+    r.error = {{"ACCESS_DENIED", k_denied}};
+    return r;
+  }
+  if (v->module_index() != mi) {
+    r.error = {{"INVALID_ID_ATTRIBUTE", k_bad_id}};
+    return r;
+  }
+  r.view = v;
+  return r;
+}
+
+http_out service::op_retrieve(call& c) {
+  const auto found = lookup_id(store_, param(c.params, "id"));
+  if (found.error) return error(found.error->first, found.error->second);
+  std::string out;
+  append_record(out, *found.view, nullptr, true, false, !c.is_admin());
+  return success(out);
+}
+
+namespace {
+
+// Reference checks of create/update/revise (§8 step 3). Returns the error, if any.
+std::optional<std::pair<std::string, std::string>> check_references(const store& s, const module_meta& m,
+                                                                    const ojson& element) {
+  for (const auto& [key, val] : element.items()) {
+    const int fi = m.find(key);
+    if (fi < 0) continue;
+    const field_meta& f = m.fields[static_cast<std::size_t>(fi)];
+    if (f.type != field_type::reference || !f.editable || json_empty(val)) continue;
+    const std::string text = json_scalar_to_string(val);
+    const parsed_id p = parse_ws_id(text);
+    if (p.type != parsed_id::kind::ok)
+      return std::pair<std::string, std::string>{"INVALID_ID_ATTRIBUTE", k_bad_id};
+    const int target = s.module_by_prefix(p.prefix);
+    std::string target_name;
+    if (target >= 0)
+      target_name = s.modules()[static_cast<std::size_t>(target)].name;
+    else if (p.prefix == 19)
+      target_name = "Users";
+    else if (p.prefix == 20)
+      target_name = "Groups";
+    else
+      return std::pair<std::string, std::string>{"ACCESS_DENIED", k_denied_id};
+    if (std::find(f.refers_to.begin(), f.refers_to.end(), target_name) == f.refers_to.end()) {
+      return std::pair<std::string, std::string>{"REFERENCE_INVALID",
+                                                 "Invalid reference specified for " + key};
+    }
+  }
+  return std::nullopt;
+}
+
+bool owner_known(const std::string& owner) {
+  const parsed_id p = parse_ws_id(owner);
+  if (p.type != parsed_id::kind::ok) return false;
+  if (p.prefix == 19) {
+    for (const auto& u : store::users()) {
+      if (u.id == p.crmid) return true;
+    }
+  }
+  if (p.prefix == 20) {
+    for (const auto& g : store::groups()) {
+      if (g.first == p.crmid) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+http_out service::op_create(call& c) {
+  const std::string type = param(c.params, "elementType");
+  const int mi = store_.module_index(type);
+  if (mi < 0) return error("ACCESS_DENIED", k_denied);
+  const module_meta& m = store_.modules()[static_cast<std::size_t>(mi)];
+  // Invalid JSON decodes to null: the create then fails on the first mandatory field (63).
+  ojson element = ojson::parse(param(c.params, "element"), nullptr, false);
+  if (!element.is_object()) element = ojson::object();
+  if (auto e = check_references(store_, m, element)) return error(e->first, e->second);
+  for (auto it = element.begin(); it != element.end();) {
+    const int fi = m.find(it.key());
+    if (fi >= 0 && m.fields[static_cast<std::size_t>(fi)].type == field_type::reference &&
+        it.value().is_string() && it.value().get_ref<const std::string&>().empty()) {
+      it = element.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& f : m.fields) {
+    if (!f.mandatory) continue;
+    if (!element.contains(f.name) || json_empty(element[f.name])) {
+      return error("MANDATORY_FIELDS_MISSING", f.name + " does not have a value");
+    }
+  }
+  if (!m.allow_duplicates) {
+    // Duplicate prevention on the module's unique fields (54): code is the number 0.
+    for (std::size_t fi = 0; fi < m.fields.size(); ++fi) {
+      const field_meta& f = m.fields[fi];
+      if (!f.unique || !element.contains(f.name)) continue;
+      const std::string wanted = json_scalar_to_string(element[f.name]);
+      bool dup = false;
+      store_.scan_by_id(mi, 0, [&](const record_view& v) {
+        if (v.deleted()) return true;
+        const auto val = v.value(static_cast<int>(fi));
+        if (val && collate(*val, wanted) == 0) dup = true;
+        return !dup;
+      });
+      if (dup) return error_code_zero("Duplicate(s) detected!");
+    }
+  }
+  record r;
+  r.crmid = store_.allocate_crmid();
+  r.module = mi;
+  r.mtime = now();
+  r.values.resize(m.fields.size());
+  for (std::size_t fi = 0; fi < m.fields.size(); ++fi) {
+    const field_meta& f = m.fields[fi];
+    const int i = static_cast<int>(fi);
+    if (i == m.f_created || i == m.f_modified)
+      r.values[fi] = format_db_time(r.mtime);
+    else if (i == m.f_modifiedby)
+      r.values[fi] = c.user_ws_id();
+    else if (i == m.number_field)
+      r.values[fi] = store_.next_number(mi);
+    else if (i == m.f_source)
+      r.values[fi] = "WEBSERVICE";
+    else if (f.editable && element.contains(f.name))
+      r.values[fi] = convert_input(f, element[f.name]);
+    else
+      r.values[fi] = default_for(f);
+    if (r.values[fi] && r.values[fi]->empty() && element.contains(f.name) == false)
+      r.values[fi] = default_for(f);
+  }
+  const std::string owner = r.values[static_cast<std::size_t>(m.f_owner)].value_or("");
+  const std::uint32_t id = r.crmid;
+  store_.put(std::move(r));
+  if (!owner_known(owner)) {
+    // Recording 62: an unknown owner saves the record, then PHP prints a plain-text page.
+    http_out o;
+    o.content_type = "text/html; charset=UTF-8";
+    o.body = "Sorry! Attempt to access restricted file.";
+    return o;
+  }
+  std::string out;
+  append_record(out, *store_.view(id), nullptr, true, false, !c.is_admin());
+  return success(out);
+}
+
+http_out service::op_update(call& c, bool revise) {
+  ojson element = ojson::parse(param(c.params, "element"), nullptr, false);
+  if (!element.is_object()) element = ojson::object();
+  const std::string id = element.contains("id") ? json_scalar_to_string(element["id"]) : "";
+  const auto found = lookup_id(store_, id);
+  if (found.error) return error(found.error->first, found.error->second);
+  const module_meta& m = found.view->module();
+  if (auto e = check_references(store_, m, element)) return error(e->first, e->second);
+  if (!revise) {
+    // update drops a reference sent as "" (the old value stays); revise keeps it, so "" clears.
+    for (auto it = element.begin(); it != element.end();) {
+      const int fi = m.find(it.key());
+      if (fi >= 0 && m.fields[static_cast<std::size_t>(fi)].type == field_type::reference &&
+          it.value().is_string() && it.value().get_ref<const std::string&>().empty()) {
+        it = element.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (const auto& f : m.fields) {
+    if (!f.mandatory) continue;
+    const bool present = element.contains(f.name);
+    if ((!revise && (!present || json_empty(element[f.name]))) ||
+        (revise && present && json_empty(element[f.name]))) {
+      return error("MANDATORY_FIELDS_MISSING", f.name + " does not have a value");
+    }
+  }
+  record r = store_.materialize(*found.view);
+  r.mtime = now();
+  for (std::size_t fi = 0; fi < m.fields.size(); ++fi) {
+    const field_meta& f = m.fields[fi];
+    const int i = static_cast<int>(fi);
+    if (i == m.f_modified)
+      r.values[fi] = format_db_time(r.mtime);
+    else if (i == m.f_modifiedby)
+      r.values[fi] = c.user_ws_id();
+    else if (i == m.f_created || i == m.number_field || i == m.f_source || !f.editable)
+      continue;
+    else if (element.contains(f.name))
+      r.values[fi] = convert_input(f, element[f.name]);
+  }
+  const std::uint32_t crmid = r.crmid;
+  store_.put(std::move(r));
+  std::string out;
+  append_record(out, *store_.view(crmid), nullptr, true, false, !c.is_admin());
+  return success(out);
+}
+
+http_out service::op_delete(call& c) {
+  const auto found = lookup_id(store_, param(c.params, "id"));
+  if (found.error) return error(found.error->first, found.error->second);
+  record r = store_.materialize(*found.view);
+  const module_meta& m = found.view->module();
+  r.deleted = true;  // soft delete: modifiedtime and modifiedby move too
+  r.mtime = now();
+  r.values[static_cast<std::size_t>(m.f_modified)] = format_db_time(r.mtime);
+  r.values[static_cast<std::size_t>(m.f_modifiedby)] = c.user_ws_id();
+  store_.put(std::move(r));
+  return success(R"({"status":"successful"})");
+}
+
+namespace {
+
+struct compiled_pred {
+  int field = -1;  // -1: id
+  field_type type = field_type::string;
+  vtql_op op = vtql_op::eq;
+  std::vector<std::string> texts;
+  std::vector<long long> ids;  // id, reference and owner fields: the number after "x"
+  std::vector<std::optional<double>> numbers;
+  std::vector<std::int64_t> times;  // modifiedtime literals as Unix seconds (UTC fast path)
+  bool use_times = false;
+};
+
+bool op_holds(vtql_op op, int cmp) {
+  switch (op) {
+    case vtql_op::eq:
+    case vtql_op::in:
+      return cmp == 0;
+    case vtql_op::ne:
+      return cmp != 0;
+    case vtql_op::lt:
+      return cmp < 0;
+    case vtql_op::gt:
+      return cmp > 0;
+    case vtql_op::le:
+      return cmp <= 0;
+    case vtql_op::ge:
+      return cmp >= 0;
+    case vtql_op::like:
+      return false;
+  }
+  return false;
+}
+
+template <typename T>
+int three_way(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+
+bool is_numeric_type(field_type t) {
+  return t == field_type::integer || t == field_type::decimal || t == field_type::currency;
+}
+
+bool eval_pred(const compiled_pred& p, const record_view& v, int f_modified) {
+  const std::size_t n = p.op == vtql_op::in ? p.texts.size() : 1;
+  if (p.field < 0) {
+    if (p.op == vtql_op::like) return like_match(std::to_string(v.crmid()), p.texts[0]);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_holds(p.op, three_way<long long>(v.crmid(), p.ids[k]))) return true;
+    }
+    return false;
+  }
+  if (p.use_times && p.field == f_modified) {
+    const std::int64_t t = v.mtime();
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_holds(p.op, three_way<std::int64_t>(t, p.times[k]))) return true;
+    }
+    return false;
+  }
+  const auto val = v.value(p.field);
+  if (!val) return false;  // SQL: NULL compares to nothing
+  if (p.type == field_type::reference || p.type == field_type::owner) {
+    const auto num = number_after_x(*val);
+    if (!num) return false;
+    if (p.op == vtql_op::like) return like_match(std::to_string(*num), p.texts[0]);
+    for (std::size_t k = 0; k < n; ++k) {
+      if (op_holds(p.op, three_way<long long>(*num, p.ids[k]))) return true;
+    }
+    return false;
+  }
+  if (p.op == vtql_op::like) return like_match(*val, p.texts[0]);
+  for (std::size_t k = 0; k < n; ++k) {
+    int cmp = 0;
+    if (is_numeric_type(p.type) && p.numbers[k]) {
+      cmp = three_way<double>(as_number(*val).value_or(0.0), *p.numbers[k]);
+    } else {
+      cmp = collate(*val, p.texts[k]);
+    }
+    if (op_holds(p.op, cmp)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+http_out service::op_query(call& c) {
+  const std::string text = param(c.params, "query");
+  const auto module_name = vtql_detect_module(text);
+  if (!module_name) return error("ACCESS_DENIED", "Permission to perform the operation is denied for query");
+  const int mi = store_.module_index(*module_name);
+  if (mi < 0)
+    return error("ACCESS_DENIED", "Permission to perform the operation is denied for name : " + *module_name);
+  const module_meta& m = store_.modules()[static_cast<std::size_t>(mi)];
+  auto parsed = parse_vtql(text);
+  if (auto* e = std::get_if<vtql_error>(&parsed)) return error(e->code, e->message);
+  const vtql_query& q = std::get<vtql_query>(parsed);
+
+  auto field_of = [&](const std::string& name) -> std::optional<int> {
+    if (name == "id") return -1;
+    const int fi = m.find(name);
+    if (fi < 0) return std::nullopt;
+    return fi;
+  };
+  std::vector<int> columns;
+  if (q.select == vtql_query::select_kind::columns) {
+    for (const auto& col : q.columns) {
+      const auto fi = field_of(col);
+      if (!fi) return error("ACCESS_DENIED", "Permission to access " + col + " attribute denied.");
+      if (std::find(columns.begin(), columns.end(), *fi) == columns.end()) columns.push_back(*fi);
+    }
+    // Vtiger always adds id to an explicit column list.
+    if (std::find(columns.begin(), columns.end(), -1) == columns.end()) columns.push_back(-1);
+  }
+  std::vector<std::vector<compiled_pred>> where;
+  for (const auto& group : q.where) {
+    where.emplace_back();
+    for (const auto& pred : group) {
+      const auto fi = field_of(pred.field);
+      if (!fi) return error("ACCESS_DENIED", "Permission to access " + pred.field + " attribute denied.");
+      compiled_pred cp;
+      cp.field = *fi;
+      cp.op = pred.op;
+      cp.type = *fi < 0 ? field_type::autogenerated : m.fields[static_cast<std::size_t>(*fi)].type;
+      const bool id_like = *fi < 0 || cp.type == field_type::reference || cp.type == field_type::owner;
+      for (const auto& val : pred.values) {
+        if (val.type == vtql_value::kind::word && !id_like) {
+          return error("DATABASE_QUERY_ERROR", k_database);  // an unquoted word is a column for MySQL
+        }
+        if (id_like) {
+          const auto num = number_after_x(val.text);
+          if (!num) {
+            if (*fi < 0) return error("DATABASE_QUERY_ERROR", k_database);  // "accountid = " with no value
+            return error("INVALID_ID_ATTRIBUTE", k_bad_id);
+          }
+          cp.ids.push_back(*num);
+          const auto x = val.text.find('x');
+          cp.texts.push_back(val.text.substr(x + 1));
+        } else {
+          std::string t = val.text;
+          if (cp.type == field_type::datetime && t.size() == 10) t += " 00:00:00";
+          cp.texts.push_back(t);
+        }
+        cp.numbers.push_back(as_number(val.text));
+      }
+      if (cp.field == m.f_modified && options_.zone_is_utc && cp.op != vtql_op::like) {
+        cp.use_times = true;
+        for (const auto& t : cp.texts) {
+          const auto secs = parse_db_time(t);
+          if (!secs) {
+            cp.use_times = false;
+            break;
+          }
+          cp.times.push_back(*secs);
+        }
+      }
+      where.back().push_back(std::move(cp));
+    }
+  }
+  std::vector<int> order;
+  for (const auto& name : q.order_by) {
+    const auto fi = field_of(name);
+    if (!fi) return error("DATABASE_QUERY_ERROR", k_database);  // broken SQL
+    order.push_back(*fi);
+  }
+
+  const int f_mod = m.f_modified;
+  auto matches = [&](const record_view& v) {
+    if (v.deleted() || v.converted()) return false;
+    if (where.empty()) return true;
+    for (const auto& group : where) {
+      bool all = true;
+      for (const auto& p : group) {
+        if (!eval_pred(p, v, f_mod)) {
+          all = false;
+          break;
+        }
+      }
+      if (all) return true;
+    }
+    return false;
+  };
+
+  const bool count = q.select == vtql_query::select_kind::count;
+  const std::size_t want = count ? SIZE_MAX : static_cast<std::size_t>(q.limit);
+  std::vector<std::uint32_t> rows;
+  std::uint64_t matched = 0;
+  auto collect = [&](const record_view& v) {
+    if (!matches(v)) return true;
+    ++matched;
+    if (count) return true;
+    if (matched <= static_cast<std::uint64_t>(q.offset)) return true;
+    if (rows.size() >= want) return false;
+    rows.push_back(v.crmid());
+    return rows.size() < want;
+  };
+
+  const bool by_id = (order.empty() || (order.size() == 1 && order[0] == -1 && !q.order_desc));
+  const bool by_mtime = !q.order_desc && ((order.size() == 1 && order[0] == f_mod) ||
+                                          (order.size() == 2 && order[0] == f_mod && order[1] == -1));
+  if (!count && want == 0) {
+    // LIMIT 0: nothing to return.
+  } else if (by_id || (count && order.empty())) {
+    // Start after the smallest id any OR-branch allows (keyset paging on id never rescans).
+    long long start = LLONG_MAX;
+    for (const auto& group : where) {
+      long long g = 0;
+      for (const auto& p : group) {
+        if (p.field != -1) continue;
+        long long b = 0;
+        if (p.op == vtql_op::gt)
+          b = p.ids[0];
+        else if (p.op == vtql_op::ge || p.op == vtql_op::eq)
+          b = p.ids[0] - 1;
+        else if (p.op == vtql_op::in)
+          b = *std::min_element(p.ids.begin(), p.ids.end()) - 1;
+        g = std::max(g, b);
+      }
+      start = std::min(start, g);
+    }
+    if (where.empty()) start = 0;
+    store_.scan_by_id(mi, static_cast<std::uint32_t>(std::clamp<long long>(start, 0, UINT32_MAX)), collect);
+  } else if (by_mtime) {
+    // Start at the earliest modifiedtime any OR-branch allows, then evaluate the full predicate.
+    std::int64_t start = INT64_MAX;
+    for (const auto& group : where) {
+      std::int64_t g = INT64_MIN;
+      for (const auto& p : group) {
+        if (p.field != f_mod || !p.use_times) continue;
+        if (p.op == vtql_op::gt || p.op == vtql_op::ge || p.op == vtql_op::eq) g = std::max(g, p.times[0]);
+        if (p.op == vtql_op::in) g = std::max(g, *std::min_element(p.times.begin(), p.times.end()));
+      }
+      start = std::min(start, g);
+    }
+    if (where.empty()) start = INT64_MIN;
+    store_.scan_by_mtime(mi, start, collect);
+  } else {
+    // Any other order: collect every match, sort, then apply OFFSET and LIMIT.
+    std::vector<std::pair<std::vector<std::optional<std::string>>, std::uint32_t>> all;
+    store_.scan_by_id(mi, 0, [&](const record_view& v) {
+      if (!matches(v)) return true;
+      std::vector<std::optional<std::string>> keys;
+      for (const int f : order) keys.push_back(f < 0 ? std::optional<std::string>{} : v.value(f));
+      all.emplace_back(std::move(keys), v.crmid());
+      return true;
+    });
+    matched = all.size();
+    auto cmp_key = [&](std::size_t k, const auto& a, const auto& b) -> int {
+      const int f = order[k];
+      if (f < 0) return three_way(a.second, b.second);
+      const auto& va = a.first[k];
+      const auto& vb = b.first[k];
+      if (!va || !vb) return three_way<int>(va ? 1 : 0, vb ? 1 : 0);  // NULL sorts first
+      const field_type t = m.fields[static_cast<std::size_t>(f)].type;
+      if (is_numeric_type(t)) return three_way(as_number(*va).value_or(0.0), as_number(*vb).value_or(0.0));
+      if (t == field_type::reference || t == field_type::owner) {
+        return three_way(number_after_x(*va).value_or(0), number_after_x(*vb).value_or(0));
+      }
+      return collate(*va, *vb);
+    };
+    std::stable_sort(all.begin(), all.end(), [&](const auto& a, const auto& b) {
+      for (std::size_t k = 0; k < order.size(); ++k) {
+        int r = cmp_key(k, a, b);
+        if (k + 1 == order.size() && q.order_desc) r = -r;  // the direction belongs to the last column
+        if (r != 0) return r < 0;
+      }
+      return false;
+    });
+    if (!count) {
+      for (std::size_t i = static_cast<std::size_t>(q.offset); i < all.size() && rows.size() < want; ++i) {
+        rows.push_back(all[i].second);
+      }
+    }
+  }
+
+  if (count) {
+    if (options_.count == count_mode::v84) return success("[]");
+    return success("[{\"count\":\"" + std::to_string(matched) + "\"}]");
+  }
+  std::string out;
+  out.reserve(rows.size() * (columns.empty() ? 900 : 40) + 2);
+  out.push_back('[');
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    append_record(out, *store_.view(rows[i]), columns.empty() ? nullptr : &columns, false, true,
+                  !c.is_admin() && columns.empty());
+  }
+  out.push_back(']');
+  return success(out);
+}
+
+http_out service::op_sync(call& c) {
+  if (options_.sync == sync_mode::php8_stock) return http500();  // ArgumentCountError on PHP 8 (99, 109, 111)
+  const std::string mt = param(c.params, "modifiedTime");
+  const std::string element_type = param(c.params, "elementType");
+  const std::string sync_type = options_.sync == sync_mode::patched ? param(c.params, "syncType") : "";
+  if (mt.empty() || !all_digits(mt)) {
+    if (options_.sync == sync_mode::patched) return http500();  // TypeError on PHP 8
+    return success(R"({"updated":[],"deleted":[],"more":false,"lastModifiedTime":0})");
+  }
+  const std::int64_t t0 = std::stoll(mt);
+  std::vector<int> modules;
+  if (element_type.empty()) {
+    for (std::size_t i = 0; i < store_.modules().size(); ++i) modules.push_back(static_cast<int>(i));
+  } else if (element_type == "Users") {
+    ojson r = {
+        {"updated", ojson::array()}, {"deleted", ojson::array()}, {"lastModifiedTime", mt}, {"more", false}};
+    return success(to_zend_json(r));
+  } else {
+    const int mi = store_.module_index(element_type);
+    if (mi < 0) return error("ACCESS_DENIED", k_denied);
+    modules.push_back(mi);
+  }
+  std::vector<std::string> owners;
+  bool any_owner = false;
+  if (sync_type == "application") {
+    if (!c.is_admin()) return error("ACCESS_DENIED", "Only admin users can perform application sync");
+    any_owner = true;
+  } else {
+    owners.push_back(c.user_ws_id());
+    if (sync_type == "userandgroup") owners.emplace_back("20x2");  // both users belong to Team Selling
+  }
+  auto owned = [&](const record_view& v) {
+    if (any_owner) return true;
+    const std::string o = v.owner();
+    return std::find(owners.begin(), owners.end(), o) != owners.end();
+  };
+  // 1. Probe: the modifiedtime of the first 100 matching rows after T0, deleted rows included.
+  std::vector<std::int64_t> probe;
+  for (const int mi : modules) {
+    std::size_t taken = 0;
+    store_.scan_by_mtime(mi, t0 + 1, [&](const record_view& v) {
+      if (!owned(v)) return true;
+      probe.push_back(v.mtime());
+      return ++taken < 100;
+    });
+  }
+  std::sort(probe.begin(), probe.end());
+  if (probe.size() > 100) probe.resize(100);
+  if (probe.empty()) {
+    return success(R"({"updated":[],"deleted":[],"more":false,"lastModifiedTime":)" + std::to_string(t0) +
+                   "}");
+  }
+  const std::int64_t tmax = probe.back();
+  // 2. Every matching record in (T0, Tmax], without a limit.
+  std::string updated = "[";
+  std::string deleted = "[";
+  for (const int mi : modules) {
+    store_.scan_by_mtime(mi, t0 + 1, [&](const record_view& v) {
+      if (v.mtime() > tmax) return false;
+      if (!owned(v)) return true;
+      if (v.deleted() || v.converted()) {
+        if (deleted.size() > 1) deleted.push_back(',');
+        append_json_string(deleted, v.ws_id());
+      } else {
+        if (updated.size() > 1) updated.push_back(',');
+        append_record(updated, v, nullptr, false, true, !c.is_admin());
+      }
+      return true;
+    });
+  }
+  updated.push_back(']');
+  deleted.push_back(']');
+  // 3. more: anything after Tmax.
+  bool more = false;
+  for (const int mi : modules) {
+    store_.scan_by_mtime(mi, tmax + 1, [&](const record_view& v) {
+      more = owned(v);
+      return !more;
+    });
+    if (more) break;
+  }
+  return success("{\"updated\":" + updated + ",\"deleted\":" + deleted + ",\"more\":" +
+                 (more ? "true" : "false") + ",\"lastModifiedTime\":" + std::to_string(tmax) + "}");
+}
+
+namespace {
+
+http_out fake_json(int status, const nlohmann::json& j) {
+  http_out o;
+  o.status = status;
+  o.body = j.dump();
+  return o;
+}
+
+}  // namespace
+
+http_out service::handle_fake(const http_in& request, std::string_view path,
+                              const std::string& query_string) {
+  const bool post = request.method == "POST";
+  nlohmann::json body;
+  if (post && !request.body.empty()) {
+    body = nlohmann::json::parse(request.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      return fake_json(400, {{"error", "body must be a JSON object"}});
+  }
+  if (path == "/_fake/stats" && !post) {
+    nlohmann::json j;
+    j["requests"] = stats_.requests;
+    j["total"] = stats_.total;
+    j["logins"] = stats_.logins;
+    j["login_failures"] = stats_.login_failures;
+    j["errors"] = stats_.errors;
+    j["faults"] = stats_.faults;
+    j["sessions"] = sessions_.size();
+    j["now"] = now();
+    return fake_json(200, j);
+  }
+  if (path == "/_fake/clock") {
+    if (post) options_.clock_offset += body.value("advance_seconds", std::int64_t{0});
+    return fake_json(
+        200, {{"now", now()}, {"now_text", format_db_time(now())}, {"offset", options_.clock_offset}});
+  }
+  if (path == "/_fake/dump" && !post) {
+    const auto args = parse_form(query_string);
+    const auto it = args.find("module");
+    const int mi = it == args.end() ? -1 : store_.module_index(it->second);
+    if (mi < 0) return fake_json(404, {{"error", "unknown module"}});
+    http_out o;
+    o.body = "[";
+    store_.scan_by_id(mi, 0, [&](const record_view& v) {
+      if (v.deleted()) return true;
+      if (o.body.size() > 1) o.body.push_back(',');
+      append_record(o.body, v, nullptr, true, false, false);
+      return true;
+    });
+    o.body.push_back(']');
+    return o;
+  }
+  if (!post) return fake_json(405, {{"error", "use POST"}});
+  if (path == "/_fake/expire-sessions") {
+    const auto n = sessions_.size();
+    expire_all_sessions();
+    return fake_json(200, {{"expired", n}});
+  }
+  if (path == "/_fake/reset") {
+    reset_all();
+    return fake_json(200, {{"reset", true}});
+  }
+  const std::string modifiedby = body.value("modifiedby", std::string("19x1"));
+  // A CRM user's change: new modifiedtime (shared by every record of one call), modifiedby.
+  auto apply = [&](const record_view& v, const nlohmann::json& fields, std::int64_t t, bool del,
+                   std::string& problem) -> std::optional<record> {
+    const module_meta& m = v.module();
+    record r = store_.materialize(v);
+    if (fields.is_object()) {
+      for (const auto& [k, val] : fields.items()) {
+        const int fi = m.find(k);
+        if (fi < 0) {
+          problem = "unknown field " + k;
+          return std::nullopt;
+        }
+        r.values[static_cast<std::size_t>(fi)] =
+            convert_input(m.fields[static_cast<std::size_t>(fi)], ojson::parse(val.dump()));
+      }
+    }
+    if (body.contains("converted")) r.converted = body["converted"].get<bool>();
+    if (del) r.deleted = true;
+    r.mtime = t;
+    r.values[static_cast<std::size_t>(m.f_modified)] = format_db_time(t);
+    r.values[static_cast<std::size_t>(m.f_modifiedby)] = modifiedby;
+    return r;
+  };
+  if (path == "/_fake/edit" || path == "/_fake/delete") {
+    const std::string id = body.value("id", std::string());
+    const auto found = lookup_id(store_, id);
+    if (found.error) return fake_json(404, {{"error", found.error->second}});
+    std::string problem;
+    auto r = apply(*found.view, body.value("fields", nlohmann::json::object()), now(),
+                   path == "/_fake/delete", problem);
+    if (!r) return fake_json(400, {{"error", problem}});
+    const std::uint32_t crmid = r->crmid;
+    store_.put(std::move(*r));
+    http_out o;
+    append_record(o.body, *store_.view(crmid), nullptr, true, false, false);
+    return o;
+  }
+  if (path == "/_fake/mass-update") {
+    const int mi = store_.module_index(body.value("module", std::string()));
+    if (mi < 0) return fake_json(404, {{"error", "unknown module"}});
+    const auto wanted = body.value("count", std::uint64_t{0});
+    const std::int64_t t = now();
+    std::vector<record> changed;
+    std::string problem;
+    store_.scan_by_id(mi, 0, [&](const record_view& v) {
+      if (v.deleted()) return true;
+      auto r = apply(v, body.value("fields", nlohmann::json::object()), t, false, problem);
+      if (!r) return false;
+      changed.push_back(std::move(*r));
+      return changed.size() < wanted;
+    });
+    if (!problem.empty()) return fake_json(400, {{"error", problem}});
+    nlohmann::json ids = nlohmann::json::array();
+    for (auto& r : changed) {
+      ids.push_back(std::to_string(store_.modules()[static_cast<std::size_t>(mi)].prefix) + "x" +
+                    std::to_string(r.crmid));
+      store_.put(std::move(r));
+    }
+    return fake_json(200, {{"updated", ids.size()}, {"modifiedtime", format_db_time(t)}, {"ids", ids}});
+  }
+  return fake_json(404, {{"error", "unknown endpoint"}});
+}
+
+}  // namespace vtsync::fake
