@@ -1,16 +1,7 @@
 #pragma once
-// VTQL (Vtiger's query language) literal quoting.
-//
-// Vtiger copies a quoted value verbatim into MySQL with backslash escapes active, so a literal is written
-// in single quotes with every ' and every \ doubled. The lexer rejects the empty literal '' outright.
-//
-// Error policy: quote_literal returns std::nullopt for a value VTQL cannot express (the empty string).
-#include <optional>
-#include <string>
-#include <string_view>
+// Kept for existing includes: VTQL now lives in vtsync/sync/vtiger/vtql.hpp (namespace vtsync::vtiger::vtql).
+#include "vtsync/sync/vtiger/vtql.hpp"
 
 namespace vtsync::vtql {
-
-[[nodiscard]] std::optional<std::string> quote_literal(std::string_view value);
-
+using vtsync::vtiger::vtql::quote_literal;
 }  // namespace vtsync::vtql
