@@ -24,8 +24,8 @@ std::string scrub_conninfo(std::string_view conninfo) {
   // Let libpq itself parse the string: it knows both syntaxes and every quoting rule.
   const std::string text{conninfo};
   char* error = nullptr;
-  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options{
-      PQconninfoParse(text.c_str(), &error), &PQconninfoFree};
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options{PQconninfoParse(text.c_str(), &error),
+                                                                       &PQconninfoFree};
   if (error != nullptr) PQfreemem(error);
   if (!options) return "<unparsable conninfo>";
   std::string out;

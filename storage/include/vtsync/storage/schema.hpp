@@ -1,0 +1,93 @@
+#pragma once
+// Mirror tables built from Vtiger's `describe`.
+//
+// Error policy: `table_from_describe` throws schema_error for a describe it cannot use (no fields, a field
+// name PostgreSQL cannot hold). `ensure_mirror_table` throws pg_error (see pg.hpp); it runs in one
+// transaction through run_transaction(), so it is retried on connection loss and is all-or-nothing.
+//
+// The table for module M is `<schema>.<M in ASCII lower case>` (vtiger.contacts). Its columns:
+//   _row_id      bigserial PRIMARY KEY  local surrogate key: rows a user inserts have no vtiger_id until
+//                                       they are pushed; the outbox refers to rows by it.
+//   vtiger_id    text UNIQUE            the web-service id ("12x87"); NULL until a local insert is pushed.
+//   <field>...   one per describe field, named exactly as the field (quoted), typed as values.hpp says.
+//                The describe's `id` field is not a column: it lives in vtiger_id.
+//   _sync_state  text NOT NULL          'synced' | 'pending' | 'failed' | 'deleted'. A user's INSERT or
+//                                       data-changing UPDATE sets 'pending' (a trigger does it).
+//   _sync_error  text                   Vtiger's code and message when a push failed.
+//   _sync_base   jsonb                  the record as last agreed with Vtiger (Vtiger's own strings, as
+//                                       pulled or as returned by a push). The push engine compares local
+//                                       values against it to see what changed locally, and the pull
+//                                       compares a new remote record against it to see what changed
+//                                       remotely; both sides changing one field is a conflict.
+// Columns starting with "_" and "vtiger_id" are internal: a Vtiger field with one of the internal names is
+// not mirrored (reported in `skipped_fields`).
+//
+// Evolution: when Vtiger gains a field, the table gains the column (ALTER TABLE ADD COLUMN; existing rows
+// keep their data, the new column is NULL until the next pull of the row). When a field disappears from
+// describe, its column is kept with its data: it is no longer written by pulls and the push ignores it.
+// A field whose Vtiger type changed keeps its old column type (reported in `type_mismatches`).
+// Every name (schema, table, column, trigger) is quoted with quote_ident: a field or module called
+// `a"b; DROP TABLE x; --` is just a strange name.
+//
+// Capture: each table gets two triggers that record a user's INSERT, UPDATE and DELETE in the state
+// schema's outbox (see state.hpp) in the user's own transaction and pg_notify('vtsync_outbox',
+// '<schema>.<table>'). Writes of transactions that ran set_config('vtsync.origin', 'daemon', true)
+// (run_transaction does) are not captured. An UPDATE that changes only internal columns is not captured.
+#include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/values.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vtsync::storage {
+
+class schema_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct mirror_column {
+  std::string name;         // the Vtiger field name = the column name
+  std::string vtiger_type;  // describe's type.name
+  column_type type = column_type::text;
+  bool mandatory = false;
+  bool editable = true;
+};
+
+struct mirror_table {
+  std::string schema;  // postgres.schema, e.g. "vtiger"
+  std::string module;  // Vtiger module name, e.g. "Contacts"
+  std::string table;   // module in lower case
+  std::vector<mirror_column> columns;
+  std::vector<std::string> skipped_fields;  // fields not mirrored (internal name clash)
+
+  [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
+  // "<schema>"."<table>", quoted.
+  [[nodiscard]] std::string qualified_name() const;
+};
+
+// The module's table name: ASCII lower case.
+[[nodiscard]] std::string table_name_for(std::string_view module);
+
+// A mirror table from a describe result (`result` of the describe call: {name, fields: [...]}).
+[[nodiscard]] mirror_table table_from_describe(std::string_view schema,
+                                               const nlohmann::json& describe_result);
+
+struct schema_change {
+  bool created = false;                      // the table did not exist
+  std::vector<std::string> added_columns;    // new fields
+  std::vector<std::string> kept_columns;     // columns whose field left describe (kept, no longer written)
+  std::vector<std::string> type_mismatches;  // "field: column is X, describe says Y"
+};
+
+// Creates the schema and table if needed, adds missing columns, (re)installs the capture triggers and
+// registers the table in the state schema. Needs migrate() (state.hpp) to have run for `state_schema`.
+// Serialised across processes by an advisory lock.
+asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirror_table& table,
+                                                   std::string_view state_schema = "vtsync");
+
+}  // namespace vtsync::storage

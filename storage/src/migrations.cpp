@@ -1,0 +1,205 @@
+// Versioned migrations of the state schema. A migration is never edited once released: add a new one.
+#include "vtsync/storage/state.hpp"
+
+#include "sql_text.hpp"
+
+namespace vtsync::storage {
+
+namespace {
+
+struct migration {
+  int version;
+  const char* description;
+  const char* sql;  // "@S@" stands for the quoted state schema
+};
+
+// Version 1: the state tables and the capture trigger functions.
+//
+// Capture (installed on each mirror table by ensure_mirror_table):
+// - mark_pending (BEFORE INSERT OR UPDATE): a user's insert, or an update that changes a data column, sets
+//   _sync_state = 'pending'. An update of internal columns only (a user resetting _sync_state) is left as is.
+// - capture (AFTER INSERT OR UPDATE OR DELETE): one outbox row per user change, in the user's transaction,
+//   and a NOTIFY on vtsync_outbox with payload "<schema>.<table>" (identical payloads of one transaction are
+//   folded into one by PostgreSQL, so a bulk update does not flood the listener).
+// Both return at once for the daemon's own writes (vtsync.origin = 'daemon', transaction-local).
+constexpr migration migrations[] = {
+    {1, "state tables, outbox and capture triggers", R"sql(
+CREATE TABLE @S@.mirror_tables (
+  schema_name text NOT NULL,
+  table_name text NOT NULL,
+  module text NOT NULL,
+  registered_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema_name, table_name)
+);
+
+CREATE TABLE @S@.cursors (
+  schema_name text NOT NULL,
+  module text NOT NULL,
+  modifiedtime text,
+  last_id text,
+  last_success_at timestamptz,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema_name, module)
+);
+
+CREATE TABLE @S@.backfill_ranges (
+  schema_name text NOT NULL,
+  module text NOT NULL,
+  range_no integer NOT NULL,
+  lower_id bigint NOT NULL,
+  upper_id bigint NOT NULL,
+  last_id_done bigint,
+  done boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema_name, module, range_no)
+);
+
+CREATE TABLE @S@.outbox (
+  id bigserial PRIMARY KEY,
+  schema_name text NOT NULL,
+  table_name text NOT NULL,
+  module text NOT NULL,
+  row_id bigint NOT NULL,
+  vtiger_id text,
+  op text NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+  changed_columns text[] NOT NULL DEFAULT '{}',
+  old_values jsonb,
+  new_values jsonb,
+  state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'in_flight', 'done', 'failed')),
+  attempts integer NOT NULL DEFAULT 0,
+  error text,
+  idempotency_key text,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX outbox_open ON @S@.outbox (id) WHERE state IN ('pending', 'in_flight');
+CREATE INDEX outbox_row ON @S@.outbox (schema_name, table_name, row_id, id);
+CREATE INDEX outbox_failed ON @S@.outbox (module) WHERE state = 'failed';
+
+CREATE TABLE @S@.conflicts (
+  id bigserial PRIMARY KEY,
+  module text NOT NULL,
+  vtiger_id text,
+  field text NOT NULL,
+  local_value text,
+  remote_value text,
+  decision text NOT NULL,
+  at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE FUNCTION @S@.mark_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' THEN
+    RETURN NEW;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    NEW._sync_state := 'pending';
+    NEW._sync_error := NULL;
+  ELSIF (to_jsonb(NEW) - internal) IS DISTINCT FROM (to_jsonb(OLD) - internal) THEN
+    NEW._sync_state := 'pending';
+  END IF;
+  RETURN NEW;
+END
+$fn$;
+
+CREATE FUNCTION @S@.capture() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];
+  o jsonb;
+  n jsonb;
+  changed text[];
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    n := to_jsonb(NEW) - internal;
+    INSERT INTO @S@.outbox (schema_name, table_name, module, row_id, vtiger_id, op, changed_columns,
+                            new_values, idempotency_key)
+    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0], NEW._row_id, NEW.vtiger_id, 'insert',
+            ARRAY(SELECT e.key FROM jsonb_each(n) e WHERE e.value <> 'null'::jsonb ORDER BY e.key), n,
+            gen_random_uuid()::text);
+  ELSIF TG_OP = 'UPDATE' THEN
+    o := to_jsonb(OLD) - internal;
+    n := to_jsonb(NEW) - internal;
+    SELECT array_agg(e.key ORDER BY e.key) INTO changed
+      FROM jsonb_each(n) e WHERE e.value IS DISTINCT FROM o -> e.key;
+    IF changed IS NULL THEN
+      RETURN NULL;  -- only internal columns changed: nothing to push
+    END IF;
+    INSERT INTO @S@.outbox (schema_name, table_name, module, row_id, vtiger_id, op, changed_columns,
+                            old_values, new_values)
+    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0], NEW._row_id, NEW.vtiger_id, 'update', changed,
+            (SELECT jsonb_object_agg(k, o -> k) FROM unnest(changed) k),
+            (SELECT jsonb_object_agg(k, n -> k) FROM unnest(changed) k));
+  ELSE
+    INSERT INTO @S@.outbox (schema_name, table_name, module, row_id, vtiger_id, op, old_values)
+    VALUES (TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[0], OLD._row_id, OLD.vtiger_id, 'delete',
+            to_jsonb(OLD) - internal);
+  END IF;
+  PERFORM pg_notify('vtsync_outbox', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
+  RETURN NULL;
+END
+$fn$;
+
+-- For the push: timestamptz values of a captured row shifted into the Vtiger server's zone (PostgreSQL has
+-- the time zone database), plus each column's type so the client can format the rest.
+CREATE FUNCTION @S@.render_values(p_schema text, p_table text, vals jsonb, zone text,
+                                  OUT shifted jsonb, OUT types jsonb)
+LANGUAGE sql STABLE AS $fn$
+  SELECT coalesce(jsonb_object_agg(e.key,
+           CASE WHEN a.atttypid = 'timestamptz'::regtype AND jsonb_typeof(e.value) = 'string'
+                THEN to_jsonb(to_char((e.value #>> '{}')::timestamptz AT TIME ZONE zone, 'YYYY-MM-DD HH24:MI:SS'))
+                ELSE e.value END), '{}'::jsonb),
+         coalesce(jsonb_object_agg(e.key, format_type(a.atttypid, NULL)), '{}'::jsonb)
+  FROM jsonb_each(coalesce(vals, '{}'::jsonb)) e
+  JOIN pg_attribute a ON a.attrelid = to_regclass(quote_ident(p_schema) || '.' || quote_ident(p_table))
+                     AND a.attname = e.key AND a.attnum > 0 AND NOT a.attisdropped
+$fn$;
+)sql"},
+};
+
+std::string with_schema(std::string_view sql, const std::string& schema) {
+  std::string out;
+  constexpr std::string_view marker = "@S@";
+  std::size_t pos = 0;
+  while (true) {
+    const auto next = sql.find(marker, pos);
+    out.append(sql.substr(pos, next - pos));
+    if (next == std::string_view::npos) break;
+    out += schema;
+    pos = next + marker.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+int latest_state_version() noexcept { return migrations[std::size(migrations) - 1].version; }
+
+asio::awaitable<int> migrate(connection& conn, std::string_view state_schema) {
+  const std::string schema = quote_ident(state_schema);
+  const auto key = std::to_string(detail::lock_key("vtsync.migrate:" + std::string{state_schema}));
+  co_return co_await run_transaction(conn, [&](connection& c) -> asio::awaitable<int> {
+    // Everyone takes the lock before looking: the second daemon waits here, then sees the new version.
+    co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)", params(key));
+    co_await c.execute("CREATE SCHEMA IF NOT EXISTS " + schema + "; CREATE TABLE IF NOT EXISTS " + schema +
+                       ".schema_version (version integer PRIMARY KEY, description text NOT NULL, "
+                       "applied_at timestamptz NOT NULL DEFAULT now())");
+    auto current = co_await c.query("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_version");
+    const int have = std::stoi(std::string{current.value(0, 0)});
+    int applied = 0;
+    for (const auto& m : migrations) {
+      if (m.version <= have) continue;
+      co_await c.execute(with_schema(m.sql, schema));
+      co_await c.query("INSERT INTO " + schema + ".schema_version (version, description) VALUES ($1, $2)",
+                       params(std::to_string(m.version), std::string{m.description}));
+      ++applied;
+    }
+    co_return applied;
+  });
+}
+
+}  // namespace vtsync::storage

@@ -1,0 +1,130 @@
+#include "sql_text.hpp"
+
+#include "vtsync/storage/values.hpp"
+
+#include <algorithm>
+
+namespace vtsync::storage::detail {
+
+bool is_internal_name(std::string_view name) noexcept {
+  if (!name.empty() && name.front() == '_') return true;  // reserved for internal columns
+  return std::find(std::begin(internal_columns), std::end(internal_columns), name) !=
+         std::end(internal_columns);
+}
+
+std::string quote_literal(std::string_view text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\0') continue;
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::int64_t lock_key(std::string_view name) noexcept {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<std::int64_t>(h);
+}
+
+std::string record_definition(const mirror_table& table) {
+  std::string out = "vtiger_id text, _sync_base jsonb";
+  for (const auto& c : table.columns) {
+    out += ", ";
+    out += quote_ident(c.name);
+    out += " text";
+  }
+  return out;
+}
+
+std::string converted_columns(const mirror_table& table, std::string_view alias, std::string_view zone) {
+  const std::string a{alias};
+  std::string out = a + ".vtiger_id";
+  for (const auto& c : table.columns) {
+    const std::string ref = a + "." + quote_ident(c.name);
+    out += ", ";
+    switch (c.type) {
+      case column_type::text:
+        out += ref;
+        break;
+      case column_type::timestamptz:
+        // Vtiger's wall-clock time is in the server's zone: make it an instant explicitly.
+        out += "(" + ref + "::timestamp AT TIME ZONE " + std::string{zone} + ")";
+        break;
+      default:
+        out += ref + "::" + std::string{sql_type_name(c.type)};
+        break;
+    }
+  }
+  out += ", " + a + "._sync_base";
+  return out;
+}
+
+std::string column_list(const mirror_table& table, std::string_view prefix) {
+  const std::string p{prefix};
+  std::string out = p + "vtiger_id";
+  for (const auto& c : table.columns) out += ", " + p + quote_ident(c.name);
+  out += ", " + p + "_sync_base";
+  return out;
+}
+
+namespace {
+
+// PostgreSQL text and jsonb cannot hold NUL characters: drop them from every string of a record.
+nlohmann::json without_nul(const nlohmann::json& v) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s.find('\0') == std::string::npos) return v;
+    std::string clean;
+    for (char c : s)
+      if (c != '\0') clean += c;
+    return clean;
+  }
+  if (v.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = v.begin(); it != v.end(); ++it) {
+      std::string key;
+      for (char c : it.key())
+        if (c != '\0') key += c;
+      out[key] = without_nul(it.value());
+    }
+    return out;
+  }
+  if (v.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : v) out.push_back(without_nul(item));
+    return out;
+  }
+  return v;
+}
+
+}  // namespace
+
+nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record, std::size_t& malformed) {
+  nlohmann::json row = nlohmann::json::object();
+  const auto id = record.find("id");
+  row["vtiger_id"] = (id != record.end() && id->is_string()) ? without_nul(*id) : nlohmann::json(nullptr);
+  row["_sync_base"] = without_nul(record);
+  for (const auto& c : table.columns) {
+    const auto it = record.find(c.name);
+    if (it == record.end()) {
+      row[c.name] = nullptr;
+      continue;
+    }
+    auto value = to_column_value(c.type, *it);
+    if (value.malformed) ++malformed;
+    row[c.name] = value.text ? nlohmann::json(std::move(*value.text)) : nlohmann::json(nullptr);
+  }
+  return row;
+}
+
+std::string to_param(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace vtsync::storage::detail

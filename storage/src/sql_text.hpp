@@ -1,0 +1,46 @@
+#pragma once
+// Private helpers that build SQL text for the storage library. Only identifiers (quote_ident) and
+// constant literals we control reach SQL text; every value travels as a parameter.
+#include "vtsync/storage/schema.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vtsync::storage::detail {
+
+// The internal columns every mirror table has, besides the Vtiger fields.
+inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", "_sync_state", "_sync_error",
+                                                        "_sync_base"};
+
+[[nodiscard]] bool is_internal_name(std::string_view name) noexcept;
+
+// A string literal for SQL text ('' doubled; the session has standard_conforming_strings on, so a
+// backslash is an ordinary character). Used only for names in DDL, never for data.
+[[nodiscard]] std::string quote_literal(std::string_view text);
+
+// A stable advisory-lock key for a name (FNV-1a 64, as a signed bigint).
+[[nodiscard]] std::int64_t lock_key(std::string_view name) noexcept;
+
+// The column definition list for jsonb_to_record(set): vtiger_id, _sync_base and every data column as text
+// (the casts happen in converted_columns so that timestamps get the server zone).
+[[nodiscard]] std::string record_definition(const mirror_table& table);
+
+// "<alias>.vtiger_id, <converted data columns...>, <alias>._sync_base" matching column_list(); `zone` is
+// the parameter placeholder holding the Vtiger server's zone, e.g. "$2".
+[[nodiscard]] std::string converted_columns(const mirror_table& table, std::string_view alias,
+                                            std::string_view zone);
+// "vtiger_id, <data columns...>, _sync_base", quoted.
+[[nodiscard]] std::string column_list(const mirror_table& table, std::string_view prefix = {});
+
+// One pulled record as a row object for jsonb_to_record(set): vtiger_id, _sync_base (the record) and every
+// data column in PostgreSQL text input form. Adds the number of malformed values to `malformed`.
+[[nodiscard]] nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record,
+                                        std::size_t& malformed);
+
+// JSON text for a parameter: never throws on invalid UTF-8 (it is replaced), which PostgreSQL would reject.
+[[nodiscard]] std::string to_param(const nlohmann::json& value);
+
+}  // namespace vtsync::storage::detail

@@ -1,0 +1,474 @@
+#include "vtsync/storage/state.hpp"
+
+#include "sql_text.hpp"
+#include "vtsync/storage/values.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace vtsync::storage {
+
+namespace {
+
+std::int64_t to_i64(std::string_view s) { return s.empty() ? 0 : std::stoll(std::string{s}); }
+
+outbox_op op_from(std::string_view s) {
+  if (s == "insert") return outbox_op::insert;
+  if (s == "update") return outbox_op::update;
+  return outbox_op::remove;
+}
+
+nlohmann::json parse_json(std::string_view text) {
+  if (text.empty()) return nullptr;
+  return nlohmann::json::parse(text);
+}
+
+// Pulled records deduplicated by id, the last occurrence winning (ON CONFLICT cannot touch a row twice in
+// one statement, and Vtiger's pages can repeat a record across a modifiedtime tie).
+std::vector<const nlohmann::json*> last_per_id(std::span<const nlohmann::json> records) {
+  std::unordered_map<std::string, std::size_t> index;
+  std::vector<const nlohmann::json*> out;
+  out.reserve(records.size());
+  for (const auto& r : records) {
+    const auto id = r.find("id");
+    if (!r.is_object() || id == r.end() || !id->is_string()) continue;  // not a record: nothing to store
+    const auto [it, fresh] = index.emplace(id->get<std::string>(), out.size());
+    if (fresh) {
+      out.push_back(&r);
+    } else {
+      out[it->second] = &r;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<backfill_range> split_id_range(std::int64_t lower, std::int64_t upper, int parts) {
+  std::vector<backfill_range> out;
+  if (upper < lower || parts < 1) return out;
+  const auto span = static_cast<unsigned long long>(upper - lower) + 1ull;
+  const auto count = std::min<unsigned long long>(span, static_cast<unsigned long long>(parts));
+  const auto step = span / count, extra = span % count;
+  std::int64_t next = lower;
+  for (unsigned long long i = 0; i < count; ++i) {
+    const auto size = step + (i < extra ? 1 : 0);
+    backfill_range r;
+    r.range_no = static_cast<int>(i);
+    r.lower_id = next;
+    r.upper_id = static_cast<std::int64_t>(static_cast<unsigned long long>(next) + size - 1);
+    out.push_back(r);
+    next = r.upper_id + 1;
+  }
+  return out;
+}
+
+store::store(connection& conn, state_options options) : conn_(conn), options_(std::move(options)) {}
+
+asio::awaitable<int> store::migrate() { co_return co_await storage::migrate(conn_, options_.state_schema); }
+
+asio::awaitable<schema_change> store::ensure_table(const mirror_table& table) {
+  co_return co_await ensure_mirror_table(conn_, table, options_.state_schema);
+}
+
+asio::awaitable<page_result> store::store_page(const mirror_table& table,
+                                               std::span<const nlohmann::json> records,
+                                               page_options options) {
+  page_result outcome;
+  const auto unique = last_per_id(records);
+  auto rows = nlohmann::json::array();
+  for (const auto* r : unique) rows.push_back(detail::row_object(table, *r, outcome.malformed_values));
+  const std::string rows_param = detail::to_param(rows);
+  const bool keep_local = options.on_local_changes == local_changes::keep;
+
+  // One statement for the whole page: stage the rows with jsonb_to_recordset, upsert them, and leave rows
+  // whose content is already equal untouched (no new row version, no trigger, no bloat).
+  const std::string target = table.qualified_name();
+  std::string set_list, old_values, new_values;
+  for (const auto& c : table.columns) {
+    const auto q = quote_ident(c.name);
+    set_list += q + " = EXCLUDED." + q + ", ";
+    old_values += "t." + q + ", ";
+    new_values += "EXCLUDED." + q + ", ";
+  }
+  std::string sql = "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(" +
+                    detail::record_definition(table) + ")), up AS (INSERT INTO " + target + " AS t (" +
+                    detail::column_list(table) + ", _sync_state, _sync_error) SELECT " +
+                    detail::converted_columns(table, "r", "$2") + ", 'synced', NULL FROM r " +
+                    "ON CONFLICT (vtiger_id) DO UPDATE SET " + set_list +
+                    "_sync_base = EXCLUDED._sync_base, _sync_state = 'synced', _sync_error = NULL WHERE (" +
+                    old_values + "t._sync_base, t._sync_state, t._sync_error) IS DISTINCT FROM (" +
+                    new_values + "EXCLUDED._sync_base, 'synced', NULL)" +
+                    (keep_local ? " AND t._sync_state NOT IN ('pending', 'failed')" : "") +
+                    " RETURNING (t.xmax = 0) AS inserted)" +
+                    (keep_local ? ", sk AS (SELECT t.vtiger_id FROM " + target +
+                                      " t JOIN r ON t.vtiger_id = r.vtiger_id"
+                                      " WHERE t._sync_state IN ('pending', 'failed'))"
+                                : std::string{}) +
+                    " SELECT (SELECT count(*) FILTER (WHERE inserted) FROM up), "
+                    "(SELECT count(*) FILTER (WHERE NOT inserted) FROM up), " +
+                    (keep_local ? "(SELECT coalesce(jsonb_agg(vtiger_id ORDER BY vtiger_id), '[]') FROM sk)"
+                                : "'[]'::jsonb");
+
+  const std::string state = quote_ident(options_.state_schema);
+  co_return co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<page_result> {
+        page_result r = outcome;
+        if (!unique.empty()) {
+          auto res = co_await c.query(sql, params(rows_param, options_.vtiger_timezone));
+          r.inserted = static_cast<std::size_t>(to_i64(res.value(0, 0)));
+          r.updated = static_cast<std::size_t>(to_i64(res.value(0, 1)));
+          for (const auto& id : parse_json(res.value(0, 2))) r.skipped_local.push_back(id.get<std::string>());
+          r.unchanged = unique.size() - r.inserted - r.updated - r.skipped_local.size();
+        }
+        if (options.before_progress) options.before_progress();
+        if (options.cursor) {
+          co_await c.query(
+              "INSERT INTO " + state +
+                  ".cursors (schema_name, module, modifiedtime, last_id, last_success_at, "
+                  "updated_at) VALUES ($1, $2, $3, $4, now(), now()) "
+                  "ON CONFLICT (schema_name, module) DO UPDATE SET modifiedtime = "
+                  "EXCLUDED.modifiedtime, last_id = EXCLUDED.last_id, last_success_at = now(), "
+                  "updated_at = now()",
+              params(table.schema, table.module, options.cursor->modifiedtime, options.cursor->last_id));
+        }
+        if (options.backfill) {
+          auto res =
+              co_await c.query("UPDATE " + state +
+                                   ".backfill_ranges SET last_id_done = $4, done = $5, updated_at = "
+                                   "now() WHERE schema_name = $1 AND module = $2 AND range_no = $3",
+                               params(table.schema, table.module, std::to_string(options.backfill->range_no),
+                                      std::to_string(options.backfill->last_id_done),
+                                      options.backfill->done ? "true" : "false"));
+          if (res.affected_rows() != 1) {
+            throw pg_error(error_kind::other, "",
+                           "no backfill range " + std::to_string(options.backfill->range_no) +
+                               " planned for " + table.module);
+          }
+        }
+        co_return r;
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::optional<cursor_position>> store::load_cursor(std::string_view module) {
+  auto res = co_await conn_.query(
+      "SELECT modifiedtime, coalesce(last_id, '') FROM " + quote_ident(options_.state_schema) +
+          ".cursors WHERE schema_name = $1 AND module = $2 AND modifiedtime IS NOT NULL",
+      params(options_.mirror_schema, std::string{module}));
+  if (res.rows() == 0) co_return std::nullopt;
+  co_return cursor_position{std::string{res.value(0, 0)}, std::string{res.value(0, 1)}};
+}
+
+asio::awaitable<std::vector<module_cursor>> store::load_cursors() {
+  auto res = co_await conn_.query(
+      "SELECT module, modifiedtime, coalesce(last_id, ''), "
+      "to_char(last_success_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM " +
+          quote_ident(options_.state_schema) + ".cursors WHERE schema_name = $1 ORDER BY module",
+      params(options_.mirror_schema));
+  std::vector<module_cursor> out;
+  for (int i = 0; i < res.rows(); ++i) {
+    module_cursor m;
+    m.module = res.value(i, 0);
+    if (!res.is_null(i, 1))
+      m.position = cursor_position{std::string{res.value(i, 1)}, std::string{res.value(i, 2)}};
+    m.last_success_at = res.get(i, 3);
+    out.push_back(std::move(m));
+  }
+  co_return out;
+}
+
+asio::awaitable<void> store::record_success(std::string_view module) {
+  const std::string sql = "INSERT INTO " + quote_ident(options_.state_schema) +
+                          ".cursors (schema_name, module, last_success_at) VALUES ($1, $2, now()) "
+                          "ON CONFLICT (schema_name, module) DO UPDATE SET last_success_at = now(), "
+                          "updated_at = now()";
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query(sql, params(options_.mirror_schema, std::string{module}));
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::size_t> store::apply_remote_deletes(const mirror_table& table,
+                                                         std::span<const std::string> vtiger_ids,
+                                                         remote_delete mode) {
+  if (vtiger_ids.empty()) co_return 0;
+  const std::string ids = text_array_literal({vtiger_ids.begin(), vtiger_ids.end()});
+  const std::string sql =
+      mode == remote_delete::remove
+          ? "DELETE FROM " + table.qualified_name() + " WHERE vtiger_id = ANY($1::text[])"
+          : "UPDATE " + table.qualified_name() +
+                " SET _sync_state = 'deleted' WHERE vtiger_id = ANY($1::text[]) AND _sync_state <> 'deleted'";
+  co_return co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<std::size_t> {
+        auto res = co_await c.query(sql, params(ids));
+        co_return static_cast<std::size_t>(res.affected_rows());
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::vector<std::string>> store::list_vtiger_ids(const mirror_table& table,
+                                                                 std::string_view after, int limit) {
+  auto res = co_await conn_.query(
+      "SELECT vtiger_id FROM " + table.qualified_name() + " WHERE vtiger_id > $1 ORDER BY vtiger_id LIMIT $2",
+      params(std::string{after}, std::to_string(limit)));
+  std::vector<std::string> out;
+  out.reserve(static_cast<std::size_t>(res.rows()));
+  for (int i = 0; i < res.rows(); ++i) out.emplace_back(res.value(i, 0));
+  co_return out;
+}
+
+asio::awaitable<std::optional<std::pair<std::int64_t, std::int64_t>>> store::local_id_range(
+    const mirror_table& table) {
+  auto res = co_await conn_.query(
+      "SELECT min(n), max(n) FROM (SELECT substring(vtiger_id FROM 'x([0-9]{1,18})$')"
+      "::bigint AS n FROM " +
+      table.qualified_name() + ") ids");
+  if (res.is_null(0, 0)) co_return std::nullopt;
+  co_return std::pair{to_i64(res.value(0, 0)), to_i64(res.value(0, 1))};
+}
+
+asio::awaitable<void> store::plan_backfill(std::string_view module, std::span<const backfill_range> ranges) {
+  auto plan = nlohmann::json::array();
+  for (const auto& r : ranges) {
+    plan.push_back(
+        {{"range_no", r.range_no},
+         {"lower_id", r.lower_id},
+         {"upper_id", r.upper_id},
+         {"last_id_done", r.last_id_done ? nlohmann::json(*r.last_id_done) : nlohmann::json(nullptr)},
+         {"done", r.done}});
+  }
+  const std::string state = quote_ident(options_.state_schema);
+  const std::string plan_param = detail::to_param(plan);
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query("DELETE FROM " + state + ".backfill_ranges WHERE schema_name = $1 AND module = $2",
+                         params(options_.mirror_schema, std::string{module}));
+        co_await c.query(
+            "INSERT INTO " + state +
+                ".backfill_ranges (schema_name, module, range_no, lower_id, upper_id, last_id_done, "
+                "done) SELECT $1, $2, p.range_no, p.lower_id, p.upper_id, p.last_id_done, p.done "
+                "FROM jsonb_to_recordset($3::jsonb) AS p(range_no integer, lower_id bigint, "
+                "upper_id bigint, last_id_done bigint, done boolean)",
+            params(options_.mirror_schema, std::string{module}, plan_param));
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::vector<backfill_range>> store::load_backfill(std::string_view module) {
+  auto res = co_await conn_.query(
+      "SELECT range_no, lower_id, upper_id, last_id_done, done FROM " + quote_ident(options_.state_schema) +
+          ".backfill_ranges WHERE schema_name = $1 AND module = $2 ORDER BY range_no",
+      params(options_.mirror_schema, std::string{module}));
+  std::vector<backfill_range> out;
+  for (int i = 0; i < res.rows(); ++i) {
+    backfill_range r;
+    r.range_no = static_cast<int>(to_i64(res.value(i, 0)));
+    r.lower_id = to_i64(res.value(i, 1));
+    r.upper_id = to_i64(res.value(i, 2));
+    if (!res.is_null(i, 3)) r.last_id_done = to_i64(res.value(i, 3));
+    r.done = res.value(i, 4) == "t";
+    out.push_back(r);
+  }
+  co_return out;
+}
+
+asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
+  const std::string s = quote_ident(options_.state_schema);
+  const std::string sql =
+      "WITH c AS (SELECT o.id FROM " + s +
+      ".outbox o WHERE o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM " + s +
+      ".outbox p WHERE p.schema_name = o.schema_name AND p.table_name = o.table_name AND p.row_id = o.row_id "
+      "AND p.id < o.id AND p.state IN ('pending', 'in_flight')) ORDER BY o.id LIMIT $1 FOR UPDATE SKIP "
+      "LOCKED), "
+      "claimed AS (UPDATE " +
+      s +
+      ".outbox o SET state = 'in_flight', attempts = o.attempts + 1, updated_at = clock_timestamp() FROM c "
+      "WHERE o.id = c.id RETURNING o.*) "
+      "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
+      "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
+      "coalesce(k.idempotency_key, ''), k.created_at::text, v.shifted::text, v.types::text "
+      "FROM claimed k, LATERAL " +
+      s + ".render_values(k.schema_name, k.table_name, k.new_values, $2) v ORDER BY k.id";
+  auto res = co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<result> {
+        co_return co_await c.query(sql, params(std::to_string(limit), options_.vtiger_timezone));
+      },
+      options_.retry);
+
+  std::vector<outbox_entry> out;
+  for (int i = 0; i < res.rows(); ++i) {
+    outbox_entry e;
+    e.id = to_i64(res.value(i, 0));
+    e.schema = res.value(i, 1);
+    e.table = res.value(i, 2);
+    e.module = res.value(i, 3);
+    e.row_id = to_i64(res.value(i, 4));
+    e.vtiger_id = res.get(i, 5);
+    e.op = op_from(res.value(i, 6));
+    for (const auto& col : parse_json(res.value(i, 7))) e.changed_columns.push_back(col.get<std::string>());
+    e.old_values = parse_json(res.value(i, 8));
+    e.new_values = parse_json(res.value(i, 9));
+    e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
+    e.idempotency_key = res.value(i, 11);
+    e.created_at = res.value(i, 12);
+    const auto shifted = parse_json(res.value(i, 13));
+    const auto types = parse_json(res.value(i, 14));
+    e.vtiger_values = nlohmann::json::object();
+    if (e.op != outbox_op::remove) {
+      for (auto it = shifted.begin(); it != shifted.end(); ++it) {
+        const auto t = types.find(it.key());
+        const auto type = t != types.end() && t->is_string() ? column_type_from_sql(t->get<std::string>())
+                                                             : std::optional<column_type>{};
+        e.vtiger_values[it.key()] = to_vtiger_value(type.value_or(column_type::text), it.value());
+      }
+    }
+    out.push_back(std::move(e));
+  }
+  co_return out;
+}
+
+asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_entry& entry,
+                                       const std::optional<nlohmann::json>& server_record) {
+  const std::string s = quote_ident(options_.state_schema);
+  const std::string target = table.qualified_name();
+  std::size_t malformed = 0;
+  std::optional<std::string> row_param, vtiger_id;
+  if (server_record && server_record->is_object()) {
+    const auto row = detail::row_object(table, *server_record, malformed);
+    if (row["vtiger_id"].is_string()) vtiger_id = row["vtiger_id"].get<std::string>();
+    row_param = detail::to_param(row);
+  }
+  const std::string row_id = std::to_string(entry.row_id);
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query("UPDATE " + s +
+                             ".outbox SET state = 'done', error = NULL, updated_at = clock_timestamp() "
+                             "WHERE id = $1",
+                         params(std::to_string(entry.id)));
+        if (entry.op == outbox_op::remove) co_return;
+        auto later =
+            co_await c.query("SELECT EXISTS (SELECT 1 FROM " + s +
+                                 ".outbox WHERE schema_name = $1 AND table_name = $2 AND row_id = $3 "
+                                 "AND id > $4 AND state IN ('pending', 'in_flight'))",
+                             params(table.schema, table.table, row_id, std::to_string(entry.id)));
+        const bool changed_again = later.value(0, 0) == "t";
+        if (vtiger_id) {
+          // The pull may have stored the new record as a row of its own before we got here: merge it away.
+          co_await c.query("DELETE FROM " + target + " WHERE vtiger_id = $1 AND _row_id <> $2",
+                           params(*vtiger_id, row_id));
+          co_await c.query(
+              "UPDATE " + s +
+                  ".outbox SET vtiger_id = $1 WHERE schema_name = $2 AND table_name = $3 AND row_id = $4 "
+                  "AND vtiger_id IS NULL",
+              params(*vtiger_id, table.schema, table.table, row_id));
+        }
+        if (row_param && !changed_again) {
+          co_await c.query("UPDATE " + target + " AS t SET (" + detail::column_list(table) +
+                               ", _sync_state, _sync_error) = (SELECT " +
+                               detail::converted_columns(table, "r", "$2") +
+                               ", 'synced', NULL FROM jsonb_to_record($1::jsonb) AS r(" +
+                               detail::record_definition(table) + ")) WHERE t._row_id = $3",
+                           params(*row_param, options_.vtiger_timezone, row_id));
+        } else if (row_param) {
+          // The user changed the row again meanwhile: keep those values (their entry is still to push).
+          co_await c.query(
+              "UPDATE " + target +
+                  " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = ($2::jsonb)->'_sync_base' "
+                  "WHERE _row_id = $3",
+              params(vtiger_id, *row_param, row_id));
+        } else if (!changed_again) {
+          co_await c.query(
+              "UPDATE " + target + " SET _sync_state = 'synced', _sync_error = NULL WHERE _row_id = $1",
+              params(row_id));
+        }
+      },
+      options_.retry);
+}
+
+asio::awaitable<void> store::mark_failed(const outbox_entry& entry, std::string_view error) {
+  const std::string s = quote_ident(options_.state_schema);
+  const std::string target = quote_ident(entry.schema) + "." + quote_ident(entry.table);
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query(
+            "UPDATE " + s +
+                ".outbox SET state = 'failed', error = $2, updated_at = clock_timestamp() WHERE id = $1",
+            params(std::to_string(entry.id), std::string{error}));
+        if (entry.op != outbox_op::remove) {
+          co_await c.query(
+              "UPDATE " + target + " SET _sync_state = 'failed', _sync_error = $2 WHERE _row_id = $1",
+              params(std::to_string(entry.row_id), std::string{error}));
+        }
+      },
+      options_.retry);
+}
+
+asio::awaitable<void> store::release(const outbox_entry& entry, std::string_view error) {
+  const std::string sql = "UPDATE " + quote_ident(options_.state_schema) +
+                          ".outbox SET state = 'pending', error = $2, updated_at = clock_timestamp() "
+                          "WHERE id = $1 AND state = 'in_flight'";
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query(sql, params(std::to_string(entry.id), std::string{error}));
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::size_t> store::reset_in_flight() {
+  const std::string sql =
+      "UPDATE " + quote_ident(options_.state_schema) +
+      ".outbox SET state = 'pending', updated_at = clock_timestamp() WHERE state = 'in_flight'";
+  co_return co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<std::size_t> {
+        co_return static_cast<std::size_t>((co_await c.execute(sql)).affected_rows());
+      },
+      options_.retry);
+}
+
+asio::awaitable<std::size_t> store::retry_failed(std::string_view module) {
+  const std::string sql = "UPDATE " + quote_ident(options_.state_schema) +
+                          ".outbox SET state = 'pending', updated_at = clock_timestamp() "
+                          "WHERE state = 'failed' AND ($1 = '' OR module = $1)";
+  co_return co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<std::size_t> {
+        co_return static_cast<std::size_t>(
+            (co_await c.query(sql, params(std::string{module}))).affected_rows());
+      },
+      options_.retry);
+}
+
+asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
+  auto res = co_await conn_.query(
+      "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'), "
+      "count(*) FILTER (WHERE state = 'failed') FROM " +
+          quote_ident(options_.state_schema) + ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1)",
+      params(std::string{module}));
+  co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
+}
+
+asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {
+  const std::string sql = "INSERT INTO " + quote_ident(options_.state_schema) +
+                          ".conflicts (module, vtiger_id, field, local_value, remote_value, decision) "
+                          "VALUES ($1, $2, $3, $4, $5, $6)";
+  co_await run_transaction(
+      conn_,
+      [&](connection& c) -> asio::awaitable<void> {
+        co_await c.query(sql, params(conflict.module, conflict.vtiger_id, conflict.field,
+                                     conflict.local_value, conflict.remote_value, conflict.decision));
+      },
+      options_.retry);
+}
+
+}  // namespace vtsync::storage

@@ -1,0 +1,209 @@
+// Needs: PostgreSQL (VTSYNC_TEST_POSTGRES).
+// The page store: rows and cursor in one transaction, no rewrite of unchanged rows, local changes kept,
+// lost connections survived, deletion scans and backfill ranges.
+#include <algorithm>
+#include <set>
+
+#include "storage_fixture.hpp"
+
+namespace vt = vtsync::test;
+namespace st = vtsync::storage;
+using nlohmann::json;
+
+namespace {
+
+class page_store : public vt::storage_test {
+ protected:
+  void SetUp() override {
+    storage_test::SetUp();
+    table = contacts_table();
+    run(db->ensure_table(table));
+  }
+  std::string rows() { return scalar("SELECT count(*) FROM " + mirror("contacts")); }
+  std::string cursor() {
+    return scalar("SELECT coalesce(max(modifiedtime || '/' || last_id), '') FROM " + state("cursors"));
+  }
+  std::string xmins() {
+    return scalar("SELECT string_agg(xmin::text, ',' ORDER BY vtiger_id) FROM " + mirror("contacts"));
+  }
+  std::string outbox_size() { return scalar("SELECT count(*) FROM " + state("outbox")); }
+
+  st::mirror_table table;
+  const st::cursor_position next{"2026-11-28 01:05:02", "12x100"};
+};
+
+}  // namespace
+
+TEST_F(page_store, RowsAndCursorCommitTogether) {
+  const auto records = vt::contact_records(1, 100);
+  const auto result = run(db->store_page(table, records, {.cursor = next}));
+  EXPECT_EQ(result.inserted, 100u);
+  EXPECT_EQ(result.updated + result.unchanged + result.malformed_values, 0u);
+  EXPECT_EQ(rows(), "100");
+  EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
+  EXPECT_EQ(run(db->load_cursor("Contacts")), next);
+  EXPECT_EQ(outbox_size(), "0");  // the daemon's own writes are not captured
+  EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
+                   " WHERE _sync_state = 'synced' AND "
+                   "_sync_base->>'id' = vtiger_id"),
+            "100");
+}
+
+TEST_F(page_store, AFailureBetweenRowsAndCursorLeavesNeither) {
+  st::page_options failing{.cursor = next};
+  int calls = 0;
+  failing.before_progress = [&] {
+    ++calls;
+    throw std::runtime_error("injected between the upsert and the cursor");
+  };
+  EXPECT_THROW(run(db->store_page(table, vt::contact_records(1, 100), failing)), std::runtime_error);
+  EXPECT_EQ(calls, 1);  // not a database error: not retried
+  EXPECT_EQ(rows(), "0");
+  EXPECT_EQ(cursor(), "");
+  EXPECT_FALSE(run(db->load_cursor("Contacts")).has_value());
+}
+
+TEST_F(page_store, ARowViolatingAConstraintLeavesNeither) {
+  run(db->store_page(table, vt::contact_records(1, 5), {.cursor = next}));
+  scalar("ALTER TABLE " + mirror("contacts") + " ADD CONSTRAINT no_bad CHECK (lastname <> 'BAD')");
+  auto records = vt::contact_records(6, 10);
+  records[7]["lastname"] = "BAD";
+  try {
+    run(db->store_page(table, records, {.cursor = st::cursor_position{"2026-12-01 00:00:00", "12x15"}}));
+    FAIL() << "constraint violation accepted";
+  } catch (const st::pg_error& e) {
+    EXPECT_EQ(e.kind(), st::error_kind::data);
+    EXPECT_EQ(e.sqlstate(), "23514");
+  }
+  EXPECT_EQ(rows(), "5");
+  EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
+}
+
+TEST_F(page_store, UnchangedRowsAreNotRewritten) {
+  const auto records = vt::contact_records(1, 50);
+  run(db->store_page(table, records, {.cursor = next}));
+  const auto before = xmins();
+
+  const auto again = run(db->store_page(table, records, {.cursor = next}));
+  EXPECT_EQ(again.unchanged, 50u);
+  EXPECT_EQ(again.inserted + again.updated, 0u);
+  EXPECT_EQ(xmins(), before);
+
+  auto changed = records;
+  changed[3]["title"] = "Engineer";
+  changed[3]["modifiedtime"] = "2026-11-29 08:00:00";
+  const auto third = run(db->store_page(table, changed));
+  EXPECT_EQ(third.updated, 1u);
+  EXPECT_EQ(third.unchanged, 49u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
+                   " WHERE xmin::text = ANY (string_to_array('" + before + "', ','))"),
+            "49");
+  EXPECT_EQ(scalar("SELECT title FROM " + mirror("contacts") + " WHERE vtiger_id = '12x4'"), "Engineer");
+  EXPECT_EQ(outbox_size(), "0");
+}
+
+TEST_F(page_store, DuplicateIdsInAPageKeepTheLastOne) {
+  auto records = vt::contact_records(1, 3);
+  auto newer = vt::contact_record(2, "2026-11-30 00:00:00");
+  newer["lastname"] = "Newer";
+  records.push_back(newer);
+  const auto result = run(db->store_page(table, records));
+  EXPECT_EQ(result.inserted, 3u);
+  EXPECT_EQ(scalar("SELECT lastname FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "Newer");
+}
+
+TEST_F(page_store, LocalChangesAreKeptAndReportedUnlessOverwritten) {
+  run(db->store_page(table, vt::contact_records(1, 3)));
+  scalar("UPDATE " + mirror("contacts") + " SET title = 'local' WHERE vtiger_id = '12x2'");
+  EXPECT_EQ(scalar("SELECT _sync_state FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "pending");
+
+  auto remote = vt::contact_records(1, 3);
+  for (auto& r : remote) r["department"] = "remote";
+  const auto kept = run(db->store_page(table, remote));
+  EXPECT_EQ(kept.skipped_local, std::vector<std::string>{"12x2"});
+  EXPECT_EQ(kept.updated, 2u);
+  EXPECT_EQ(
+      scalar("SELECT title || '/' || department FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"),
+      "local/");
+
+  const auto overwritten =
+      run(db->store_page(table, remote, {.on_local_changes = st::local_changes::overwrite}));
+  EXPECT_TRUE(overwritten.skipped_local.empty());
+  EXPECT_EQ(overwritten.updated, 1u);
+  EXPECT_EQ(scalar("SELECT title || '/' || department || '/' || _sync_state FROM " + mirror("contacts") +
+                   " WHERE vtiger_id = '12x2'"),
+            "/remote/synced");
+}
+
+TEST_F(page_store, ADroppedConnectionDuringAPageIsRetriedAndWritesOnce) {
+  run(conn->connect());
+  int calls = 0;
+  st::page_options options_with_fault{.cursor = next};
+  options_with_fault.before_progress = [&] {
+    // The rows are written but not committed; the cursor is next. Kill our session right here.
+    if (++calls == 1) {
+      scalar("SELECT pg_terminate_backend(" + std::to_string(conn->backend_pid()) + ")");
+      scalar(
+          "DO $$ BEGIN FOR i IN 1..500 LOOP EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid "
+          "= " +
+          std::to_string(conn->backend_pid()) + "); PERFORM pg_sleep(0.01); END LOOP; END $$");
+    }
+  };
+  const auto result = run(db->store_page(table, vt::contact_records(1, 100), options_with_fault));
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(conn->connect_count(), 2);
+  EXPECT_EQ(result.inserted, 100u);
+  EXPECT_EQ(rows(), "100");
+  EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
+}
+
+TEST_F(page_store, RemoteDeletesRemoveOrMark) {
+  run(db->store_page(table, vt::contact_records(1, 5)));
+  const std::vector<std::string> gone{"12x2", "12x4", "12x404"};
+  EXPECT_EQ(run(db->apply_remote_deletes(table, gone, st::remote_delete::mark)), 2u);
+  EXPECT_EQ(scalar("SELECT string_agg(vtiger_id, ',' ORDER BY vtiger_id) FROM " + mirror("contacts") +
+                   " WHERE _sync_state = 'deleted'"),
+            "12x2,12x4");
+  EXPECT_EQ(run(db->apply_remote_deletes(table, gone, st::remote_delete::remove)), 2u);
+  EXPECT_EQ(rows(), "3");
+  EXPECT_EQ(outbox_size(), "0");
+}
+
+TEST_F(page_store, KeysetPagesAndIdRange) {
+  run(db->store_page(table, vt::contact_records(1, 25)));
+  std::vector<std::string> all;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    const auto page = run(db->list_vtiger_ids(table, after, 10));
+    if (page.empty()) break;
+    all.insert(all.end(), page.begin(), page.end());
+    after = page.back();
+  }
+  ASSERT_EQ(all.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 25u);
+  const auto range = run(db->local_id_range(table));
+  ASSERT_TRUE(range.has_value());
+  EXPECT_EQ(range->first, 1);
+  EXPECT_EQ(range->second, 25);
+}
+
+TEST_F(page_store, BackfillProgressIsStoredWithItsPage) {
+  const auto plan = st::split_id_range(1, 300, 3);
+  run(db->plan_backfill("Contacts", plan));
+  EXPECT_EQ(run(db->load_backfill("Contacts")), plan);
+
+  run(db->store_page(table, vt::contact_records(1, 50), {.backfill = st::backfill_progress{0, 50, false}}));
+  st::page_options failing{.backfill = st::backfill_progress{0, 100, true}};
+  failing.before_progress = [] { throw std::runtime_error("injected"); };
+  EXPECT_THROW(run(db->store_page(table, vt::contact_records(51, 50), failing)), std::runtime_error);
+  const auto loaded = run(db->load_backfill("Contacts"));
+  EXPECT_EQ(loaded[0].last_id_done, 50);
+  EXPECT_FALSE(loaded[0].done);
+  EXPECT_EQ(rows(), "50");
+  // A range that was never planned is an error, and the page is not stored either.
+  EXPECT_THROW(
+      run(db->store_page(table, vt::contact_records(51, 5), {.backfill = st::backfill_progress{9, 1, true}})),
+      st::pg_error);
+  EXPECT_EQ(rows(), "50");
+}
