@@ -2,6 +2,7 @@
 
 #include "vtsync/storage/values.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 
 #include <algorithm>
@@ -145,6 +146,10 @@ asio::awaitable<void> connection::open_session() {
     if (!co_await wait_socket(what, deadline)) fail_timeout("connect");
   }
   if (PQsetnonblocking(conn_.get(), 1) != 0) fail_connection("cannot switch to non-blocking mode");
+  // Server notices ("... does not exist, skipping") go to the log, not to stderr.
+  PQsetNoticeProcessor(
+      conn_.get(),
+      [](void*, const char* message) { spdlog::debug("PostgreSQL: {}", trimmed_message(message)); }, nullptr);
   wrap_socket();
   ++connect_count_;
   // Session settings: the server-side deadline; UTC so timestamptz text never depends on the host;

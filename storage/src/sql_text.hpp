@@ -29,7 +29,7 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 [[nodiscard]] std::string record_definition(const mirror_table& table);
 
 // "<alias>.vtiger_id, <converted data columns...>, <alias>._sync_base" matching column_list(); `zone` is
-// the parameter placeholder holding the Vtiger server's zone, e.g. "$2".
+// an SQL expression for the Vtiger server's zone, e.g. "z.zone".
 [[nodiscard]] std::string converted_columns(const mirror_table& table, std::string_view alias,
                                             std::string_view zone);
 // "vtiger_id, <data columns...>, _sync_base", quoted.

@@ -91,24 +91,24 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
     old_values += "t." + q + ", ";
     new_values += "EXCLUDED." + q + ", ";
   }
-  std::string sql = "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(" +
-                    detail::record_definition(table) + ")), up AS (INSERT INTO " + target + " AS t (" +
-                    detail::column_list(table) + ", _sync_state, _sync_error) SELECT " +
-                    detail::converted_columns(table, "r", "$2") + ", 'synced', NULL FROM r " +
-                    "ON CONFLICT (vtiger_id) DO UPDATE SET " + set_list +
-                    "_sync_base = EXCLUDED._sync_base, _sync_state = 'synced', _sync_error = NULL WHERE (" +
-                    old_values + "t._sync_base, t._sync_state, t._sync_error) IS DISTINCT FROM (" +
-                    new_values + "EXCLUDED._sync_base, 'synced', NULL)" +
-                    (keep_local ? " AND t._sync_state NOT IN ('pending', 'failed')" : "") +
-                    " RETURNING (t.xmax = 0) AS inserted)" +
-                    (keep_local ? ", sk AS (SELECT t.vtiger_id FROM " + target +
-                                      " t JOIN r ON t.vtiger_id = r.vtiger_id"
-                                      " WHERE t._sync_state IN ('pending', 'failed'))"
-                                : std::string{}) +
-                    " SELECT (SELECT count(*) FILTER (WHERE inserted) FROM up), "
-                    "(SELECT count(*) FILTER (WHERE NOT inserted) FROM up), " +
-                    (keep_local ? "(SELECT coalesce(jsonb_agg(vtiger_id ORDER BY vtiger_id), '[]') FROM sk)"
-                                : "'[]'::jsonb");
+  std::string sql =
+      "WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(" + detail::record_definition(table) +
+      ")), up AS (INSERT INTO " + target + " AS t (" + detail::column_list(table) +
+      ", _sync_state, _sync_error) SELECT " + detail::converted_columns(table, "r", "z.zone") +
+      ", 'synced', NULL FROM r, (SELECT $2::text AS zone) z " + "ON CONFLICT (vtiger_id) DO UPDATE SET " +
+      set_list + "_sync_base = EXCLUDED._sync_base, _sync_state = 'synced', _sync_error = NULL WHERE (" +
+      old_values + "t._sync_base, t._sync_state, t._sync_error) IS DISTINCT FROM (" + new_values +
+      "EXCLUDED._sync_base, 'synced', NULL)" +
+      (keep_local ? " AND t._sync_state NOT IN ('pending', 'failed')" : "") +
+      " RETURNING (t.xmax = 0) AS inserted)" +
+      (keep_local ? ", sk AS (SELECT t.vtiger_id FROM " + target +
+                        " t JOIN r ON t.vtiger_id = r.vtiger_id"
+                        " WHERE t._sync_state IN ('pending', 'failed'))"
+                  : std::string{}) +
+      " SELECT (SELECT count(*) FILTER (WHERE inserted) FROM up), "
+      "(SELECT count(*) FILTER (WHERE NOT inserted) FROM up), " +
+      (keep_local ? "(SELECT coalesce(jsonb_agg(vtiger_id ORDER BY vtiger_id), '[]') FROM sk)"
+                  : "'[]'::jsonb");
 
   const std::string state = quote_ident(options_.state_schema);
   co_return co_await run_transaction(
@@ -371,12 +371,12 @@ asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_e
               params(*vtiger_id, table.schema, table.table, row_id));
         }
         if (row_param && !changed_again) {
-          co_await c.query("UPDATE " + target + " AS t SET (" + detail::column_list(table) +
-                               ", _sync_state, _sync_error) = (SELECT " +
-                               detail::converted_columns(table, "r", "$2") +
-                               ", 'synced', NULL FROM jsonb_to_record($1::jsonb) AS r(" +
-                               detail::record_definition(table) + ")) WHERE t._row_id = $3",
-                           params(*row_param, options_.vtiger_timezone, row_id));
+          co_await c.query(
+              "UPDATE " + target + " AS t SET (" + detail::column_list(table) +
+                  ", _sync_state, _sync_error) = (SELECT " + detail::converted_columns(table, "r", "z.zone") +
+                  ", 'synced', NULL FROM jsonb_to_record($1::jsonb) AS r(" +
+                  detail::record_definition(table) + "), (SELECT $2::text AS zone) z) WHERE t._row_id = $3",
+              params(*row_param, options_.vtiger_timezone, row_id));
         } else if (row_param) {
           // The user changed the row again meanwhile: keep those values (their entry is still to push).
           co_await c.query(

@@ -174,7 +174,6 @@ TEST_F(mirror_table_test, PulledValuesArriveTyped) {
 }
 
 TEST_F(mirror_table_test, HostileNamesAndValuesAreJustData) {
-  scalar("CREATE SCHEMA IF NOT EXISTS " + st::quote_ident(mirror_schema));
   scalar("CREATE TABLE " + mirror("x") + " (canary int)");
   const std::string evil_field = "a\"b; DROP TABLE x; --";
   const std::string evil_module = "Evil\"Mod'; DROP TABLE x; --";

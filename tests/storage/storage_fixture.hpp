@@ -55,6 +55,7 @@ class storage_test : public ::testing::Test {
  protected:
   void SetUp() override {
     admin = connect_blocking();
+    exec_scalar(admin.get(), "SET client_min_messages = warning");
     state_schema = unique_schema("vts_state");
     mirror_schema = unique_schema("vts_mirror");
     options.state_schema = state_schema;
@@ -62,6 +63,7 @@ class storage_test : public ::testing::Test {
     conn = std::make_unique<st::connection>(io.get_executor(), connection_options());
     db = std::make_unique<st::store>(*conn, options);
     run(db->migrate());
+    exec_scalar(admin.get(), "CREATE SCHEMA " + st::quote_ident(mirror_schema));
   }
 
   void TearDown() override {
