@@ -1,0 +1,50 @@
+// vtsyncd check: is this configuration good, and are both sides reachable?
+#include <libpq-fe.h>
+
+#include <iostream>
+#include <memory>
+
+#include "commands.hpp"
+#include "vtsync/storage/conninfo.hpp"
+
+namespace vtsync::daemon {
+
+namespace {
+
+// One short-lived, blocking connection is fine here: check runs no event loop and exits right after.
+std::string postgres_problem(const config::settings& s) {
+  const char* keys[] = {"dbname", "connect_timeout", nullptr};
+  const char* values[] = {s.postgres.conninfo.c_str(), "10", nullptr};
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn{PQconnectdbParams(keys, values, 1), &PQfinish};
+  if (!conn) return "out of memory";
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(conn.get());
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return msg;
+  }
+  return {};
+}
+
+}  // namespace
+
+int run_check(const common_options& opts) {
+  const auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  std::cout << "config: " << settings->source_file << ": ok (" << settings->sync.modules.size() << " modules)\n";
+  int status = exit_ok;
+  if (const auto problem = postgres_problem(*settings); !problem.empty()) {
+    std::cout << "postgres: " << storage::scrub_conninfo(settings->postgres.conninfo) << ": " << problem << '\n';
+    status = exit_unavailable;
+  } else {
+    std::cout << "postgres: ok\n";
+  }
+  if (const auto problem = vtiger_problem(*settings); !problem.empty()) {
+    std::cout << "vtiger: " << settings->vtiger.url << ": " << problem << '\n';
+    status = exit_unavailable;
+  } else {
+    std::cout << "vtiger: ok (logged in as " << settings->vtiger.username << ")\n";
+  }
+  return status;
+}
+
+}  // namespace vtsync::daemon

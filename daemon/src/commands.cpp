@@ -1,0 +1,18 @@
+#include "commands.hpp"
+
+#include <iostream>
+
+namespace vtsync::daemon {
+
+std::optional<config::settings> load_or_report(const common_options& opts) {
+  try {
+    auto s = config::load(opts.config_path);
+    if (!opts.log_level.empty()) s.log.level = opts.log_level;
+    return s;
+  } catch (const config::config_error& e) {
+    std::cerr << e.what() << '\n';
+    return std::nullopt;
+  }
+}
+
+}  // namespace vtsync::daemon

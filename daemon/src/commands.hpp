@@ -1,0 +1,48 @@
+#pragma once
+// The subcommands of vtsyncd. Each returns a sysexits-style exit code.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vtsync/config/config.hpp"
+
+namespace vtsync::daemon {
+
+// sysexits(3) codes used by vtsyncd.
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_usage = 64;
+inline constexpr int exit_unavailable = 69;
+inline constexpr int exit_software = 70;
+inline constexpr int exit_tempfail = 75;
+inline constexpr int exit_config = 78;
+
+struct common_options {
+  std::string config_path = "/etc/vtsync/vtsync.toml";
+  std::string log_level;  // overrides log.level when set
+};
+
+// Loads the configuration, or prints "file:key: problem" to stderr and returns std::nullopt.
+[[nodiscard]] std::optional<config::settings> load_or_report(const common_options& opts);
+
+int run_check(const common_options& opts);
+int run_call(const common_options& opts, const std::string& operation, const std::vector<std::string>& assignments,
+             const std::string& method);
+
+}  // namespace vtsync::daemon
+
+namespace vtsync::vtiger {
+struct client_options;
+}
+
+namespace vtsync::daemon {
+
+// Client options from the [vtiger] section (verify_tls = false is warned about loudly here).
+[[nodiscard]] vtiger::client_options client_options_from(const config::settings& s);
+
+// Installs the process-wide spdlog logger on stderr: text lines, or JSON lines (log.format = "json").
+void setup_logging(const config::log_settings& log);
+
+// Logs in to Vtiger; "" when that worked, else the problem (no secret in it).
+[[nodiscard]] std::string vtiger_problem(const config::settings& s);
+
+}  // namespace vtsync::daemon

@@ -1,0 +1,43 @@
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "commands.hpp"
+#include "vtsync/sync/vtiger/client.hpp"
+
+namespace vtsync::daemon {
+
+vtiger::client_options client_options_from(const config::settings& s) {
+  vtiger::client_options o;
+  o.url = s.vtiger.url;
+  o.username = s.vtiger.username;
+  o.access_key = s.vtiger.access_key;
+  o.timeout = s.vtiger.timeout;
+  o.verify_tls = s.vtiger.verify_tls;
+  o.ca_file = s.vtiger.ca_file;
+  o.max_requests_per_second = s.vtiger.max_requests_per_second;
+  return o;
+}
+
+std::string vtiger_problem(const config::settings& s) {
+  boost::asio::io_context io;
+  auto future = boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        vtiger::client c{co_await boost::asio::this_coro::executor, client_options_from(s)};
+        (void)co_await c.login();
+        co_await c.logout();
+      },
+      boost::asio::use_future);
+  io.run();
+  try {
+    future.get();
+    return {};
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+}  // namespace vtsync::daemon
