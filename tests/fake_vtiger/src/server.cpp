@@ -34,17 +34,19 @@ constexpr auto k_tuple = asio::as_tuple(use_awaitable);
 // PHP locks a session's file for the whole request: requests on one sessionName run one at a time.
 class session_locks {
  public:
-  awaitable<void> acquire(const std::string& key) {
+  // Returns true when the request had to wait.
+  awaitable<bool> acquire(const std::string& key) {
     auto& e = map_[key];
     if (!e.busy) {
       e.busy = true;
-      co_return;
+      co_return false;
     }
     auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
                                                       asio::steady_timer::time_point::max());
     e.waiters.push_back(timer);
     // release() cancels the timer to hand the lock over; the lock stays busy for us.
     co_await timer->async_wait(k_tuple);
+    co_return true;
   }
 
   void release(const std::string& key) {
@@ -113,7 +115,7 @@ awaitable<void> serve(Stream& stream, shared_state& state) {
                std::string(req[http::field::content_type])};
     const bool webservice = in.target.rfind("/_fake/", 0) != 0;
     const std::string sid = webservice ? service::session_name_of(in) : std::string();
-    if (!sid.empty()) co_await state.locks.acquire(sid);
+    if (!sid.empty() && co_await state.locks.acquire(sid)) state.svc.note_session_wait();
     http_out out;
     try {
       if (webservice && state.latency_ms > 0) co_await sleep_ms(state.latency_ms);

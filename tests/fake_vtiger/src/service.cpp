@@ -432,6 +432,7 @@ service::service(service_options options)
       rng_(std::random_device{}()) {}
 
 std::int64_t service::now() const {
+  if (frozen_) return *frozen_;
   return static_cast<std::int64_t>(std::time(nullptr)) + options_.clock_offset;
 }
 
@@ -502,6 +503,7 @@ std::string service::session_name_of(const http_in& request) {
 }
 
 void service::reset_all() {
+  frozen_.reset();
   store_.reset(now());
   sessions_.clear();
   tokens_.clear();
@@ -781,6 +783,11 @@ void service::append_record(std::string& out, const record_view& v, const std::v
     }
     append_json_string(out, m.fields[static_cast<std::size_t>(f)].name);
     out.push_back(':');
+    // "starred" is per user; the seeded/created stars belong to admin, so others see "" (recording 38).
+    if (sorted_keys && f == m.f_starred) {
+      out += "\"\"";
+      continue;
+    }
     const auto val = v.value(f);
     if (val)
       append_json_string(out, *val);
@@ -958,9 +965,13 @@ http_out service::op_create(call& c) {
       r.values[fi] = default_for(f);
   }
   const std::string owner = r.values[static_cast<std::size_t>(m.f_owner)].value_or("");
+  const bool known = owner_known(owner);
+  // An unknown owner is stored as the bare number; reads then show "999", not "19x999" (recording 81).
+  if (!known)
+    r.values[static_cast<std::size_t>(m.f_owner)] = std::to_string(number_after_x(owner).value_or(0));
   const std::uint32_t id = r.crmid;
   store_.put(std::move(r));
-  if (!owner_known(owner)) {
+  if (!known) {
     // Recording 62: an unknown owner saves the record, then PHP prints a plain-text page.
     http_out o;
     o.content_type = "text/html; charset=UTF-8";
@@ -1438,11 +1449,22 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     j["errors"] = stats_.errors;
     j["faults"] = stats_.faults;
     j["sessions"] = sessions_.size();
+    j["session_waits"] = stats_.session_waits;
     j["now"] = now();
     return fake_json(200, j);
   }
   if (path == "/_fake/clock") {
-    if (post) options_.clock_offset += body.value("advance_seconds", std::int64_t{0});
+    // advance_seconds moves the clock (frozen or not); set freezes it at a Unix time; unfreeze resumes
+    // real time plus the offset. Lets tests cover 300 s tokens and idle sessions without sleeping.
+    if (post && body.contains("set")) frozen_ = body["set"].get<std::int64_t>();
+    if (post && body.value("unfreeze", false)) frozen_.reset();
+    if (post && body.contains("advance_seconds")) {
+      const auto n = body["advance_seconds"].get<std::int64_t>();
+      if (frozen_)
+        *frozen_ += n;
+      else
+        options_.clock_offset += n;
+    }
     return fake_json(
         200, {{"now", now()}, {"now_text", format_db_time(now())}, {"offset", options_.clock_offset}});
   }
@@ -1464,9 +1486,31 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
   }
   if (!post) return fake_json(405, {{"error", "use POST"}});
   if (path == "/_fake/expire-sessions") {
+    // {"sessionName": X} removes one session, as PHP's garbage collector would (recording 129b).
+    if (body.contains("sessionName"))
+      return fake_json(200, {{"expired", sessions_.erase(body["sessionName"].get<std::string>())}});
     const auto n = sessions_.size();
     expire_all_sessions();
     return fake_json(200, {{"expired", n}});
+  }
+  if (path == "/_fake/config") {
+    // Switches behaviour that is otherwise fixed by a flag, for tests that need both within one state.
+    const std::string mode = body.value("sync_mode", std::string());
+    if (mode == "php8-stock")
+      options_.sync = sync_mode::php8_stock;
+    else if (mode == "php7")
+      options_.sync = sync_mode::php7;
+    else if (mode == "patched")
+      options_.sync = sync_mode::patched;
+    else if (!mode.empty())
+      return fake_json(400, {{"error", "unknown sync_mode"}});
+    const std::string cm = body.value("count_mode", std::string());
+    if (cm == "8.2")
+      options_.count = count_mode::v82;
+    else if (cm == "8.4")
+      options_.count = count_mode::v84;
+    if (body.contains("session_ttl")) options_.session_ttl = body["session_ttl"].get<std::int64_t>();
+    return fake_json(200, {{"ok", true}});
   }
   if (path == "/_fake/reset") {
     reset_all();

@@ -204,6 +204,7 @@ void store::load_modules(const std::string& idempotency_field) {
     m.f_modifiedby = m.find("modifiedby");
     m.f_owner = m.find("assigned_user_id");
     m.f_source = m.find("source");
+    m.f_starred = m.find("starred");
     std::string lf = m.describe["labelFields"].get<std::string>();
     std::size_t start = 0;
     while (start <= lf.size()) {
@@ -217,18 +218,9 @@ void store::load_modules(const std::string& idempotency_field) {
     modules_.push_back(std::move(m));
   }
   users_describe_ = nlohmann::ordered_json::parse(embedded_json("describe-Users"));
-  // listtypes as recorded, narrowed to what this fake can describe (entity modules plus Users and Groups).
-  const auto recorded = nlohmann::ordered_json::parse(embedded_json("listtypes"));
-  nlohmann::ordered_json types = nlohmann::ordered_json::array();
-  nlohmann::ordered_json info = nlohmann::ordered_json::object();
-  for (const auto& t : recorded["types"]) {
-    const std::string name = t.get<std::string>();
-    if (module_index(name) >= 0 || name == "Users" || name == "Groups") {
-      types.push_back(name);
-      info[name] = recorded["information"][name];
-    }
-  }
-  listtypes_ = {{"types", types}, {"information", info}};
+  // listtypes exactly as recorded on 8.2: a client sees every stock type, though this fake describes only
+  // the five modules above and Users (describe of the others is ACCESS_DENIED "...for name").
+  listtypes_ = nlohmann::ordered_json::parse(embedded_json("listtypes"));
 }
 
 store::store(store_options options, std::int64_t now) : options_(std::move(options)) {

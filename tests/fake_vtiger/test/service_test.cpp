@@ -1,1 +1,498 @@
+// Needs: nothing (unit). The dispatcher in-process: auth, records, VTQL semantics, sync, seeding, the
+// /_fake endpoints. No sockets: service::handle() is called directly.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+
+#include <cstdlib>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "fake_vtiger/service.hpp"
+
+namespace {
+
+using namespace vtsync::fake;
+using nlohmann::json;
+
+std::string md5_hex(const std::string& s) {
+  unsigned char d[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
+  std::string out;
+  static const char* hex = "0123456789abcdef";
+  for (unsigned i = 0; i < n; ++i) {
+    out += hex[d[i] >> 4];
+    out += hex[d[i] & 15];
+  }
+  return out;
+}
+
+std::string enc(const std::string& v) {
+  std::string out;
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : v) {
+    if (std::isalnum(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string form(const std::map<std::string, std::string>& p) {
+  std::string out;
+  for (const auto& [k, v] : p) out += (out.empty() ? "" : "&") + k + "=" + enc(v);
+  return out;
+}
+
+struct harness {
+  explicit harness(service_options o = {}) : svc((::setenv("TZ", "UTC", 1), ::tzset(), std::move(o))) {}
+
+  http_out get(std::map<std::string, std::string> p) {
+    return svc.handle({"GET", "/webservice.php?" + form(p), "", ""});
+  }
+  http_out post(std::map<std::string, std::string> p) {
+    return svc.handle({"POST", "/webservice.php", form(p), "application/x-www-form-urlencoded"});
+  }
+  json fake(const std::string& path, const json& body = json::object()) {
+    const auto o = svc.handle({"POST", path, body.dump(), "application/json"});
+    EXPECT_EQ(o.status, 200) << path << " " << o.body;
+    return json::parse(o.body);
+  }
+  json fake_get(const std::string& target) { return json::parse(svc.handle({"GET", target, "", ""}).body); }
+
+  std::string login(const std::string& user = "admin", const std::string& key = "fakeAdminKey0001") {
+    const auto c = json::parse(get({{"operation", "getchallenge"}, {"username", user}}).body);
+    const auto l = json::parse(post({{"operation", "login"},
+                                     {"username", user},
+                                     {"accessKey", md5_hex(c["result"]["token"].get<std::string>() + key)}})
+                                   .body);
+    EXPECT_TRUE(l["success"].get<bool>()) << l.dump();
+    return l["result"]["sessionName"];
+  }
+  json query(const std::string& s, const std::string& q) {
+    return json::parse(get({{"operation", "query"}, {"sessionName", s}, {"query", q}}).body);
+  }
+  json rows(const std::string& s, const std::string& q) {
+    const json r = query(s, q);
+    EXPECT_TRUE(r["success"].get<bool>()) << q << " -> " << r.dump();
+    return r.value("result", json::array());
+  }
+  json create(const std::string& s, const std::string& type, const json& element) {
+    return json::parse(
+        post(
+            {{"operation", "create"}, {"sessionName", s}, {"elementType", type}, {"element", element.dump()}})
+            .body);
+  }
+
+  service svc;
+};
+
+std::string code_of(const json& r) { return r.contains("error") ? r["error"]["code"].dump() : "none"; }
+
+TEST(FakeService, LoginNeedsTheLatestChallengeAndTheRightKey) {
+  harness h;
+  const auto c1 = json::parse(h.get({{"operation", "getchallenge"}, {"username", "admin"}}).body);
+  const std::string t1 = c1["result"]["token"];
+  EXPECT_EQ(t1.size(), 13u);
+  EXPECT_EQ(c1["result"]["expireTime"].get<long long>() - c1["result"]["serverTime"].get<long long>(), 300);
+  const auto c2 = json::parse(h.get({{"operation", "getchallenge"}, {"username", "admin"}}).body);
+  const std::string t2 = c2["result"]["token"];
+  auto login = [&](const std::string& key) {
+    return json::parse(h.post({{"operation", "login"}, {"username", "admin"}, {"accessKey", key}}).body);
+  };
+  EXPECT_EQ(code_of(login(md5_hex(t1 + "fakeAdminKey0001"))), "\"INVALID_USER_CREDENTIALS\"");
+  EXPECT_EQ(code_of(login("fakeAdminKey0001")), "\"INVALID_USER_CREDENTIALS\"");
+  const auto ok = login(md5_hex(t2 + "fakeAdminKey0001"));
+  ASSERT_TRUE(ok["success"].get<bool>());
+  EXPECT_EQ(ok["result"]["userId"], "19x1");
+  EXPECT_EQ(code_of(login(md5_hex(t2 + "fakeAdminKey0001"))), "none");  // tokens are reusable
+  h.fake("/_fake/clock", {{"advance_seconds", 301}});
+  EXPECT_EQ(code_of(login(md5_hex(t2 + "fakeAdminKey0001"))), "\"INVALID_AUTH_TOKEN\"");
+  EXPECT_EQ(code_of(json::parse(h.get({{"operation", "getchallenge"}, {"username", "nobody"}}).body)),
+            "\"ACCESS_DENIED\"");
+}
+
+TEST(FakeService, SessionsExpireAfterTheIdleTtlAndStayAliveWhenUsed) {
+  service_options o;
+  o.session_ttl = 60;
+  harness h(o);
+  const auto s = h.login();
+  for (int i = 0; i < 3; ++i) {
+    h.fake("/_fake/clock", {{"advance_seconds", 50}});
+    EXPECT_EQ(code_of(json::parse(h.get({{"operation", "listtypes"}, {"sessionName", s}}).body)), "none");
+  }
+  h.fake("/_fake/clock", {{"advance_seconds", 61}});
+  EXPECT_EQ(code_of(json::parse(h.get({{"operation", "listtypes"}, {"sessionName", s}}).body)),
+            "\"INVALID_SESSIONID\"");
+  EXPECT_EQ(code_of(json::parse(h.get({{"operation", "listtypes"}}).body)), "\"AUTHENTICATION_REQUIRED\"");
+  EXPECT_EQ(h.get({{"operation", "nosuchop"}}).status, 500);
+  EXPECT_EQ(h.get({}).status, 500);
+}
+
+TEST(FakeService, ParametersComeOnlyFromTheOperationsOwnInput) {
+  harness h;
+  const auto s = h.login();
+  // query is a GET operation: in a POST body it is not read.
+  const auto r = json::parse(
+      h.post({{"operation", "query"}, {"sessionName", s}, {"query", "SELECT id FROM Contacts;"}}).body);
+  EXPECT_EQ(r["error"]["message"], "Permission to perform the operation is denied for query");
+  // create is a POST operation: as GET every parameter is empty.
+  const auto c = json::parse(
+      h.get({{"operation", "create"}, {"sessionName", s}, {"elementType", "Contacts"}, {"element", "{}"}})
+          .body);
+  EXPECT_EQ(c["error"]["code"], "ACCESS_DENIED");
+}
+
+TEST(FakeService, CreateChecksMandatoryFieldsReferencesAndOwner) {
+  harness h;
+  const auto s = h.login();
+  EXPECT_EQ(h.create(s, "Contacts", {{"lastname", ""}, {"assigned_user_id", "19x1"}})["error"]["message"],
+            "lastname does not have a value");
+  EXPECT_EQ(h.create(s, "Contacts", {{"lastname", "X"}})["error"]["message"],
+            "assigned_user_id does not have a value");
+  const auto spaces = h.create(s, "Contacts", {{"lastname", "   "}, {"assigned_user_id", "19x1"}});
+  EXPECT_EQ(spaces["result"]["lastname"], "   ");
+  EXPECT_EQ(
+      h.create(s, "Contacts",
+               {{"lastname", "X"}, {"assigned_user_id", "19x1"}, {"account_id", "12x1"}})["error"]["code"],
+      "REFERENCE_INVALID");
+  EXPECT_EQ(
+      h.create(s, "Contacts",
+               {{"lastname", "X"}, {"assigned_user_id", "19x1"}, {"account_id", "bad"}})["error"]["code"],
+      "INVALID_ID_ATTRIBUTE");
+  const auto acc = h.create(
+      s, "Accounts", {{"accountname", "Acme"}, {"assigned_user_id", "19x1"}, {"annual_revenue", "1500"}});
+  EXPECT_EQ(acc["result"]["annual_revenue"], "1500.00000000");
+  EXPECT_EQ(acc["result"]["employees"], "0");
+  EXPECT_EQ(h.create(s, "Accounts", {{"accountname", "ACME"}, {"assigned_user_id", "19x1"}}).dump(),
+            R"({"error":{"code":0,"message":"Duplicate(s) detected!"},"success":false})");
+  const auto c = h.create(s, "Contacts",
+                          {{"lastname", "Zoë"},
+                           {"assigned_user_id", "19x1"},
+                           {"account_id", acc["result"]["id"]},
+                           {"donotcall", true},
+                           {"emailoptout", "true"},
+                           {"nosuchfield", "x"}});
+  EXPECT_EQ(c["result"]["account_id"], acc["result"]["id"]);
+  EXPECT_EQ(c["result"]["donotcall"], "1");
+  EXPECT_EQ(c["result"]["emailoptout"], "0");  // only 1, "1", true and "on" mean yes
+  EXPECT_FALSE(c["result"].contains("nosuchfield"));
+  EXPECT_EQ(c["result"]["label"], "Zoë");
+  EXPECT_EQ(c["result"]["source"], "WEBSERVICE");
+  // An unknown owner: the record is saved, the answer is a plain-text page (recording 62).
+  const auto bad_owner = h.post({{"operation", "create"},
+                                 {"sessionName", s},
+                                 {"elementType", "Contacts"},
+                                 {"element", R"({"lastname":"BadOwner","assigned_user_id":"19x999"})"}});
+  EXPECT_EQ(bad_owner.body, "Sorry! Attempt to access restricted file.");
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname = 'BadOwner';").size(), 1u);
+}
+
+TEST(FakeService, UpdateNeedsEveryMandatoryFieldReviseDoesNot) {
+  harness h;
+  const auto s = h.login();
+  const json c =
+      h.create(s, "Contacts",
+               {{"lastname", "Lovelace"}, {"firstname", "Ada"}, {"assigned_user_id", "19x1"}})["result"];
+  const std::string id = c["id"];
+  auto update = [&](const std::string& op, const json& e) {
+    return json::parse(h.post({{"operation", op}, {"sessionName", s}, {"element", e.dump()}}).body);
+  };
+  EXPECT_EQ(update("update", {{"id", id}, {"title", "T"}})["error"]["message"],
+            "lastname does not have a value");
+  const auto r = update("revise", {{"id", id}, {"title", "Countess"}});
+  EXPECT_EQ(r["result"]["title"], "Countess");
+  EXPECT_EQ(r["result"]["firstname"], "Ada");
+  EXPECT_EQ(update("revise", {{"id", id}, {"lastname", ""}})["error"]["code"], "MANDATORY_FIELDS_MISSING");
+  EXPECT_EQ(update("revise", {{"lastname", "NoId"}})["error"]["message"],
+            "Permission to perform the operation is denied for id");
+  const std::string crm = id.substr(id.find('x') + 1);
+  EXPECT_EQ(update("revise", {{"id", "11x" + crm}, {"title", "x"}})["error"]["code"], "INVALID_ID_ATTRIBUTE");
+  EXPECT_EQ(
+      update("update",
+             {{"id", "12x999999"}, {"lastname", "G"}, {"assigned_user_id", "19x1"}})["error"]["message"],
+      "Permission to perform the operation is denied");
+  // delete: soft, bumps modifiedtime, then ACCESS_DENIED everywhere.
+  h.fake("/_fake/clock", {{"advance_seconds", 5}});
+  EXPECT_EQ(
+      json::parse(h.post({{"operation", "delete"}, {"sessionName", s}, {"id", id}}).body)["result"]["status"],
+      "successful");
+  EXPECT_EQ(json::parse(
+                h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", id}}).body)["error"]["message"],
+            "Permission to perform the operation is denied");
+  EXPECT_EQ(
+      json::parse(h.post({{"operation", "delete"}, {"sessionName", s}, {"id", id}}).body)["error"]["code"],
+      "ACCESS_DENIED");
+  EXPECT_TRUE(h.rows(s, "SELECT id FROM Contacts WHERE id = '" + id + "';").empty());
+  EXPECT_EQ(
+      json::parse(
+          h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", "12345"}}).body)["error"]["message"],
+      "Permission to perform the operation is denied for id");
+}
+
+TEST(FakeService, VtqlComparesLikeMysqlUtf8GeneralCi) {
+  harness h;
+  const auto s = h.login();
+  for (const char* n : {"Smith", "smith ", "O'Brien", "Back\\slash", "Müller"}) {
+    ASSERT_TRUE(
+        h.create(s, "Contacts", {{"lastname", n}, {"assigned_user_id", "19x1"}})["success"].get<bool>());
+  }
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname = 'SMITH';").size(),
+            2u);  // case and trailing spaces
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname LIKE 's%';").size(), 2u);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname = 'O''Brien';").size(), 1u);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname = 'Back\\\\slash';").size(), 1u);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE lastname IN ('Müller', 'nobody');").size(), 1u);
+  EXPECT_EQ(
+      h.rows(s, "SELECT id FROM Contacts WHERE lastname = 'Smith' AND id > '12x0' OR lastname = 'Müller';")
+          .size(),
+      3u);
+  EXPECT_EQ(h.query(s, "SELECT nosuch FROM Contacts;")["error"]["message"],
+            "Permission to access nosuch attribute denied.");
+  EXPECT_EQ(h.query(s, "SELECT * FROM Nope;")["error"]["message"],
+            "Permission to perform the operation is denied for name : Nope");
+  EXPECT_EQ(h.query(s, "SELECT id FROM Contacts WHERE lastname = '';")["error"]["code"],
+            "INTERNAL_SERVER_ERROR");
+  EXPECT_EQ(h.query(s, "SELECT id FROM Contacts WHERE id = 5;")["error"]["code"], "DATABASE_QUERY_ERROR");
+  EXPECT_EQ(h.query(s, "SELECT id FROM Contacts WHERE assigned_user_id = '1';")["error"]["code"],
+            "INVALID_ID_ATTRIBUTE");
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE assigned_user_id = '19x1';").size(), 5u);
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Contacts;")[0]["count"], "5");
+  const auto desc = h.rows(s, "SELECT id, lastname FROM Contacts ORDER BY lastname DESC LIMIT 2;");
+  ASSERT_EQ(desc.size(), 2u);
+  EXPECT_EQ(desc[0]["lastname"], "Smith");  // equal under the collation: id order is kept
+  EXPECT_EQ(desc[1]["lastname"], "smith ");
+  const auto first = h.rows(s, "SELECT lastname FROM Contacts ORDER BY id LIMIT 1;");
+  EXPECT_EQ(first[0].size(), 2u);  // id is always added
+}
+
+TEST(FakeService, CountModeSelectsTheVersionBehaviour) {
+  service_options o;
+  o.count = count_mode::v84;
+  harness h(o);
+  const auto s = h.login();
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Contacts;"), json::array());
+}
+
+TEST(FakeService, QueryCapsAt100RowsAndPagesWithOffsets) {
+  service_options o;
+  o.seeds = {{"Contacts", 250}};
+  harness h(o);
+  const auto s = h.login();
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts LIMIT 500;").size(), 100u);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts;").size(), 100u);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts LIMIT 200, 5000;").size(), 50u);
+  EXPECT_TRUE(h.rows(s, "SELECT id FROM Contacts LIMIT 1000, 100;").empty());
+}
+
+TEST(FakeService, SeededRecordsAreRealisticAndShareSeconds) {
+  service_options o;
+  o.seeds = {{"Contacts", 2000}, {"Accounts", 20}};
+  harness h(o);
+  const json all = h.fake_get("/_fake/dump?module=Contacts");
+  ASSERT_EQ(all.size(), 2000u);
+  std::map<std::string, int> per_second;
+  bool non_ascii = false, quote = false, backslash = false, comma = false;
+  for (const auto& r : all) {
+    ++per_second[r["modifiedtime"]];
+    const std::string name = r["firstname"].get<std::string>() + r["lastname"].get<std::string>();
+    non_ascii |= name.find("Zoë") != std::string::npos || name.find("Łukasz") != std::string::npos ||
+                 name.find("Müller") != std::string::npos;
+    quote |= name.find('\'') != std::string::npos || name.find('"') != std::string::npos;
+    backslash |= name.find('\\') != std::string::npos;
+    comma |= name.find(',') != std::string::npos;
+    EXPECT_LE(r["createdtime"].get<std::string>(), r["modifiedtime"].get<std::string>());
+  }
+  EXPECT_TRUE(non_ascii && quote && backslash && comma);
+  int biggest = 0, small_groups = 0;
+  for (const auto& [sec, n] : per_second) {
+    biggest = std::max(biggest, n);
+    if (n >= 2 && n <= 5) ++small_groups;
+  }
+  EXPECT_GE(biggest, 250);
+  EXPECT_GT(small_groups, 10);
+  // Some seeded fields are NULL: query shows null, retrieve shows "".
+  const auto s = h.login();
+  const json rows = h.rows(s, "SELECT id, phone FROM Contacts LIMIT 100;");
+  int nulls = 0;
+  for (const auto& r : rows) nulls += r["phone"].is_null() ? 1 : 0;
+  EXPECT_GT(nulls, 0);
+}
+
+// Keyset paging on (modifiedtime, id) over a seeded module with a 250-record second returns every
+// record exactly once, also with edits made while paging.
+TEST(FakeService, KeysetPagingReturnsEveryRecordOnce) {
+  service_options o;
+  o.seeds = {{"Contacts", 3000}};
+  harness h(o);
+  const auto s = h.login();
+  std::set<std::string> seen;
+  std::string t = "1970-01-01 00:00:01", last_id = "12x0";
+  int pages = 0;
+  for (;;) {
+    const json page = h.rows(s, "SELECT id, modifiedtime FROM Contacts WHERE modifiedtime > '" + t +
+                                    "' OR modifiedtime = '" + t + "' AND id > '" + last_id +
+                                    "' ORDER BY modifiedtime, id LIMIT 100;");
+    if (page.empty()) break;
+    for (const auto& r : page) EXPECT_TRUE(seen.insert(r["id"]).second) << r.dump();
+    t = page.back()["modifiedtime"];
+    last_id = page.back()["id"];
+    ++pages;
+  }
+  EXPECT_EQ(seen.size(), 3000u);
+  EXPECT_EQ(pages, 30);
+  // On id alone.
+  std::set<std::string> by_id;
+  last_id = "12x0";
+  for (;;) {
+    const json page =
+        h.rows(s, "SELECT id FROM Contacts WHERE id > '" + last_id + "' ORDER BY id LIMIT 100;");
+    if (page.empty()) break;
+    for (const auto& r : page) EXPECT_TRUE(by_id.insert(r["id"]).second);
+    last_id = page.back()["id"];
+  }
+  EXPECT_EQ(by_id.size(), 3000u);
+  // An edited record moves to the end of the modifiedtime order; >= paging sees it once more there.
+  const json edited = h.fake(
+      "/_fake/edit", {{"id", *seen.begin()}, {"fields", {{"title", "Edited"}}}, {"modifiedby", "19x5"}});
+  EXPECT_EQ(edited["modifiedby"], "19x5");
+  const json newest = h.rows(
+      s, "SELECT id, title FROM Contacts WHERE modifiedtime >= '" + t + "' ORDER BY modifiedtime, id;");
+  ASSERT_FALSE(newest.empty());
+  EXPECT_EQ(newest.back()["id"], *seen.begin());
+  EXPECT_EQ(newest.back()["title"], "Edited");
+}
+
+TEST(FakeService, MassUpdateGivesOneSharedSecond) {
+  service_options o;
+  o.seeds = {{"Leads", 300}};
+  harness h(o);
+  const json r = h.fake("/_fake/mass-update",
+                        {{"module", "Leads"}, {"count", 250}, {"fields", {{"leadstatus", "Recycled"}}}});
+  EXPECT_EQ(r["updated"], 250);
+  const auto s = h.login();
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Leads WHERE modifiedtime = '" +
+                          r["modifiedtime"].get<std::string>() + "';")[0]["count"],
+            "250");
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Leads WHERE leadstatus = 'RECYCLED';")[0]["count"], "250");
+  // A converted lead disappears from query.
+  h.fake("/_fake/edit", {{"id", r["ids"][0]}, {"converted", true}});
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Leads;")[0]["count"], "299");
+}
+
+TEST(FakeService, SyncModes) {
+  service_options o;
+  o.seeds = {{"Contacts", 1000}};
+  harness stock(o);
+  EXPECT_EQ(stock
+                .get({{"operation", "sync"},
+                      {"sessionName", stock.login()},
+                      {"modifiedTime", "1"},
+                      {"elementType", "Contacts"}})
+                .status,
+            500);
+
+  o.sync = sync_mode::php7;
+  harness h(o);
+  const auto s = h.login();
+  std::set<std::string> seen;
+  std::string from = "1";
+  int calls = 0;
+  for (;;) {
+    const json r = json::parse(
+        h.get(
+             {{"operation", "sync"}, {"sessionName", s}, {"modifiedTime", from}, {"elementType", "Contacts"}})
+            .body);
+    ASSERT_TRUE(r["success"].get<bool>()) << r.dump().substr(0, 300);
+    for (const auto& u : r["result"]["updated"]) {
+      EXPECT_EQ(u["assigned_user_id"], "19x1");  // user-only
+      EXPECT_FALSE(u.contains("label"));
+      seen.insert(u["id"]);
+    }
+    from = std::to_string(r["result"]["lastModifiedTime"].get<long long>());
+    ++calls;
+    if (!r["result"]["more"].get<bool>()) break;
+  }
+  const auto admin_owned =
+      h.rows(s, "SELECT count(*) FROM Contacts WHERE assigned_user_id = '19x1';")[0]["count"];
+  EXPECT_EQ(std::to_string(seen.size()), admin_owned.get<std::string>());
+  EXPECT_GT(calls, 3);
+  // A delete shows up under "deleted".
+  const std::string victim = *seen.begin();
+  ASSERT_TRUE(
+      json::parse(h.post({{"operation", "delete"}, {"sessionName", s}, {"id", victim}}).body)["success"]
+          .get<bool>());
+  const json after = json::parse(
+      h.get({{"operation", "sync"}, {"sessionName", s}, {"modifiedTime", from}, {"elementType", "Contacts"}})
+          .body);
+  EXPECT_EQ(after["result"]["deleted"], json::array({victim}));
+
+  o.sync = sync_mode::patched;
+  harness p(o);
+  const auto js = p.login("jdoe", "fakeJdoeKey00002");
+  EXPECT_EQ(json::parse(p.get({{"operation", "sync"},
+                               {"sessionName", js},
+                               {"modifiedTime", "1"},
+                               {"elementType", "Contacts"},
+                               {"syncType", "application"}})
+                            .body)["error"]["message"],
+            "Only admin users can perform application sync");
+  const json app = json::parse(p.get({{"operation", "sync"},
+                                      {"sessionName", p.login()},
+                                      {"modifiedTime", "1"},
+                                      {"elementType", "Contacts"},
+                                      {"syncType", "application"}})
+                                   .body);
+  std::set<std::string> owners;
+  for (const auto& u : app["result"]["updated"]) owners.insert(u["assigned_user_id"]);
+  EXPECT_GT(owners.size(), 1u);
+}
+
+TEST(FakeService, IdempotencyFieldIsAddedToEveryModule) {
+  service_options o;
+  o.idempotency_field = "cf_901";
+  harness h(o);
+  const auto s = h.login();
+  for (const char* m : {"Contacts", "Accounts", "Leads", "Potentials", "HelpDesk"}) {
+    const json d =
+        json::parse(h.get({{"operation", "describe"}, {"sessionName", s}, {"elementType", m}}).body);
+    bool found = false;
+    for (const auto& f : d["result"]["fields"]) found |= f["name"] == "cf_901";
+    EXPECT_TRUE(found) << m;
+  }
+  const json c =
+      h.create(s, "Contacts", {{"lastname", "K"}, {"assigned_user_id", "19x1"}, {"cf_901", "key-1"}});
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Contacts WHERE cf_901 = 'key-1';")[0]["id"], c["result"]["id"]);
+}
+
+TEST(FakeService, DescribeListsTheMandatoryFields) {
+  harness h;
+  const auto s = h.login();
+  const std::map<std::string, std::set<std::string>> mandatory = {
+      {"Contacts", {"lastname", "assigned_user_id"}},
+      {"Accounts", {"accountname", "assigned_user_id"}},
+      {"Leads", {"lastname", "assigned_user_id"}},
+      {"Potentials", {"potentialname", "closingdate", "sales_stage", "assigned_user_id"}},
+      {"HelpDesk", {"ticket_title", "ticketstatus", "assigned_user_id"}}};
+  const std::map<std::string, std::string> prefixes = {
+      {"Contacts", "12"}, {"Accounts", "11"}, {"Leads", "10"}, {"Potentials", "13"}, {"HelpDesk", "17"}};
+  for (const auto& [m, want] : mandatory) {
+    const json d = json::parse(
+        h.get({{"operation", "describe"}, {"sessionName", s}, {"elementType", m}}).body)["result"];
+    std::set<std::string> got;
+    for (const auto& f : d["fields"]) {
+      if (f["mandatory"].get<bool>()) got.insert(f["name"]);
+    }
+    EXPECT_EQ(got, want) << m;
+    EXPECT_EQ(d["idPrefix"], prefixes.at(m));
+  }
+  const json lt = json::parse(h.get({{"operation", "listtypes"}, {"sessionName", s}}).body)["result"];
+  EXPECT_EQ(lt["information"]["Accounts"]["label"], "Organizations");
+}
+
+}  // namespace

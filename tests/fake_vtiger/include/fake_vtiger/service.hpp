@@ -85,6 +85,8 @@ class service {
   [[nodiscard]] static std::string session_name_of(const http_in& request);
 
   [[nodiscard]] std::int64_t now() const;
+  // The server tells us when a request had to wait for its session's previous request (/_fake/stats).
+  void note_session_wait() { ++stats_.session_waits; }
   [[nodiscard]] const store& records() const { return store_; }
 
  private:
@@ -103,6 +105,7 @@ class service {
     std::uint64_t logins = 0;
     std::uint64_t login_failures = 0;
     std::uint64_t total = 0;
+    std::uint64_t session_waits = 0;
   };
   struct call;
 
@@ -136,6 +139,7 @@ class service {
   void reset_all();
 
   service_options options_;
+  std::optional<std::int64_t> frozen_;  // POST /_fake/clock {"set": T}; before store_, which reads now()
   store store_;
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one

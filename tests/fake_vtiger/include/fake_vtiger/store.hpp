@@ -61,7 +61,7 @@ struct module_meta {
   bool allow_duplicates = true;
   std::string number_prefix;  // CON, ACC, LEA, POT, TT
   int number_field = -1;
-  int f_created = -1, f_modified = -1, f_modifiedby = -1, f_owner = -1, f_source = -1;
+  int f_created = -1, f_modified = -1, f_modifiedby = -1, f_owner = -1, f_source = -1, f_starred = -1;
   [[nodiscard]] int find(std::string_view field) const;
 };
 
