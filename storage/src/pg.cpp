@@ -54,6 +54,7 @@ void connection::close() noexcept {
   }
   socket_fd_ = -1;
   conn_.reset();
+  prepared_.clear();  // prepared statements die with their session
   ++wait_generation_;
 }
 
@@ -153,11 +154,14 @@ asio::awaitable<void> connection::open_session() {
   wrap_socket();
   ++connect_count_;
   // Session settings: the server-side deadline; UTC so timestamptz text never depends on the host;
-  // standard strings so a backslash in a DDL literal is just a character.
+  // standard strings so a backslash in a DDL literal is just a character; generic plans because our
+  // prepared statements are shaped so that one plan fits all parameters, and re-planning a page upsert
+  // costs as much as running it.
   const std::vector<param> settings = params(std::to_string(options_.statement_timeout.count()));
   co_await run(
       "SELECT set_config('statement_timeout', $1, false), set_config('TimeZone', 'UTC', false), "
-      "set_config('standard_conforming_strings', 'on', false)",
+      "set_config('standard_conforming_strings', 'on', false), "
+      "set_config('plan_cache_mode', 'force_generic_plan', false)",
       &settings, false);
   for (const auto& channel : channels_) {
     co_await run("LISTEN " + quote_ident(channel), nullptr, true);
@@ -189,20 +193,7 @@ asio::awaitable<result> connection::execute(std::string_view sql) {
   co_return co_await run(sql, nullptr, true);
 }
 
-asio::awaitable<result> connection::run(std::string_view sql, const std::vector<param>* params, bool simple) {
-  const auto deadline = clock::now() + options_.call_timeout;
-  const std::string text{sql};
-  int sent = 0;
-  if (simple) {
-    sent = PQsendQuery(conn_.get(), text.c_str());
-  } else {
-    std::vector<const char*> values;
-    values.reserve(params->size());
-    for (const auto& p : *params) values.push_back(p ? p->c_str() : nullptr);
-    sent = PQsendQueryParams(conn_.get(), text.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
-  }
-  if (sent == 0) fail_connection("sending a statement");
+asio::awaitable<void> connection::flush_all(clock::time_point deadline) {
   // Push the whole statement out; libpq may need to read (server notices) to make progress.
   for (;;) {
     const int flushed = PQflush(conn_.get());
@@ -211,6 +202,39 @@ asio::awaitable<result> connection::run(std::string_view sql, const std::vector<
     if (!co_await wait_socket(wait_type::wait_write, deadline)) fail_timeout("query");
     if (PQconsumeInput(conn_.get()) == 0) fail_connection("reading");
   }
+}
+
+asio::awaitable<result> connection::run(std::string_view sql, const std::vector<param>* params, bool simple) {
+  const auto deadline = clock::now() + options_.call_timeout;
+  const std::string text{sql};
+  if (simple) {
+    if (PQsendQuery(conn_.get(), text.c_str()) == 0) fail_connection("sending a statement");
+    co_await flush_all(deadline);
+    co_return co_await collect_results(deadline);
+  }
+  std::vector<const char*> values;
+  values.reserve(params->size());
+  for (const auto& p : *params) values.push_back(p ? p->c_str() : nullptr);
+  const int count = static_cast<int>(values.size());
+
+  // Each distinct statement is prepared once per session: planning a page upsert with dozens of columns
+  // costs more than running it.
+  auto statement = prepared_.find(text);
+  if (statement == prepared_.end() && prepared_.size() < max_prepared_statements) {
+    const std::string name = "vtsync_" + std::to_string(prepared_.size());
+    if (PQsendPrepare(conn_.get(), name.c_str(), text.c_str(), count, nullptr) == 0)
+      fail_connection("preparing a statement");
+    co_await flush_all(deadline);
+    co_await collect_results(deadline);
+    statement = prepared_.emplace(text, name).first;
+  }
+  const int sent =
+      statement != prepared_.end()
+          ? PQsendQueryPrepared(conn_.get(), statement->second.c_str(), count, values.data(), nullptr,
+                                nullptr, 0)
+          : PQsendQueryParams(conn_.get(), text.c_str(), count, nullptr, values.data(), nullptr, nullptr, 0);
+  if (sent == 0) fail_connection("sending a statement");
+  co_await flush_all(deadline);
   co_return co_await collect_results(deadline);
 }
 

@@ -61,7 +61,7 @@ std::string converted_columns(const mirror_table& table, std::string_view alias,
         break;
     }
   }
-  out += ", " + a + "._sync_base";
+  out += ", " + a + "._sync_base::jsonb";
   return out;
 }
 
@@ -104,6 +104,51 @@ nlohmann::json without_nul(const nlohmann::json& v) {
 }
 
 }  // namespace
+
+std::string array_literal(const std::vector<std::optional<std::string>>& elements) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < elements.size(); ++i) {
+    if (i > 0) out += ',';
+    if (!elements[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *elements[i]) {
+      if (c == '\0') continue;
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+column_arrays to_column_arrays(const mirror_table& table, const std::vector<const nlohmann::json*>& records) {
+  column_arrays out;
+  out.columns.resize(table.columns.size());
+  for (auto& c : out.columns) c.reserve(records.size());
+  for (const auto* record : records) {
+    const auto id = record->find("id");
+    out.vtiger_ids.push_back(id != record->end() && id->is_string()
+                                 ? std::optional<std::string>{without_nul(*id).get<std::string>()}
+                                 : std::nullopt);
+    out.bases.push_back(to_param(without_nul(*record)));
+    for (std::size_t i = 0; i < table.columns.size(); ++i) {
+      const auto& c = table.columns[i];
+      const auto it = record->find(c.name);
+      if (it == record->end()) {
+        out.columns[i].push_back(std::nullopt);
+        continue;
+      }
+      auto value = to_column_value(c.type, *it);
+      if (value.malformed) ++out.malformed;
+      out.columns[i].push_back(std::move(value.text));
+    }
+  }
+  return out;
+}
 
 nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record, std::size_t& malformed) {
   nlohmann::json row = nlohmann::json::object();

@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vtsync::storage::detail {
 
@@ -39,6 +41,20 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 // data column in PostgreSQL text input form. Adds the number of malformed values to `malformed`.
 [[nodiscard]] nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record,
                                         std::size_t& malformed);
+
+// A PostgreSQL array literal with NULL elements ({"a",NULL}).
+[[nodiscard]] std::string array_literal(const std::vector<std::optional<std::string>>& elements);
+
+// Pulled records in column-major form for ROWS FROM (unnest($n::text[]), ...): one text array per data
+// column in PostgreSQL input form, the ids, and each record's JSON (for _sync_base).
+struct column_arrays {
+  std::vector<std::optional<std::string>> vtiger_ids;
+  std::vector<std::optional<std::string>> bases;
+  std::vector<std::vector<std::optional<std::string>>> columns;
+  std::size_t malformed = 0;
+};
+[[nodiscard]] column_arrays to_column_arrays(const mirror_table& table,
+                                             const std::vector<const nlohmann::json*>& records);
 
 // JSON text for a parameter: never throws on invalid UTF-8 (it is replaced), which PostgreSQL would reject.
 [[nodiscard]] std::string to_param(const nlohmann::json& value);

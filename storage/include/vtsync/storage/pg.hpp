@@ -39,6 +39,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -139,7 +140,8 @@ class connection {
   // Closes the connection (if open); the next call reconnects.
   void close() noexcept;
 
-  // One statement with parameters ($1, $2, ...). Throws pg_error.
+  // One statement with parameters ($1, $2, ...). Throws pg_error. Each distinct text is prepared once per
+  // session (up to 256 of them) and then only executed.
   asio::awaitable<result> query(std::string_view sql, std::vector<param> params = {});
   // One or more statements without parameters (simple protocol: DDL scripts, BEGIN; ...). Returns the
   // last statement's result. Throws pg_error.
@@ -167,6 +169,7 @@ class connection {
   asio::awaitable<void> ensure_open();
   asio::awaitable<result> run(std::string_view sql, const std::vector<param>* params, bool simple);
   asio::awaitable<result> collect_results(clock::time_point deadline);
+  asio::awaitable<void> flush_all(clock::time_point deadline);
   // Waits until libpq's socket is ready; returns false when the deadline passed first.
   asio::awaitable<bool> wait_socket(asio::posix::stream_descriptor::wait_type what,
                                     clock::time_point deadline);
@@ -188,6 +191,8 @@ class connection {
   int connect_count_ = 0;
   std::vector<std::string> channels_;
   std::deque<notification> notifications_;
+  static constexpr std::size_t max_prepared_statements = 256;
+  std::unordered_map<std::string, std::string> prepared_;  // statement text -> prepared name
 };
 
 struct retry_policy {

@@ -148,7 +148,10 @@ struct outbox_counts {
   std::int64_t failed = 0;
 };
 
-// The state and mirror operations, all on one connection (used by one coroutine at a time).
+// The state and mirror operations, all on one connection (used by one coroutine at a time). Arguments are
+// taken by reference: co_await each call in the expression that makes it (as usual with Asio awaitables).
+// Inside a coroutine, pass page_options as a named variable, not a braced temporary: GCC 12 destroys
+// non-trivial temporaries of a co_await expression twice (a compiler bug; see params() in pg.hpp).
 class store {
  public:
   store(connection& conn, state_options options);
@@ -166,7 +169,7 @@ class store {
   // (every describe field present, as `query SELECT *` and `retrieve` return them): an absent field is
   // stored as NULL.
   asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const nlohmann::json> records,
-                                          page_options options = {});
+                                          const page_options& options = {});
   asio::awaitable<std::optional<cursor_position>> load_cursor(std::string_view module);
   asio::awaitable<std::vector<module_cursor>> load_cursors();
   // Records a successful cycle with nothing to store (last_success_at = now()).
