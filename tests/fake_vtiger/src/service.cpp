@@ -1324,7 +1324,7 @@ http_out service::op_query(call& c) {
     return success("[{\"count\":\"" + std::to_string(matched) + "\"}]");
   }
   std::string out;
-  out.reserve(rows.size() * (columns.empty() ? 900 : 40) + 2);
+  out.reserve(rows.size() * (columns.empty() ? 1400 : 60) + 64);
   out.push_back('[');
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i > 0) out.push_back(',');

@@ -1,14 +1,22 @@
 #include "fake_vtiger/zend_json.hpp"
 
+#include <array>
 #include <cstdio>
 
 namespace vtsync::fake {
 
 void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
+  // Most bytes need no escape: test them against a table before the switch.
+  static const auto escaped = [] {
+    std::array<bool, 256> t{};
+    for (const unsigned char c : {'"', '\\', '/', '\n', '\r', '\t', '\b', '\f'}) t[c] = true;
+    return t;
+  }();
   std::size_t start = 0;
   for (std::size_t i = 0; i < s.size(); ++i) {
     const char c = s[i];
+    if (!escaped[static_cast<unsigned char>(c)]) continue;
     const char* esc = nullptr;
     switch (c) {
       case '"':

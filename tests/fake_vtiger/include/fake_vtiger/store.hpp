@@ -63,6 +63,9 @@ struct module_meta {
   int number_field = -1;
   int f_created = -1, f_modified = -1, f_modifiedby = -1, f_owner = -1, f_source = -1, f_starred = -1;
   [[nodiscard]] int find(std::string_view field) const;
+  // Seeding: which generator each field uses, decided once so generation never compares names.
+  std::uint64_t name_hash = 0;
+  std::vector<std::uint8_t> seed_kind;
 };
 
 struct record {
