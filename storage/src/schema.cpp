@@ -103,6 +103,12 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
 
     if (columns.empty()) {
       change.created = true;
+      // _sync_base roughly doubles a row and is TOASTed: lz4 (when the server has it) compresses several
+      // times faster than the default pglz, which shows in the page store's insert rate.
+      auto lz4 = co_await c.query(
+          "SELECT coalesce(bool_or('lz4' = ANY(enumvals)), false) FROM pg_settings "
+          "WHERE name = 'default_toast_compression'");
+      const std::string base_compression = lz4.value(0, 0) == "t" ? " COMPRESSION lz4" : "";
       std::string ddl =
           "CREATE TABLE " + qualified + " (_row_id bigserial PRIMARY KEY, vtiger_id text UNIQUE";
       for (const auto& col : table.columns) {
@@ -111,7 +117,8 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
       ddl +=
           ", _sync_state text NOT NULL DEFAULT 'pending'"
           " CHECK (_sync_state IN ('synced', 'pending', 'failed', 'deleted'))"
-          ", _sync_error text, _sync_base jsonb)";
+          ", _sync_error text, _sync_base jsonb" +
+          base_compression + ")";
       co_await c.execute(ddl);
     } else {
       std::string alter;
