@@ -411,8 +411,13 @@ struct client::impl {
     auto conn = take_idle();
     if (!conn) conn = co_await open_connection();
     // On any failure `conn` dies with this frame: a connection that failed or timed out is never reused.
-    raw_response raw = conn->secure ? co_await exchange(*conn->secure, *conn, req, sent)
-                                    : co_await exchange(*conn->plain, *conn, req, sent);
+    // if/else, not ?: -- GCC 12 destroys the result of a co_await inside a conditional expression twice.
+    raw_response raw;
+    if (conn->secure) {
+      raw = co_await exchange(*conn->secure, *conn, req, sent);
+    } else {
+      raw = co_await exchange(*conn->plain, *conn, req, sent);
+    }
     if (raw.keep_alive && idle.size() < st.options.max_idle_connections) {
       idle.push_back(std::move(conn));
     }

@@ -15,6 +15,7 @@
 //   have reached the server: any failure after the request was written is thrown as kind outcome_unknown
 //   (cause() says what happened), so the caller can check before sending again.
 // - Messages never contain the access key, its md5 or a session name.
+// - Cancellation by the caller (e.g. on shutdown) surfaces as boost::system::system_error(operation_aborted).
 #include <boost/system/result.hpp>
 
 #include <optional>
