@@ -1,0 +1,196 @@
+#pragma once
+// The push side of the engine: users' INSERT, UPDATE and DELETE on the mirror tables go to Vtiger.
+//
+// Delivery
+// - run() LISTENs on storage::outbox_channel (its own connection) and drains the outbox whenever a
+//   notification arrives, and every `fallback_poll` anyway (a notification lost during a reconnect, an
+//   entry released after a transient failure). drain() claims batches (storage::store::claim: one entry
+//   per row, oldest first, so each record's changes go out in commit order) until none is left.
+// - Quick successive edits of one row become one call: after a claim, the later pending UPDATE entries of
+//   the same row are folded into the claimed entry (storage::coalesce_pending).
+// - What is sent is the row's CURRENT value of each changed column (storage::load_row), never a stale
+//   captured value: a failed entry retried after later edits cannot revert them.
+// - INSERT -> create (assigned_user_id filled from push_settings::default_assigned_user_id, else the sync
+//   user's own id, when the row has none; empty values and non-editable fields are left out). The record
+//   Vtiger returns (id, modifiedtime, numbering fields such as contact_no) is written back to the row and
+//   to _sync_base (store::mark_done).
+//   UPDATE -> revise with only the changed fields and the id; the returned record is written back.
+//   An UPDATE of a row that was never created in Vtiger (its insert failed) is pushed as a create.
+//   DELETE -> delete. ACCESS_DENIED there while a query no longer finds the id means the record is already
+//   gone: done.
+// - No echo: the daemon's own writes are not captured (storage), and the written-back server record is also
+//   the row's _sync_base, so when the pull brings the same record back nothing is rewritten and nothing is
+//   pushed.
+//
+// Conflicts (an UPDATE of a record that was also changed in Vtiger since the last agreement)
+// - Before each revise the record is retrieved (one extra request per update, the price of detecting
+//   conflicts on this side). A changed column whose remote value differs both from _sync_base (changed
+//   remotely) and from the local value (changed locally to something else) is a conflict; the policy
+//   decides: remote_wins (default) leaves the field out of the revise, and the remote value reaches the
+//   row through the write-back; local_wins sends it; newest_wins compares the remote modifiedtime with the
+//   local change's commit time (outbox created_at), both in the Vtiger server's zone at one-second
+//   resolution: remote wins only when its modifiedtime is strictly later (Vtiger truncates to the second,
+//   so a tie means the local change came last or in the same second). Every conflict goes to
+//   vtsync.conflicts (store::log_conflict) with both values and the decision ("remote_wins",
+//   "local_wins", "newest_wins:remote", "newest_wins:local"). Fields changed on one side only are merged:
+//   the revise carries the local ones, the write-back brings the remote ones.
+//
+// Creates whose outcome is unknown (the reply was lost: client_error outcome_unknown; or the process died
+// between create and write-back, so the entry is found in flight at start-up and reset_in_flight() gives it
+// back with attempts > 1): before (re-)sending such a create the engine looks for the record it may already
+// have made, and adopts it (mark_done with it) instead of creating a second one.
+// - With `idempotency_field` (a Vtiger custom string field): every create writes the entry's idempotency
+//   key (a uuid made by the capture trigger; "vtsync-<schema>.<table>-<entry id>" for an update pushed as a
+//   create) into that field; the lookup is `SELECT * FROM M WHERE <field> = '<key>';`. Exact: no duplicate
+//   as long as nobody else writes that field.
+// - Without it: the lookup is `SELECT * FROM M WHERE <mandatory fields = the values we sent> AND
+//   createdtime >= '<local commit time - lookup_margin, server zone>';` (paged by id), and a candidate is
+//   adopted when EVERY field we sent equals the record's value (strings compared exactly, numbers
+//   numerically, multipicklists as sets; our assigned_user_id included) and no mirror row already holds
+//   its id; the lowest such id wins. How exact: a record that someone else created in that window with
+//   exactly the same values for every field we sent would be adopted instead of creating ours (the two
+//   would then be indistinguishable on every pushed field); a record of ours whose values Vtiger rewrote
+//   on save (a value normalised differently from how it comes back, a workflow changing a field at once)
+//   is not recognised, and then a duplicate IS created. Use idempotency_field where that matters.
+//
+// Error policy (per entry; one entry's failure never stops the others)
+// - Vtiger rejects the change (an api_error: MANDATORY_FIELDS_MISSING, REFERENCE_INVALID, ACCESS_DENIED,
+//   INVALID_ID_ATTRIBUTE, duplicate "0", ...), or the element cannot be sent (client_error
+//   invalid_argument): the entry and the row are marked failed with "<code>: <message>" and are retried
+//   only when the row is edited again or on `vtsyncd retry` (store::retry_failed).
+// - A write whose outcome is unknown: a create is looked up at once (above); a revise or delete goes back
+//   to pending and is simply sent again (both are idempotent).
+// - Any other client_error (transient kinds after the client's own retries, login_failed, ...) means
+//   Vtiger is not usable now: the entry and the rest of the batch go back to pending (store::release, the
+//   error remembered, never marked failed) and the engine pauses with exponential backoff and full jitter.
+// - storage::pg_error (after the store's own retries): the drain stops and throws; run() catches it, logs
+//   it, pauses with backoff and starts over, first putting entries left in flight back to pending
+//   (reset_in_flight). Therefore: ONE pusher per state schema.
+// - Entries for a module without a mirror table given to the pusher are marked failed.
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/state.hpp"
+#include "vtsync/sync/vtiger/client.hpp"
+
+namespace vtsync::sync {
+
+// [sync] conflict_policy.
+enum class conflict_policy { remote_wins, local_wins, newest_wins };
+
+[[nodiscard]] std::string_view to_string(conflict_policy policy) noexcept;
+// "remote_wins" | "local_wins" | "newest_wins"; nullopt for anything else.
+[[nodiscard]] std::optional<conflict_policy> parse_conflict_policy(std::string_view text) noexcept;
+
+struct push_settings {
+  std::string default_assigned_user_id;  // "" = the sync user's own id (from login)
+  conflict_policy conflicts = conflict_policy::remote_wins;
+  std::string idempotency_field;                   // "" = none (see the header comment)
+  std::chrono::milliseconds fallback_poll{5'000};  // drain at least this often without notifications
+  int batch = 50;                                  // entries per claim
+  std::chrono::milliseconds backoff_initial{500};  // first pause after Vtiger or PostgreSQL failed
+  std::chrono::milliseconds backoff_max{30'000};
+  std::chrono::seconds lookup_margin{300};  // clock skew allowed when looking up an unknown create
+  // Test hook for fault injection: runs after Vtiger accepted a create and before its write-back; an
+  // exception thrown here escapes drain() and leaves the batch in flight (as if the process died there).
+  std::function<void(const storage::outbox_entry&)> after_create;
+};
+
+// Called as things happen (metrics); all optional.
+struct push_observer {
+  std::function<void(std::string_view module, std::string_view op)> on_pushed;  // op: create|revise|delete
+  std::function<void(std::string_view module)> on_failed;                       // a change marked failed
+  std::function<void(std::int64_t pending)> on_pending;                         // after each drain
+  std::function<void(std::string_view module, std::string_view field)> on_conflict;
+};
+
+// What one drain did (for logs and tests).
+struct drain_stats {
+  std::size_t handled = 0;    // entries finished (pushed, adopted, failed, or nothing to do)
+  std::size_t pushed = 0;     // successful create/revise/delete calls
+  std::size_t failed = 0;     // entries marked failed
+  std::size_t released = 0;   // entries given back to pending (transient failures)
+  std::size_t coalesced = 0;  // entries folded into another one
+  std::size_t adopted = 0;    // creates resolved by finding the record already made
+  std::size_t conflicts = 0;
+};
+
+class pusher {
+ public:
+  // `tables` by module name. `notify_conn` is used only by run() for LISTEN (a connection serves one
+  // coroutine at a time, and `store` has its own). All references must outlive the pusher.
+  pusher(vtiger::client& client, storage::connection& notify_conn, storage::store& store,
+         std::map<std::string, storage::mirror_table, std::less<>> tables, push_settings settings,
+         push_observer observer = {});
+
+  // Puts entries a previous process left in flight back to pending, then LISTENs and drains on every
+  // notification and every fallback_poll, until stop() or cancellation (asio cancellation of the
+  // coroutine; noticed within 250 ms). Failures are logged and retried with backoff; only
+  // std::bad_alloc-like errors escape.
+  boost::asio::awaitable<void> run();
+  // Asks run() to return (within 250 ms).
+  void stop() noexcept { stopping_ = true; }
+
+  // Pushes everything pending now (batch after batch until a claim comes back empty, or until Vtiger
+  // failed transiently: then the rest waits for the backoff). Throws storage::pg_error.
+  boost::asio::awaitable<drain_stats> drain();
+
+  // The pause run() would take now (0 when the last drain went well): for tests and status.
+  [[nodiscard]] std::chrono::milliseconds current_backoff() const noexcept { return backoff_; }
+  [[nodiscard]] const push_settings& settings() const noexcept { return settings_; }
+
+ private:
+  enum class outcome { done, failed, released, vtiger_down };
+
+  boost::asio::awaitable<outcome> handle(storage::outbox_entry& entry, drain_stats& stats);
+  boost::asio::awaitable<outcome> push_create(const storage::mirror_table& table,
+                                              storage::outbox_entry& entry, const nlohmann::json& values,
+                                              drain_stats& stats);
+  boost::asio::awaitable<outcome> push_update(const storage::mirror_table& table,
+                                              storage::outbox_entry& entry, const std::string& vtiger_id,
+                                              const nlohmann::json& values, const nlohmann::json& base,
+                                              drain_stats& stats);
+  boost::asio::awaitable<outcome> push_delete(const storage::mirror_table& table,
+                                              storage::outbox_entry& entry, drain_stats& stats);
+  // The record a create of `element` may already have made (see the header comment), or nullopt.
+  boost::asio::awaitable<std::optional<nlohmann::json>> find_created(const storage::mirror_table& table,
+                                                                     const storage::outbox_entry& entry,
+                                                                     const nlohmann::json& element);
+  boost::asio::awaitable<outcome> fail(storage::outbox_entry& entry, const std::string& error,
+                                       drain_stats& stats);
+  boost::asio::awaitable<std::string> owner_for_create();
+  std::string idempotency_key(const storage::outbox_entry& entry) const;
+  void grow_backoff();
+
+  vtiger::client& client_;
+  storage::connection& notify_conn_;
+  storage::store& store_;
+  std::map<std::string, storage::mirror_table, std::less<>> tables_;
+  push_settings settings_;
+  push_observer observer_;
+  std::chrono::milliseconds backoff_{0};
+  std::minstd_rand jitter_{std::random_device{}()};
+  bool stopping_ = false;
+  bool reset_due_ = true;  // put in-flight entries back before the next drain (start-up, after a failure)
+};
+
+// Helpers exposed for unit tests.
+// Vtiger's value of a field in a comparable form: multipicklist arrays joined with " |##| ", numbers and
+// booleans as strings, null as "".
+[[nodiscard]] std::string comparable_value(const nlohmann::json& value);
+// Whether two values of a field are the same as far as Vtiger is concerned (exact strings; numbers
+// numerically for numeric columns; multipicklists as sets; "" equals null).
+[[nodiscard]] bool same_value(storage::column_type type, const nlohmann::json& a, const nlohmann::json& b);
+
+}  // namespace vtsync::sync
