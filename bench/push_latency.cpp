@@ -91,7 +91,8 @@ int main(int argc, char** argv) {
     observer.on_pushed = [&](std::string_view, std::string_view op) {
       if (op != "revise") return;
       if (received < sent.size())
-        latencies_ms.push_back(std::chrono::duration<double, std::milli>(clock_type::now() - sent[received]).count());
+        latencies_ms.push_back(
+            std::chrono::duration<double, std::milli>(clock_type::now() - sent[received]).count());
       ++received;
     };
     sy::push_settings settings;
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, engine.run(), asio::detached);
 
     const std::string insert =
-        "INSERT INTO " + target + " (firstname, lastname) SELECT 'Bench', 'Row' || g FROM generate_series(1, 20) g";
+        "INSERT INTO " + target +
+        " (firstname, lastname) SELECT 'Bench', 'Row' || g FROM generate_series(1, 20) g";
     co_await editor.execute(insert);
     const std::string count_synced = "SELECT count(*) FROM " + target + " WHERE _sync_state = 'synced'";
     asio::steady_timer timer{io};
@@ -110,7 +112,8 @@ int main(int argc, char** argv) {
       auto r = co_await editor.execute(count_synced);
       if (r.value(0, 0) == "20") break;
     }
-    const auto period = std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(1.0 / rate));
+    const auto period =
+        std::chrono::duration_cast<clock_type::duration>(std::chrono::duration<double>(1.0 / rate));
     auto next = clock_type::now();
     for (int i = 0; i < edits; ++i) {
       next += period;
@@ -129,8 +132,8 @@ int main(int argc, char** argv) {
     engine.stop();
     timer.expires_after(std::chrono::milliseconds(400));  // run() notices stop() within 250 ms
     co_await timer.async_wait(asio::use_awaitable);
-    const std::string drop = "DROP SCHEMA " + st::quote_ident(options.mirror_schema) + " CASCADE; DROP SCHEMA " +
-                             st::quote_ident(options.state_schema) + " CASCADE";
+    const std::string drop = "DROP SCHEMA " + st::quote_ident(options.mirror_schema) +
+                             " CASCADE; DROP SCHEMA " + st::quote_ident(options.state_schema) + " CASCADE";
     co_await editor.execute(drop);
   };
   asio::co_spawn(io, main_task(), [&](std::exception_ptr e) {
