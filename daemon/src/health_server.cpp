@@ -63,6 +63,56 @@ asio::ip::tcp::endpoint parse_listen_address(std::string_view text) {
   return tcp::endpoint{address, static_cast<unsigned short>(port)};
 }
 
+readiness_tracker::readiness_tracker(std::vector<std::string> modules, clock::duration poll_interval)
+    : poll_interval_(poll_interval) {
+  for (auto& m : modules) modules_.push_back({std::move(m), std::nullopt});
+}
+
+void readiness_tracker::set_postgres(bool reached, std::string problem) {
+  postgres_ = reached;
+  postgres_problem_ = std::move(problem);
+}
+
+void readiness_tracker::set_vtiger(bool reached, std::string problem) {
+  vtiger_ = reached;
+  vtiger_problem_ = std::move(problem);
+}
+
+void readiness_tracker::module_synced(std::string_view module, clock::time_point when) {
+  for (auto& m : modules_)
+    if (m.name == module) m.last_success = when;
+}
+
+readiness readiness_tracker::evaluate(clock::time_point now) const {
+  readiness r{
+      true, {}, {{"postgres", postgres_}, {"vtiger", vtiger_}, {"modules", nlohmann::json::object()}}};
+  auto fail = [&](std::string reason) {
+    if (r.ready) r.reason = std::move(reason);  // keep the first problem
+    r.ready = false;
+  };
+  if (!postgres_)
+    fail("PostgreSQL not reached" + (postgres_problem_.empty() ? "" : ": " + postgres_problem_));
+  if (!vtiger_) fail("Vtiger not reached" + (vtiger_problem_.empty() ? "" : ": " + vtiger_problem_));
+  const auto limit = 3 * poll_interval_;
+  const auto limit_s = std::chrono::duration_cast<std::chrono::seconds>(limit).count();
+  for (const auto& m : modules_) {
+    auto& detail = r.details["modules"][m.name];
+    if (!m.last_success) {
+      detail = {{"synced", false}};
+      fail(m.name + " has not completed a sync cycle yet");
+      continue;
+    }
+    auto age = now - *m.last_success;
+    auto age_s = std::chrono::duration_cast<std::chrono::seconds>(age).count();
+    bool fresh = age <= limit;
+    detail = {{"synced", fresh}, {"age_seconds", age_s}};
+    if (!fresh)
+      fail(m.name + " last synced " + std::to_string(age_s) + " s ago (limit " + std::to_string(limit_s) +
+           " s, 3 poll intervals)");
+  }
+  return r;
+}
+
 struct health_server::impl : std::enable_shared_from_this<impl> {
   impl(asio::any_io_executor executor, health_server_options opts, health_state st)
       : ex(std::move(executor)), options(std::move(opts)), state(std::move(st)), acceptor(ex) {}

@@ -311,5 +311,37 @@ TEST(health_server, parse_listen_address) {
   }
 }
 
+TEST(readiness_tracker, follows_the_contract_rule) {
+  using namespace std::chrono_literals;
+  readiness_tracker tracker{{"Contacts", "Accounts"}, 30s};
+  const auto t0 = readiness_tracker::clock::time_point{} + 1h;
+
+  auto r = tracker.evaluate(t0);
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.reason, "PostgreSQL not reached");
+  tracker.set_postgres(true);
+  tracker.set_vtiger(false, "connection refused");
+  EXPECT_EQ(tracker.evaluate(t0).reason, "Vtiger not reached: connection refused");
+  tracker.set_vtiger(true);
+  EXPECT_EQ(tracker.evaluate(t0).reason, "Contacts has not completed a sync cycle yet");
+
+  tracker.module_synced("Contacts", t0);
+  tracker.module_synced("Accounts", t0 + 10s);
+  tracker.module_synced("Leads", t0);  // not configured: ignored
+  r = tracker.evaluate(t0 + 90s);      // exactly 3 poll intervals: still ready
+  EXPECT_TRUE(r.ready) << r.reason;
+  EXPECT_EQ(r.details["modules"]["Contacts"]["age_seconds"], 90);
+  EXPECT_FALSE(r.details["modules"].contains("Leads"));
+
+  r = tracker.evaluate(t0 + 91s);
+  EXPECT_FALSE(r.ready);
+  EXPECT_EQ(r.reason, "Contacts last synced 91 s ago (limit 90 s, 3 poll intervals)");
+  EXPECT_EQ(r.details["modules"]["Contacts"]["synced"], false);
+  EXPECT_EQ(r.details["modules"]["Accounts"]["synced"], true);
+
+  tracker.set_poll_interval(60s);  // after a reload
+  EXPECT_TRUE(tracker.evaluate(t0 + 91s).ready);
+}
+
 }  // namespace
 }  // namespace vtsync::daemon

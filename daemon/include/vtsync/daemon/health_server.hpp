@@ -25,8 +25,10 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vtsync::daemon {
 
@@ -42,6 +44,36 @@ struct health_state {
   std::function<readiness()> readiness_provider;
   std::function<nlohmann::json()> status_provider;
   std::function<std::string()> metrics_provider;  // e.g. [&m] { return m.render(); }
+};
+
+// The contract's readiness rule, kept by the owner on the loop thread: ready when PostgreSQL and Vtiger
+// were reached and every module completed a sync cycle within the last 3 poll intervals.
+// readiness_provider = [&t] { return t.evaluate(); }
+class readiness_tracker {
+ public:
+  using clock = std::chrono::steady_clock;
+  readiness_tracker(std::vector<std::string> modules, clock::duration poll_interval);
+
+  void set_postgres(bool reached, std::string problem = {});  // problem: why not, for the reason text
+  void set_vtiger(bool reached, std::string problem = {});
+  void module_synced(std::string_view module, clock::time_point when = clock::now());  // unknown: ignored
+  void set_poll_interval(clock::duration poll_interval) { poll_interval_ = poll_interval; }  // after a reload
+
+  // details: {"postgres":bool,"vtiger":bool,"modules":{"Contacts":{"synced":bool,"age_seconds":n}}};
+  // reason: the first problem found (PostgreSQL, then Vtiger, then modules in configured order).
+  [[nodiscard]] readiness evaluate(clock::time_point now = clock::now()) const;
+
+ private:
+  struct module_state {
+    std::string name;
+    std::optional<clock::time_point> last_success;
+  };
+  std::vector<module_state> modules_;
+  clock::duration poll_interval_;
+  bool postgres_ = false;
+  bool vtiger_ = false;
+  std::string postgres_problem_;
+  std::string vtiger_problem_;
 };
 
 inline constexpr std::string_view default_health_listen = "127.0.0.1:8089";
@@ -66,7 +98,7 @@ class health_server {
   health_server(boost::asio::any_io_executor executor, health_server_options options, health_state state);
   health_server(const health_server&) = delete;
   health_server& operator=(const health_server&) = delete;
-  ~health_server();  // stop()
+  ~health_server();  // stop(); destroy it before the io_context it runs on
 
   // Spawns the accept loop on the executor. Call once.
   void start();
