@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
       ++received;
     };
     sy::push_settings settings;
-    std::map<std::string, st::mirror_table, std::less<>> tables{{table.module, table}};
+    std::map<std::string, st::mirror_table> tables{{table.module, table}};
     sy::pusher engine{client, listener, db, tables, settings, observer};
     asio::co_spawn(io, engine.run(), asio::detached);
 

@@ -83,6 +83,17 @@ asio::awaitable<std::size_t> coalesce_pending(store& db, std::span<outbox_entry>
                                "updated_at = clock_timestamp() FROM jsonb_to_recordset($1::jsonb) AS "
                                "x(id bigint, head bigint) WHERE o.id = x.id AND o.state = 'pending'";
 
+  // Most claims have nothing to fold: one plain query says so, without a transaction.
+  const std::string probe_sql =
+      "SELECT EXISTS (SELECT 1 FROM jsonb_to_recordset($1::jsonb) AS c(head bigint, s text, t text, r "
+      "bigint) "
+      "JOIN " +
+      s +
+      ".outbox o ON o.schema_name = c.s AND o.table_name = c.t AND o.row_id = c.r AND o.id > c.head "
+      "AND o.state = 'pending' AND o.op = 'update')";
+  auto probe = co_await db.conn().query(probe_sql, params(heads_param));
+  if (probe.value(0, 0) != "t") co_return 0;
+
   // The fold is computed on copies inside the transaction body (which may run twice) and copied out
   // only after the commit.
   std::vector<outbox_entry> merged;

@@ -87,7 +87,7 @@ class push_test : public ::testing::Test {
   }
 
   void make_pusher(sync::push_settings settings) {
-    std::map<std::string, st::mirror_table, std::less<>> tables{{table.module, table}};
+    std::map<std::string, st::mirror_table> tables{{table.module, table}};
     engine = std::make_unique<sync::pusher>(*client, *listener, *db, std::move(tables), std::move(settings));
   }
 

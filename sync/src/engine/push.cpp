@@ -130,7 +130,7 @@ bool same_value(storage::column_type type, const json& a, const json& b) {
 }
 
 pusher::pusher(vtiger::client& client, storage::connection& notify_conn, storage::store& store,
-               std::map<std::string, storage::mirror_table, std::less<>> tables, push_settings settings,
+               std::map<std::string, storage::mirror_table> tables, push_settings settings,
                push_observer observer)
     : client_(client),
       notify_conn_(notify_conn),

@@ -131,7 +131,7 @@ class pusher {
   // `tables` by module name. `notify_conn` is used only by run() for LISTEN (a connection serves one
   // coroutine at a time, and `store` has its own). All references must outlive the pusher.
   pusher(vtiger::client& client, storage::connection& notify_conn, storage::store& store,
-         std::map<std::string, storage::mirror_table, std::less<>> tables, push_settings settings,
+         std::map<std::string, storage::mirror_table> tables, push_settings settings,
          push_observer observer = {});
 
   // Puts entries a previous process left in flight back to pending, then LISTENs and drains on every
@@ -176,7 +176,7 @@ class pusher {
   vtiger::client& client_;
   storage::connection& notify_conn_;
   storage::store& store_;
-  std::map<std::string, storage::mirror_table, std::less<>> tables_;
+  std::map<std::string, storage::mirror_table> tables_;
   push_settings settings_;
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};
