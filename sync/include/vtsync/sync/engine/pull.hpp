@@ -1,0 +1,150 @@
+#pragma once
+// The pull side of the engine: Vtiger's changes into the mirror, all of them, once.
+//
+// How a module is pulled (vtiger-webservice.md §12.4, §13, §15):
+// - Incremental: keyset pages ordered by (modifiedtime, id), 100 rows each (Vtiger's cap), from the cursor
+//   (T, id) stored in vtsync.cursors. Each page is stored and the cursor advanced in ONE transaction
+//   (storage::store::store_page), so a crash loses nothing and repeats nothing. Paging stops on an EMPTY
+//   page only: Vtiger drops rows it will not show after applying LIMIT, so a short page proves nothing.
+// - Ties: any number of records may share one modifiedtime second (a mass update); the keyset condition
+//   `modifiedtime > T OR modifiedtime = T AND id > Y` walks through them page by page.
+// - Late commits: a save takes its modifiedtime before it commits. For a few cycles after one that moved
+//   the cursor (and once after start-up), a cycle re-reads from T - overlap (sync.overlap); rows already
+//   stored unchanged are not rewritten. Once that window has passed, an idle cycle costs exactly one
+//   query.
+// - Fetching the next page overlaps with storing the current one, and only two pages are ever in memory.
+// - Deletions: where `sync` works (a start-up probe says so) its `deleted` list is applied; otherwise,
+//   and periodically as a backstop, a keyset scan of remote ids (`SELECT id ... ORDER BY id`) is compared
+//   with the local ids. A local row is deleted only when it is missing from the scan AND a `retrieve`
+//   answers ACCESS_DENIED: one ambiguous answer (ACCESS_DENIED also means lost permission) is never enough.
+// - Backfill: the same incremental walk from the start (resumable through the cursor), or, with
+//   parallel > 1, the id space split into ranges fetched by one session each (resumable through
+//   vtsync.backfill_ranges); the cursor is set first to the newest modifiedtime seen at the start, so the
+//   incremental pull afterwards picks up whatever changed during the backfill.
+//
+// Error policy: a cycle throws on failure (vtiger::client_error after the client's own retries,
+// storage::pg_error after the store's, pull_error for an answer Vtiger should not give); the caller (one
+// cycle = one unit of work) logs it and tries again next cycle. Nothing is half-stored: every page and its
+// cursor are one transaction.
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/state.hpp"
+#include "vtsync/sync/vtiger/client.hpp"
+
+namespace vtsync::sync {
+
+class pull_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct pull_settings {
+  std::chrono::seconds overlap{5};
+  storage::remote_delete on_remote_delete = storage::remote_delete::remove;
+  // With a working `sync`, a full id scan still runs every this many deletion passes (sync only reports
+  // records owned by the sync user).
+  int id_scan_every = 12;
+  // Cycles after a change that re-read the overlap window (late commits land within a cycle or two).
+  int reread_cycles = 3;
+};
+
+// Called as things happen (metrics, progress); all optional.
+struct pull_observer {
+  std::function<void(std::string_view module, std::size_t records)> on_records;  // rows stored or changed
+  std::function<void(std::string_view module, std::size_t fetched)> on_fetched;   // rows received
+  std::function<void(std::string_view module, std::size_t deleted)> on_deleted;
+};
+
+struct cycle_stats {
+  std::size_t queries = 0;
+  std::size_t fetched = 0;
+  std::size_t inserted = 0;
+  std::size_t updated = 0;
+  std::size_t unchanged = 0;
+  std::size_t skipped_local = 0;
+  bool cursor_moved = false;
+};
+
+// The mirror table for `module`: describe (cached by the client) -> create or extend the table.
+boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client, storage::store& store,
+                                                                   const std::string& module);
+
+class module_puller {
+ public:
+  module_puller(vtiger::client& client, storage::store& store, storage::mirror_table table, pull_settings settings,
+                pull_observer observer = {});
+
+  [[nodiscard]] const storage::mirror_table& table() const { return table_; }
+  // Checked after each stored page: when it answers true, the pass ends there (everything stored so far is
+  // committed with its cursor), so a shutdown never waits for a long backfill.
+  void set_stop_check(std::function<bool()> check) { stop_check_ = std::move(check); }
+  [[nodiscard]] const std::string& module() const { return table_.module; }
+
+  // Probes `sync` once (one request).
+  boost::asio::awaitable<void> probe_sync();
+  [[nodiscard]] bool sync_supported() const { return sync_supported_; }
+
+  // One incremental pass: pages until an empty one. If `since` is given, starts there instead of the cursor
+  // (and never moves the cursor backwards).
+  boost::asio::awaitable<cycle_stats> pull_changes(std::optional<std::string> since = std::nullopt);
+
+  // One deletion pass (sync's deleted list, or the id scan). Returns rows deleted or marked.
+  boost::asio::awaitable<std::size_t> detect_deletions();
+
+  // One session and one database connection of a parallel backfill.
+  struct worker {
+    vtiger::client* client;
+    storage::store* store;
+  };
+  // Full load with `workers.size()` workers over id ranges (resumable); with one worker it is
+  // pull_changes() from the stored cursor. `progress(rows_done)` is called after each stored page.
+  boost::asio::awaitable<cycle_stats> backfill(std::vector<worker> workers,
+                                               std::function<void(std::uint64_t)> progress);
+
+  // Whether a parallel backfill plan was left unfinished (the daemon finishes it before polling).
+  boost::asio::awaitable<bool> unfinished_backfill();
+
+  // Re-pulls one record by id (vtsyncd resync). Returns false when Vtiger no longer shows it.
+  boost::asio::awaitable<bool> resync_record(const std::string& id);
+
+  // Total rows Vtiger reports for the module (count(*)), 0 when the server does not say (Vtiger 8.4).
+  boost::asio::awaitable<std::uint64_t> remote_count();
+
+ private:
+  boost::asio::awaitable<std::vector<nlohmann::json>> fetch(vtiger::client& client, std::string vtql,
+                                                            std::size_t& queries);
+  boost::asio::awaitable<std::size_t> scan_ids();
+  boost::asio::awaitable<std::size_t> sync_deletions();
+  boost::asio::awaitable<cycle_stats> backfill_range(worker w, storage::backfill_range range,
+                                                     std::function<void(std::size_t)> on_page);
+
+  vtiger::client& client_;
+  storage::store& store_;
+  storage::mirror_table table_;
+  pull_settings settings_;
+  pull_observer observer_;
+  bool sync_supported_ = false;
+  int reread_left_ = 1;  // cycles that still re-read the overlap window (one after start-up)
+  std::optional<std::int64_t> sync_since_;
+  int deletion_passes_ = 0;
+  std::string id_prefix_;                           // e.g. "12", learnt from the first id seen
+  std::function<void(std::size_t)> page_hook_;      // progress during a backfill
+  std::function<bool()> stop_check_;
+};
+
+// Helpers on Vtiger's datetime strings ("YYYY-MM-DD HH:MM:SS"), exposed for tests.
+[[nodiscard]] std::optional<std::string> shift_datetime(std::string_view datetime, std::chrono::seconds delta);
+// Keyset order of (modifiedtime, id): true when a < b.
+[[nodiscard]] bool position_less(const storage::cursor_position& a, const storage::cursor_position& b);
+
+}  // namespace vtsync::sync
