@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "runtime.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/version.hpp"
 
@@ -40,6 +41,40 @@ int main(int argc, char** argv) {
     sub->add_option("--log-level", common.log_level, "Override log.level (trace, debug, info, warn, error)");
   };
 
+  auto* run = app.add_subcommand("run", "Run the daemon: pull, push, health endpoint, systemd notify, until "
+                                       "SIGTERM/SIGINT (SIGHUP reloads the configuration)");
+  add_common(run);
+
+  std::vector<std::string> backfill_modules;
+  int parallel = 0;
+  std::string since;
+  auto* backfill = app.add_subcommand(
+      "backfill", "Load the modules into the mirror once, then exit (0 when every module completed; killed or "
+                  "interrupted, it resumes where it stopped next time)");
+  add_common(backfill);
+  backfill->add_option("--module,-m", backfill_modules, "Only this module (repeatable); default: sync.modules");
+  backfill->add_option("--parallel,-p", parallel,
+                       "Vtiger sessions fetching id ranges at once (default: sync.backfill_parallel)")
+      ->check(CLI::Range(1, 32));
+  backfill->add_option("--since", since, "Only records modified at or after this Vtiger time (YYYY-MM-DD HH:MM:SS)");
+
+  bool status_json = false;
+  auto* status = app.add_subcommand("status", "Per module: cursor, last success, lag, pending and failed local "
+                                              "changes (from PostgreSQL; works while the daemon runs)");
+  add_common(status);
+  status->add_flag("--json", status_json, "Print JSON (the same as the daemon's /status)");
+
+  std::string resync_id;
+  auto* resync = app.add_subcommand("resync", "Re-pull one record from Vtiger now");
+  add_common(resync);
+  resync->add_option("--id", resync_id, "Web-service id, e.g. 12x87")->required();
+
+  std::string retry_module;
+  auto* retry = app.add_subcommand("retry", "Queue local changes that Vtiger rejected (_sync_state = 'failed') "
+                                            "for another push");
+  add_common(retry);
+  retry->add_option("--module,-m", retry_module, "Only this module");
+
   auto* check = app.add_subcommand("check", "Validate the configuration, log in to Vtiger and reach PostgreSQL; "
                                             "print problems one per line (exit 0 good, 78 config, 69 unreachable)");
   add_common(check);
@@ -65,6 +100,11 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
+    if (*run) return vd::run_daemon(common);
+    if (*backfill) return vd::run_backfill(common, backfill_modules, parallel, since);
+    if (*status) return vd::run_status(common, status_json);
+    if (*resync) return vd::run_resync(common, resync_id);
+    if (*retry) return vd::run_retry(common, retry_module);
     if (*check) return vd::run_check(common);
     if (*call) return vd::run_call(common, operation, assignments, method);
     if (*sample) {

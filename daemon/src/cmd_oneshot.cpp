@@ -1,0 +1,255 @@
+// The one-shot commands: backfill, status, resync, retry.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_future.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "runtime.hpp"
+#include "vtsync/storage/values.hpp"
+
+namespace vtsync::daemon {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+namespace {
+
+// Runs `body` on a fresh io_context; returns its value or rethrows its exception.
+template <class T, class Body>
+T run_on_loop(asio::io_context& io, Body body) {
+  auto future = asio::co_spawn(io, std::move(body), asio::use_future);
+  io.run();
+  return future.get();
+}
+
+// Progress of a backfill: a bar on a terminal, otherwise a log line every 5 s.
+class progress_reporter {
+ public:
+  progress_reporter(std::string module, std::uint64_t total)
+      : module_(std::move(module)), total_(total), tty_(::isatty(2) != 0), start_(std::chrono::steady_clock::now()),
+        last_(start_) {}
+
+  void update(std::uint64_t done) {
+    const auto now = std::chrono::steady_clock::now();
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+    std::string eta = "?";
+    if (total_ > done && rate > 0) eta = std::to_string(static_cast<long>((total_ - done) / rate)) + "s";
+    if (total_ > 0 && done >= total_) eta = "0s";
+    if (tty_) {
+      const int width = 30;
+      const double frac = total_ > 0 ? std::min(1.0, static_cast<double>(done) / total_) : 0;
+      std::string bar(static_cast<std::size_t>(frac * width), '=');
+      bar.resize(width, ' ');
+      std::fprintf(stderr, "\r%s [%s] %llu/%s rows  %.0f rows/s  ETA %s   ", module_.c_str(), bar.c_str(),
+                   static_cast<unsigned long long>(done), total_ > 0 ? std::to_string(total_).c_str() : "?", rate,
+                   eta.c_str());
+      std::fflush(stderr);
+    } else if (now - last_ >= std::chrono::seconds{5}) {
+      spdlog::info("module={} backfill: {} of {} rows, {:.0f} rows/s, ETA {}", module_, done,
+                   total_ > 0 ? std::to_string(total_) : "?", rate, eta);
+      last_ = now;
+    }
+  }
+  void finish(std::uint64_t done) {
+    if (tty_) std::fprintf(stderr, "\n");
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    spdlog::info("module={} backfill complete: {} rows in {:.1f}s ({:.0f} rows/s)", module_, done, secs,
+                 secs > 0 ? done / secs : 0.0);
+  }
+
+ private:
+  std::string module_;
+  std::uint64_t total_;
+  bool tty_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+}  // namespace
+
+int run_backfill(const common_options& opts, const std::vector<std::string>& modules, int parallel,
+                 const std::string& since) {
+  auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  setup_logging(settings->log);
+  std::vector<std::string> chosen = modules.empty() ? settings->sync.modules : modules;
+  for (const auto& m : chosen) {
+    if (std::find(settings->sync.modules.begin(), settings->sync.modules.end(), m) == settings->sync.modules.end()) {
+      std::cerr << settings->source_file << ":sync.modules: --module " << m << " is not a configured module\n";
+      return exit_usage;
+    }
+  }
+  const int workers = parallel > 0 ? parallel : settings->sync.backfill_parallel;
+
+  asio::io_context io{1};
+  bool stop = false;
+  asio::signal_set signals{io, SIGINT, SIGTERM};
+  signals.async_wait([&](boost::system::error_code ec, int) {
+    if (ec) return;
+    spdlog::warn("stop requested: the backfill stops after the current page and resumes next time");
+    stop = true;
+  });
+  try {
+    const bool complete = run_on_loop<bool>(io, [&]() -> asio::awaitable<bool> {
+      auto ex = co_await asio::this_coro::executor;
+      auto context = make_vtiger_context(ex, *settings, nullptr);
+      auto sessions = co_await vtiger::open_sessions(context, static_cast<std::size_t>(workers));
+      std::vector<db_session> dbs;
+      for (int i = 0; i < workers; ++i) dbs.push_back(co_await open_db(ex, *settings, i == 0));
+      for (const auto& module : chosen) {
+        if (stop) break;
+        auto table = co_await sync::prepare_mirror_table(sessions[0], *dbs[0].store, module);
+        sync::module_puller puller{sessions[0], *dbs[0].store, std::move(table), pull_settings_from(*settings)};
+        puller.set_stop_check([&] { return stop; });
+        std::uint64_t total = 0;
+        if (since.empty()) total = co_await puller.remote_count();
+        progress_reporter progress{module, total};
+        std::uint64_t done = 0;
+        if (!since.empty()) {
+          const auto stats = co_await puller.pull_changes(since);
+          done = stats.fetched;
+        } else {
+          std::vector<sync::module_puller::worker> w;
+          for (int i = 0; i < workers; ++i) w.push_back({&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
+          (void)co_await puller.backfill(w, [&](std::uint64_t n) {
+            done = n;
+            progress.update(n);
+          });
+        }
+        if (stop) break;
+        progress.finish(done);
+      }
+      for (auto& s : sessions) co_await s.logout();
+      signals.cancel();
+      co_return !stop;
+    });
+    return complete ? exit_ok : exit_tempfail;
+  } catch (const std::exception& e) {
+    spdlog::error("backfill failed: {}", e.what());
+    return exit_unavailable;
+  }
+}
+
+int run_status(const common_options& opts, bool as_json) {
+  auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  if (opts.log_level.empty()) settings->log.level = "warn";
+  setup_logging(settings->log);
+  asio::io_context io{1};
+  try {
+    const json status = run_on_loop<json>(io, [&]() -> asio::awaitable<json> {
+      auto db = co_await open_db(co_await asio::this_coro::executor, *settings, true);
+      const auto cursors = co_await db.store->load_cursors();
+      json modules = json::object();
+      for (const auto& module : settings->sync.modules) {
+        json m;
+        m["cursor"] = nullptr;
+        m["last_success"] = nullptr;
+        for (const auto& c : cursors) {
+          if (c.module != module) continue;
+          if (c.position) m["cursor"] = c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
+          if (c.last_success_at) m["last_success"] = *c.last_success_at;
+        }
+        const std::string name = module;
+        const auto counts = co_await db.store->count_outbox(name);
+        m["pending"] = counts.pending + counts.in_flight;
+        m["failed"] = counts.failed;
+        const std::string lag_sql = "SELECT extract(epoch FROM now() - last_success_at)::bigint FROM " +
+                                    storage::quote_ident(db.store->options().state_schema) +
+                                    ".cursors WHERE schema_name = $1 AND module = $2";
+        auto lag = co_await db.conn->query(lag_sql, storage::params(settings->postgres.schema, name));
+        m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0) ? json(std::stoll(std::string{lag.value(0, 0)})) : json(nullptr);
+        modules[module] = m;
+      }
+      db.conn->close();
+      co_return json{{"modules", modules}};
+    });
+    if (as_json) {
+      std::cout << status.dump(2) << '\n';
+    } else {
+      std::printf("%-16s %-32s %-22s %8s %8s %8s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)", "PENDING", "FAILED");
+      for (const auto& [name, m] : status["modules"].items()) {
+        std::printf("%-16s %-32s %-22s %8s %8lld %8lld\n", name.c_str(),
+                    m["cursor"].is_null() ? "-" : m["cursor"].get<std::string>().c_str(),
+                    m["last_success"].is_null() ? "never" : m["last_success"].get<std::string>().substr(0, 19).c_str(),
+                    m["lag_seconds"].is_null() ? "-" : std::to_string(m["lag_seconds"].get<long long>()).c_str(),
+                    m["pending"].get<long long>(), m["failed"].get<long long>());
+      }
+    }
+    return exit_ok;
+  } catch (const std::exception& e) {
+    std::cerr << "vtsyncd status: " << e.what() << '\n';
+    return exit_unavailable;
+  }
+}
+
+int run_resync(const common_options& opts, const std::string& id) {
+  auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  setup_logging(settings->log);
+  const auto x = id.find('x');
+  if (x == std::string::npos || x == 0 || x + 1 >= id.size()) {
+    std::cerr << "vtsyncd resync: '" << id << "' is not a Vtiger id like 12x87\n";
+    return exit_usage;
+  }
+  asio::io_context io{1};
+  try {
+    const std::string outcome = run_on_loop<std::string>(io, [&]() -> asio::awaitable<std::string> {
+      auto ex = co_await asio::this_coro::executor;
+      vtiger::client client{make_vtiger_context(ex, *settings, nullptr)};
+      auto db = co_await open_db(ex, *settings, true);
+      for (const auto& module : settings->sync.modules) {
+        auto described = co_await client.describe(module);
+        if (!described || described->value("idPrefix", "") != id.substr(0, x)) continue;
+        auto table = co_await sync::prepare_mirror_table(client, *db.store, module);
+        sync::module_puller puller{client, *db.store, std::move(table), pull_settings_from(*settings)};
+        const bool found = co_await puller.resync_record(id);
+        co_await client.logout();
+        co_return found ? module + " " + id + ": re-pulled" : module + " " + id + ": Vtiger does not show it (deleted, or no permission)";
+      }
+      co_return std::string{};
+    });
+    if (outcome.empty()) {
+      std::cerr << "vtsyncd resync: no configured module has the id prefix of " << id << '\n';
+      return exit_usage;
+    }
+    std::cout << outcome << '\n';
+    return exit_ok;
+  } catch (const std::exception& e) {
+    std::cerr << "vtsyncd resync: " << e.what() << '\n';
+    return exit_unavailable;
+  }
+}
+
+int run_retry(const common_options& opts, const std::string& module) {
+  auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  if (opts.log_level.empty()) settings->log.level = "warn";
+  setup_logging(settings->log);
+  asio::io_context io{1};
+  try {
+    const auto count = run_on_loop<std::size_t>(io, [&]() -> asio::awaitable<std::size_t> {
+      auto db = co_await open_db(co_await asio::this_coro::executor, *settings, true);
+      const auto n = co_await db.store->retry_failed(module);
+      // Wake a running daemon's push engine.
+      const std::string channel{storage::outbox_channel};
+      (void)co_await db.conn->query("SELECT pg_notify($1, 'retry')", storage::params(channel));
+      db.conn->close();
+      co_return n;
+    });
+    std::cout << count << " failed change(s) queued again" << (module.empty() ? "" : " for " + module) << '\n';
+    return exit_ok;
+  } catch (const std::exception& e) {
+    std::cerr << "vtsyncd retry: " << e.what() << '\n';
+    return exit_unavailable;
+  }
+}
+
+}  // namespace vtsync::daemon

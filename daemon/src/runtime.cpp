@@ -1,0 +1,51 @@
+#include "runtime.hpp"
+
+#include "commands.hpp"
+
+namespace vtsync::daemon {
+
+storage::connection_options connection_options_from(const config::settings& s) {
+  storage::connection_options o;
+  o.conninfo = s.postgres.conninfo;
+  o.statement_timeout = s.postgres.statement_timeout;
+  o.call_timeout = s.postgres.statement_timeout + std::chrono::seconds{5};
+  return o;
+}
+
+storage::state_options state_options_from(const config::settings& s) {
+  storage::state_options o;
+  o.mirror_schema = s.postgres.schema;
+  o.vtiger_timezone = s.vtiger.server_timezone;
+  return o;
+}
+
+boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
+                                           bool migrate) {
+  db_session db;
+  db.conn = std::make_unique<storage::connection>(ex, connection_options_from(s));
+  co_await db.conn->connect();
+  db.store = std::make_unique<storage::store>(*db.conn, state_options_from(s));
+  if (migrate) (void)co_await db.store->migrate();
+  co_return db;
+}
+
+std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,
+                                                            const config::settings& s, metrics* m) {
+  auto options = client_options_from(s);
+  options.inflight = std::make_shared<vtiger::inflight_limit>(static_cast<std::size_t>(s.sync.max_in_flight_requests));
+  if (m != nullptr) {
+    options.hooks.on_request = [m](std::string_view op) { m->api_requests(op).inc(); };
+    options.hooks.on_relogin = [m] { m->relogins().inc(); };
+  }
+  return std::make_shared<vtiger::client_context>(ex, std::move(options));
+}
+
+sync::pull_settings pull_settings_from(const config::settings& s) {
+  sync::pull_settings p;
+  p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
+  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark ? storage::remote_delete::mark
+                                                                                        : storage::remote_delete::remove;
+  return p;
+}
+
+}  // namespace vtsync::daemon

@@ -1,0 +1,46 @@
+#pragma once
+// What `run`, `backfill`, `status`, `resync` and `retry` share: connecting to PostgreSQL (and migrating),
+// the Vtiger client context wired to the metrics, and the per-module pullers.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+
+#include "commands.hpp"
+#include "vtsync/config/config.hpp"
+#include "vtsync/daemon/metrics.hpp"
+#include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/state.hpp"
+#include "vtsync/sync/engine/pull.hpp"
+#include "vtsync/sync/vtiger/client.hpp"
+
+namespace vtsync::daemon {
+
+// One PostgreSQL connection and the store on it (a store is used by one coroutine at a time).
+struct db_session {
+  std::unique_ptr<storage::connection> conn;
+  std::unique_ptr<storage::store> store;
+};
+
+[[nodiscard]] storage::connection_options connection_options_from(const config::settings& s);
+[[nodiscard]] storage::state_options state_options_from(const config::settings& s);
+
+// Connects and (if `migrate`) applies migrations. Throws storage::pg_error.
+boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
+                                           bool migrate);
+
+// A client context whose hooks feed `m` (may be null).
+[[nodiscard]] std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,
+                                                                          const config::settings& s,
+                                                                          metrics* m);
+
+[[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s);
+
+int run_daemon(const common_options& opts);
+int run_backfill(const common_options& opts, const std::vector<std::string>& modules, int parallel,
+                 const std::string& since);
+int run_status(const common_options& opts, bool json);
+int run_resync(const common_options& opts, const std::string& id);
+int run_retry(const common_options& opts, const std::string& module);
+
+}  // namespace vtsync::daemon
