@@ -28,10 +28,10 @@
 //   remotely) and from the local value (changed locally to something else) is a conflict; the policy
 //   decides: remote_wins (default) leaves the field out of the revise, and the remote value reaches the
 //   row through the write-back; local_wins sends it; newest_wins compares the remote modifiedtime with the
-//   local change's commit time (outbox created_at), both in the Vtiger server's zone at one-second
-//   resolution: remote wins only when its modifiedtime is strictly later (Vtiger truncates to the second,
-//   so a tie means the local change came last or in the same second). Every conflict goes to
-//   vtsync.conflicts (store::log_conflict) with both values and the decision ("remote_wins",
+//   local change's commit time (outbox created_at; the first edit of a coalesced burst), both in the Vtiger
+//   server's zone at one-second resolution: remote wins only when its modifiedtime is strictly later (Vtiger
+//   truncates to the second, so a tie means the local change came last or in the same second). Every conflict
+//   goes to vtsync.conflicts (store::log_conflict) with both values and the decision ("remote_wins",
 //   "local_wins", "newest_wins:remote", "newest_wins:local"). Fields changed on one side only are merged:
 //   the revise carries the local ones, the write-back brings the remote ones.
 //
