@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 
 #include "child_process.hpp"
@@ -35,6 +36,16 @@ std::string write_config(const temp_dir& dir, const config_params& p) {
                      "\"\nschema = \"" + p.schema + "\"\n\n[sync]\nmodules = [" + modules + "]\n" + p.extra_sync +
                      "\n[health]\nlisten = \"" + p.health_listen + "\"\n\n[log]\n" + p.log;
   return dir.write("vtsync.toml", text);
+}
+
+double time_scale() {
+  const char* v = std::getenv("VTSYNC_TEST_TIME_SCALE");
+  const double scale = v != nullptr ? std::atof(v) : 1.0;
+  return scale >= 1.0 ? scale : 1.0;
+}
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds d) {
+  return std::chrono::milliseconds{static_cast<long>(static_cast<double>(d.count()) * time_scale())};
 }
 
 run_result run_vtsyncd(const std::vector<std::string>& args, std::chrono::milliseconds timeout,

@@ -40,6 +40,11 @@ struct run_result {
   std::string output;  // stdout and stderr together
 };
 
+// How much slower than a plain build this run is allowed to be (VTSYNC_TEST_TIME_SCALE, e.g. 3 under
+// AddressSanitizer): deadlines that a test asserts on are multiplied by it.
+[[nodiscard]] double time_scale();
+[[nodiscard]] std::chrono::milliseconds scaled(std::chrono::milliseconds d);
+
 // Runs build/vtsyncd with `args` to completion (killed after `timeout`).
 run_result run_vtsyncd(const std::vector<std::string>& args,
                        std::chrono::milliseconds timeout = std::chrono::seconds{60},
