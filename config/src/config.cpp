@@ -24,18 +24,27 @@ using namespace std::chrono_literals;
 struct origin {
   const std::string& file;
   const std::string& key;
-  [[noreturn]] void fail(const std::string& problem) const { throw config_error(file + ":" + key + ": " + problem); }
+  [[noreturn]] void fail(const std::string& problem) const {
+    throw config_error(file + ":" + key + ": " + problem);
+  }
 };
 
 std::string node_type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date or time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date or time";
   }
 }
 
@@ -106,7 +115,8 @@ std::string normalise_vtiger_url(const std::string& text, const origin& at) {
   auto parsed = boost::urls::parse_absolute_uri(text);
   if (!parsed) at.fail("'" + text + "' is not an absolute URL (write e.g. https://crm.example.com)");
   const auto scheme = parsed->scheme();
-  if (scheme != "http" && scheme != "https") at.fail("the URL scheme must be http or https, got '" + std::string{scheme} + "'");
+  if (scheme != "http" && scheme != "https")
+    at.fail("the URL scheme must be http or https, got '" + std::string{scheme} + "'");
   if (parsed->encoded_host().empty()) at.fail("the URL has no host");
   if (parsed->has_userinfo()) at.fail("the URL must not carry a user name or password");
   std::string path{parsed->encoded_path()};
@@ -128,7 +138,8 @@ std::string read_secret_file(const std::string& path, const origin& at) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string value = ss.str();
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' '))
+    value.pop_back();
   if (value.empty()) at.fail("the file '" + path + "' is empty");
   return value;
 }
@@ -151,43 +162,72 @@ const std::vector<key_impl>& impl_table() {
     auto add = [&t](key_spec spec, auto apply, auto show) { t.push_back({std::move(spec), apply, show}); };
 
     // [vtiger]
-    add({"vtiger.url", key_type::string, "", "Vtiger base URL; `webservice.php` is appended when missing.", false, true},
-        [](settings& s, const toml::node& n, const origin& at) { s.vtiger.url = normalise_vtiger_url(as_nonempty_string(n, at), at); },
+    add(
+        {"vtiger.url", key_type::string, "", "Vtiger base URL; `webservice.php` is appended when missing.",
+         false, true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.vtiger.url = normalise_vtiger_url(as_nonempty_string(n, at), at);
+        },
         [](const settings& s) { return s.vtiger.url; });
-    add({"vtiger.username", key_type::string, "", "Vtiger user the daemon logs in as (a dedicated API user is best).", false, true},
-        [](settings& s, const toml::node& n, const origin& at) { s.vtiger.username = as_nonempty_string(n, at); },
+    add(
+        {"vtiger.username", key_type::string, "",
+         "Vtiger user the daemon logs in as (a dedicated API user is best).", false, true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.vtiger.username = as_nonempty_string(n, at);
+        },
         [](const settings& s) { return s.vtiger.username; });
-    add({"vtiger.access_key_file", key_type::path, "",
+    add(
+        {"vtiger.access_key_file",
+         key_type::path,
+         "",
          "File holding the user's access key (My Preferences > Access Key). Alternatives: `access_key`, "
          "`$CREDENTIALS_DIRECTORY/vtiger-access-key` (systemd `LoadCredential=`), env `VTSYNC_VTIGER_ACCESS_KEY`.",
-         false, false, {}, ""},
+         false,
+         false,
+         {},
+         ""},
         [](settings& s, const toml::node& n, const origin& at) {
           s.vtiger.access_key = read_secret_file(as_nonempty_string(n, at), at);
         },
         [](const settings& s) { return s.vtiger.access_key; });
-    add({"vtiger.access_key", key_type::string, "",
-         "The access key itself (prefer `access_key_file` or credentials; never on the command line).", false, false,
-         {}, "VTSYNC_VTIGER_ACCESS_KEY"},
+    add(
+        {"vtiger.access_key",
+         key_type::string,
+         "",
+         "The access key itself (prefer `access_key_file` or credentials; never on the command line).",
+         false,
+         false,
+         {},
+         "VTSYNC_VTIGER_ACCESS_KEY"},
         [](settings& s, const toml::node& n, const origin& at) {
           if (!s.vtiger.access_key.empty()) at.fail("set either access_key or access_key_file, not both");
           s.vtiger.access_key = as_nonempty_string(n, at);
         },
         [](const settings& s) { return s.vtiger.access_key; });
-    add({"vtiger.timeout", key_type::duration, "\"30s\"", "Deadline for each step of one web-service request.", true},
-        [](settings& s, const toml::node& n, const origin& at) { s.vtiger.timeout = as_duration(n, at, 1s, 10min); },
+    add(
+        {"vtiger.timeout", key_type::duration, "\"30s\"",
+         "Deadline for each step of one web-service request.", true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.vtiger.timeout = as_duration(n, at, 1s, 10min);
+        },
         [](const settings& s) { return format_duration(s.vtiger.timeout); });
-    add({"vtiger.verify_tls", key_type::boolean, "true",
-         "Verify the server's TLS certificate and host name. `false` is for tests only and logs a warning.", false},
+    add(
+        {"vtiger.verify_tls", key_type::boolean, "true",
+         "Verify the server's TLS certificate and host name. `false` is for tests only and logs a warning.",
+         false},
         [](settings& s, const toml::node& n, const origin& at) { s.vtiger.verify_tls = as_bool(n, at); },
         [](const settings& s) { return std::string{s.vtiger.verify_tls ? "1" : "0"}; });
-    add({"vtiger.ca_file", key_type::path, "", "PEM file of a private CA to trust for the Vtiger server.", false},
+    add(
+        {"vtiger.ca_file", key_type::path, "", "PEM file of a private CA to trust for the Vtiger server.",
+         false},
         [](settings& s, const toml::node& n, const origin& at) {
           s.vtiger.ca_file = as_nonempty_string(n, at);
           std::ifstream probe(s.vtiger.ca_file);
           if (!probe) at.fail("cannot read '" + s.vtiger.ca_file + "': " + std::strerror(errno));
         },
         [](const settings& s) { return s.vtiger.ca_file; });
-    add({"vtiger.max_requests_per_second", key_type::number, "0",
+    add(
+        {"vtiger.max_requests_per_second", key_type::number, "0",
          "Client-side rate limit on web-service requests (0 = unlimited).", true},
         [](settings& s, const toml::node& n, const origin& at) {
           const double v = as_number(n, at);
@@ -195,22 +235,35 @@ const std::vector<key_impl>& impl_table() {
           s.vtiger.max_requests_per_second = v;
         },
         [](const settings& s) { return std::to_string(s.vtiger.max_requests_per_second); });
-    add({"vtiger.server_timezone", key_type::string, "\"UTC\"",
+    add(
+        {"vtiger.server_timezone", key_type::string, "\"UTC\"",
          "Time zone of Vtiger's stored datetimes (config.inc.php `$default_timezone`), an IANA name.", false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto zone = as_nonempty_string(n, at);
           static const std::regex re{"^[A-Za-z0-9_+\\-]+(/[A-Za-z0-9_+\\-]+)*$"};
-          if (!std::regex_match(zone, re)) at.fail("'" + zone + "' is not a time zone name (e.g. UTC, Europe/Berlin)");
+          if (!std::regex_match(zone, re))
+            at.fail("'" + zone + "' is not a time zone name (e.g. UTC, Europe/Berlin)");
           s.vtiger.server_timezone = zone;
         },
         [](const settings& s) { return s.vtiger.server_timezone; });
 
     // [postgres]
-    add({"postgres.conninfo", key_type::string, "", "libpq connection string or URI of the mirror database.", false,
-         true, {}, "VTSYNC_POSTGRES_CONNINFO"},
-        [](settings& s, const toml::node& n, const origin& at) { s.postgres.conninfo = as_nonempty_string(n, at); },
+    add(
+        {"postgres.conninfo",
+         key_type::string,
+         "",
+         "libpq connection string or URI of the mirror database.",
+         false,
+         true,
+         {},
+         "VTSYNC_POSTGRES_CONNINFO"},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.postgres.conninfo = as_nonempty_string(n, at);
+        },
         [](const settings& s) { return s.postgres.conninfo; });
-    add({"postgres.schema", key_type::string, "\"vtiger\"", "Schema of the mirror tables (`<schema>.<module>`).", false},
+    add(
+        {"postgres.schema", key_type::string, "\"vtiger\"",
+         "Schema of the mirror tables (`<schema>.<module>`).", false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto schema = as_nonempty_string(n, at);
           if (schema == "vtsync") at.fail("'vtsync' is reserved for the daemon's internal state");
@@ -218,12 +271,18 @@ const std::vector<key_impl>& impl_table() {
           s.postgres.schema = schema;
         },
         [](const settings& s) { return s.postgres.schema; });
-    add({"postgres.statement_timeout", key_type::duration, "\"60s\"", "Server-side statement_timeout of the daemon's sessions.", false},
-        [](settings& s, const toml::node& n, const origin& at) { s.postgres.statement_timeout = as_duration(n, at, 1s, 1h); },
+    add(
+        {"postgres.statement_timeout", key_type::duration, "\"60s\"",
+         "Server-side statement_timeout of the daemon's sessions.", false},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.postgres.statement_timeout = as_duration(n, at, 1s, 1h);
+        },
         [](const settings& s) { return format_duration(s.postgres.statement_timeout); });
 
     // [sync]
-    add({"sync.modules", key_type::string_list, "", "Vtiger modules to mirror, e.g. [\"Contacts\", \"Accounts\"].", false, true},
+    add(
+        {"sync.modules", key_type::string_list, "",
+         "Vtiger modules to mirror, e.g. [\"Contacts\", \"Accounts\"].", false, true},
         [](settings& s, const toml::node& n, const origin& at) {
           const auto* arr = n.as_array();
           if (arr == nullptr) at.fail("expected an array of module names, got " + node_type_name(n));
@@ -238,36 +297,54 @@ const std::vector<key_impl>& impl_table() {
           }
         },
         [](const settings& s) { return join(s.sync.modules); });
-    add({"sync.poll_interval", key_type::duration, "\"30s\"", "Time between two pull cycles of a module (a little jitter is added).", true},
-        [](settings& s, const toml::node& n, const origin& at) { s.sync.poll_interval = as_duration(n, at, 1s, 24h); },
+    add(
+        {"sync.poll_interval", key_type::duration, "\"30s\"",
+         "Time between two pull cycles of a module (a little jitter is added).", true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.sync.poll_interval = as_duration(n, at, 1s, 24h);
+        },
         [](const settings& s) { return format_duration(s.sync.poll_interval); });
-    add({"sync.default_assigned_user_id", key_type::string, "",
-         "Owner (`19xN` user or `20xN` group) for local inserts that name none; empty = the sync user.", true},
+    add(
+        {"sync.default_assigned_user_id", key_type::string, "",
+         "Owner (`19xN` user or `20xN` group) for local inserts that name none; empty = the sync user.",
+         true},
         [](settings& s, const toml::node& n, const origin& at) {
           auto id = as_string(n, at);
           if (!id.empty() && !is_vtiger_id(id)) at.fail("'" + id + "' is not a Vtiger id like 19x1");
           s.sync.default_assigned_user_id = id;
         },
         [](const settings& s) { return s.sync.default_assigned_user_id; });
-    add({"sync.conflict_policy", key_type::choice, "\"remote_wins\"",
-         "Who wins when the same field changed on both sides since the last sync.", true,
-         false, {"remote_wins", "local_wins", "newest_wins"}},
+    add(
+        {"sync.conflict_policy",
+         key_type::choice,
+         "\"remote_wins\"",
+         "Who wins when the same field changed on both sides since the last sync.",
+         true,
+         false,
+         {"remote_wins", "local_wins", "newest_wins"}},
         [](settings& s, const toml::node& n, const origin& at) {
           const auto v = as_choice(n, at, {"remote_wins", "local_wins", "newest_wins"});
-          s.sync.conflicts = v == "local_wins" ? conflict_policy::local_wins
+          s.sync.conflicts = v == "local_wins"    ? conflict_policy::local_wins
                              : v == "newest_wins" ? conflict_policy::newest_wins
                                                   : conflict_policy::remote_wins;
         },
         [](const settings& s) { return std::string{to_string(s.sync.conflicts)}; });
-    add({"sync.on_remote_delete", key_type::choice, "\"delete\"",
+    add(
+        {"sync.on_remote_delete",
+         key_type::choice,
+         "\"delete\"",
          "What a record deleted in Vtiger does to its row: `delete` it, or `mark` it (`_sync_state = 'deleted'`).",
-         true, false, {"delete", "mark"}},
+         true,
+         false,
+         {"delete", "mark"}},
         [](settings& s, const toml::node& n, const origin& at) {
-          s.sync.on_remote_delete =
-              as_choice(n, at, {"delete", "mark"}) == "mark" ? remote_delete_policy::mark : remote_delete_policy::remove;
+          s.sync.on_remote_delete = as_choice(n, at, {"delete", "mark"}) == "mark"
+                                        ? remote_delete_policy::mark
+                                        : remote_delete_policy::remove;
         },
         [](const settings& s) { return std::string{to_string(s.sync.on_remote_delete)}; });
-    add({"sync.idempotency_field", key_type::string, "",
+    add(
+        {"sync.idempotency_field", key_type::string, "",
          "A Vtiger custom field (e.g. cf_901) where the daemon writes a key on create, so a retried create never duplicates.",
          false},
         [](settings& s, const toml::node& n, const origin& at) {
@@ -276,20 +353,30 @@ const std::vector<key_impl>& impl_table() {
           s.sync.idempotency_field = f;
         },
         [](const settings& s) { return s.sync.idempotency_field; });
-    add({"sync.overlap", key_type::duration, "\"5s\"",
-         "How far back each pull re-reads, to catch saves that committed late; unchanged rows are skipped.", true},
-        [](settings& s, const toml::node& n, const origin& at) { s.sync.overlap = as_duration(n, at, 0ms, 1h); },
+    add(
+        {"sync.overlap", key_type::duration, "\"5s\"",
+         "How far back each pull re-reads, to catch saves that committed late; unchanged rows are skipped.",
+         true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.sync.overlap = as_duration(n, at, 0ms, 1h);
+        },
         [](const settings& s) { return format_duration(s.sync.overlap); });
-    add({"sync.deletion_scan_interval", key_type::duration, "\"15m\"",
+    add(
+        {"sync.deletion_scan_interval", key_type::duration, "\"15m\"",
          "How often to scan ids for remote deletions when Vtiger's `sync` operation does not work.", true},
-        [](settings& s, const toml::node& n, const origin& at) { s.sync.deletion_scan_interval = as_duration(n, at, 1s, 7 * 24h); },
+        [](settings& s, const toml::node& n, const origin& at) {
+          s.sync.deletion_scan_interval = as_duration(n, at, 1s, 7 * 24h);
+        },
         [](const settings& s) { return format_duration(s.sync.deletion_scan_interval); });
-    add({"sync.max_in_flight_requests", key_type::integer, "4", "Global limit on concurrent web-service requests.", false},
+    add(
+        {"sync.max_in_flight_requests", key_type::integer, "4",
+         "Global limit on concurrent web-service requests.", false},
         [](settings& s, const toml::node& n, const origin& at) {
           s.sync.max_in_flight_requests = static_cast<int>(as_integer(n, at, 1, 64));
         },
         [](const settings& s) { return std::to_string(s.sync.max_in_flight_requests); });
-    add({"sync.backfill_parallel", key_type::integer, "1",
+    add(
+        {"sync.backfill_parallel", key_type::integer, "1",
          "Default `--parallel` of `vtsyncd backfill`: sessions fetching id ranges at once.", true},
         [](settings& s, const toml::node& n, const origin& at) {
           s.sync.backfill_parallel = static_cast<int>(as_integer(n, at, 1, 32));
@@ -297,8 +384,10 @@ const std::vector<key_impl>& impl_table() {
         [](const settings& s) { return std::to_string(s.sync.backfill_parallel); });
 
     // [health]
-    add({"health.listen", key_type::string, "\"127.0.0.1:8089\"",
-         "Address of the health endpoint (`/healthz`, `/readyz`, `/metrics`, `/status`); `[::1]:8089` for IPv6.", false},
+    add(
+        {"health.listen", key_type::string, "\"127.0.0.1:8089\"",
+         "Address of the health endpoint (`/healthz`, `/readyz`, `/metrics`, `/status`); `[::1]:8089` for IPv6.",
+         false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto v = as_nonempty_string(n, at);
           static const std::regex re{R"(^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$)"};
@@ -311,14 +400,26 @@ const std::vector<key_impl>& impl_table() {
         [](const settings& s) { return s.health.listen; });
 
     // [log]
-    add({"log.level", key_type::choice, "\"info\"", "Log level.", true, false,
+    add(
+        {"log.level",
+         key_type::choice,
+         "\"info\"",
+         "Log level.",
+         true,
+         false,
          {"trace", "debug", "info", "warn", "error", "critical", "off"}},
         [](settings& s, const toml::node& n, const origin& at) {
           s.log.level = as_choice(n, at, {"trace", "debug", "info", "warn", "error", "critical", "off"});
         },
         [](const settings& s) { return s.log.level; });
-    add({"log.format", key_type::choice, "\"text\"", "`text` lines for a terminal or journald, `json` lines for a collector.",
-         true, false, {"text", "json"}},
+    add(
+        {"log.format",
+         key_type::choice,
+         "\"text\"",
+         "`text` lines for a terminal or journald, `json` lines for a collector.",
+         true,
+         false,
+         {"text", "json"}},
         [](settings& s, const toml::node& n, const origin& at) {
           s.log.format = as_choice(n, at, {"text", "json"}) == "json" ? log_format::json : log_format::text;
         },
@@ -405,7 +506,8 @@ settings load(const std::string& path, const environment& env) {
   } else if (s.vtiger.access_key.empty()) {
     if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
       const std::string cred = *dir + "/vtiger-access-key";
-      if (std::ifstream(cred)) s.vtiger.access_key = read_secret_file(cred, origin{path, "vtiger.access_key"});
+      if (std::ifstream(cred))
+        s.vtiger.access_key = read_secret_file(cred, origin{path, "vtiger.access_key"});
     }
   }
 
@@ -437,13 +539,27 @@ std::string render_reference_markdown() {
   for (const auto& k : key_table()) {
     std::string type;
     switch (k.type) {
-      case key_type::string: type = "string"; break;
-      case key_type::boolean: type = "boolean"; break;
-      case key_type::duration: type = "duration"; break;
-      case key_type::integer: type = "integer"; break;
-      case key_type::number: type = "number"; break;
-      case key_type::string_list: type = "list of strings"; break;
-      case key_type::path: type = "path"; break;
+      case key_type::string:
+        type = "string";
+        break;
+      case key_type::boolean:
+        type = "boolean";
+        break;
+      case key_type::duration:
+        type = "duration";
+        break;
+      case key_type::integer:
+        type = "integer";
+        break;
+      case key_type::number:
+        type = "number";
+        break;
+      case key_type::string_list:
+        type = "list of strings";
+        break;
+      case key_type::path:
+        type = "path";
+        break;
       case key_type::choice: {
         for (const auto& c : k.choices) type += (type.empty() ? "" : " \\| ") + ("`" + c + "`");
         break;
@@ -452,8 +568,8 @@ std::string render_reference_markdown() {
     std::string def = k.required ? "required" : (k.default_text.empty() ? "—" : "`" + k.default_text + "`");
     std::string desc = k.description;
     if (!k.env_override.empty()) desc += " Env `" + k.env_override + "` overrides.";
-    out += "| `" + k.name + "` | " + type + " | " + def + " | " + (k.reloadable ? "SIGHUP" : "restart") + " | " +
-           desc + " |\n";
+    out += "| `" + k.name + "` | " + type + " | " + def + " | " + (k.reloadable ? "SIGHUP" : "restart") +
+           " | " + desc + " |\n";
   }
   return out;
 }
@@ -474,7 +590,8 @@ std::string render_sample_toml() {
     std::string example = k.default_text;
     if (k.name == "vtiger.url") example = "\"https://crm.example.com\"";
     if (k.name == "vtiger.username") example = "\"sync\"";
-    if (k.name == "vtiger.access_key_file") example = "\"/run/credentials/vtsyncd.service/vtiger-access-key\"";
+    if (k.name == "vtiger.access_key_file")
+      example = "\"/run/credentials/vtsyncd.service/vtiger-access-key\"";
     if (k.name == "vtiger.access_key") example = "\"...\"";
     if (k.name == "vtiger.ca_file") example = "\"/etc/vtsync/ca.pem\"";
     if (k.name == "postgres.conninfo") example = "\"postgresql:///vtsync\"";
@@ -489,12 +606,17 @@ std::string render_sample_toml() {
 
 std::string_view to_string(conflict_policy p) {
   switch (p) {
-    case conflict_policy::local_wins: return "local_wins";
-    case conflict_policy::newest_wins: return "newest_wins";
-    default: return "remote_wins";
+    case conflict_policy::local_wins:
+      return "local_wins";
+    case conflict_policy::newest_wins:
+      return "newest_wins";
+    default:
+      return "remote_wins";
   }
 }
 
-std::string_view to_string(remote_delete_policy p) { return p == remote_delete_policy::mark ? "mark" : "delete"; }
+std::string_view to_string(remote_delete_policy p) {
+  return p == remote_delete_policy::mark ? "mark" : "delete";
+}
 
 }  // namespace vtsync::config

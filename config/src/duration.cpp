@@ -22,11 +22,16 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
     while (pos < text.size() && text[pos] >= 'a' && text[pos] <= 'z') ++pos;
     const std::string_view unit = text.substr(unit_start, pos - unit_start);
     std::int64_t factor = 0;
-    if (unit == "ms") factor = 1;
-    else if (unit == "s") factor = 1000;
-    else if (unit == "m") factor = 60'000;
-    else if (unit == "h") factor = 3'600'000;
-    else return std::nullopt;
+    if (unit == "ms")
+      factor = 1;
+    else if (unit == "s")
+      factor = 1000;
+    else if (unit == "m")
+      factor = 60'000;
+    else if (unit == "h")
+      factor = 3'600'000;
+    else
+      return std::nullopt;
     if (number > std::numeric_limits<std::int64_t>::max() / factor) return std::nullopt;
     const std::int64_t part = number * factor;
     if (total_ms > std::numeric_limits<std::int64_t>::max() - part) return std::nullopt;
@@ -39,8 +44,10 @@ std::string format_duration(std::chrono::milliseconds value) {
   std::int64_t ms = value.count();
   if (ms == 0) return "0s";
   std::string out;
-  const struct { std::int64_t factor; const char* unit; } units[] = {
-      {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}};
+  const struct {
+    std::int64_t factor;
+    const char* unit;
+  } units[] = {{3'600'000, "h"}, {60'000, "m"}, {1000, "s"}, {1, "ms"}};
   for (const auto& u : units) {
     if (ms >= u.factor) {
       out += std::to_string(ms / u.factor) + u.unit;

@@ -10,8 +10,8 @@
 
 namespace vtsync::daemon {
 
-int run_call(const common_options& opts, const std::string& operation, const std::vector<std::string>& assignments,
-             const std::string& method) {
+int run_call(const common_options& opts, const std::string& operation,
+             const std::vector<std::string>& assignments, const std::string& method) {
   auto settings = load_or_report(opts);
   if (!settings) return exit_config;
   if (opts.log_level.empty()) settings->log.level = "warn";  // stdout is for the result
@@ -26,10 +26,12 @@ int run_call(const common_options& opts, const std::string& operation, const std
     }
     params.emplace_back(a.substr(0, eq), a.substr(eq + 1));
   }
-  static const std::set<std::string> post_ops{"create", "update", "revise", "delete", "logout", "login",
+  static const std::set<std::string> post_ops{"create",        "update",      "revise",
+                                              "delete",        "logout",      "login",
                                               "extendsession", "convertlead", "add_related"};
-  const auto http = method.empty() ? (post_ops.count(operation) ? vtiger::http_method::post : vtiger::http_method::get)
-                                   : (method == "POST" ? vtiger::http_method::post : vtiger::http_method::get);
+  const auto http = method.empty()
+                        ? (post_ops.count(operation) ? vtiger::http_method::post : vtiger::http_method::get)
+                        : (method == "POST" ? vtiger::http_method::post : vtiger::http_method::get);
 
   boost::asio::io_context io;
   auto future = boost::asio::co_spawn(
@@ -45,7 +47,10 @@ int run_call(const common_options& opts, const std::string& operation, const std
   try {
     auto result = future.get();
     if (!result) {
-      std::cout << vtiger::json{{"success", false}, {"error", {{"code", result.error().code}, {"message", result.error().message}}}}.dump(2)
+      std::cout << vtiger::json{{"success", false},
+                                {"error",
+                                 {{"code", result.error().code}, {"message", result.error().message}}}}
+                       .dump(2)
                 << '\n';
       return 1;
     }

@@ -30,10 +30,12 @@ std::string postgres_problem(const config::settings& s) {
 int run_check(const common_options& opts) {
   const auto settings = load_or_report(opts);
   if (!settings) return exit_config;
-  std::cout << "config: " << settings->source_file << ": ok (" << settings->sync.modules.size() << " modules)\n";
+  std::cout << "config: " << settings->source_file << ": ok (" << settings->sync.modules.size()
+            << " modules)\n";
   int status = exit_ok;
   if (const auto problem = postgres_problem(*settings); !problem.empty()) {
-    std::cout << "postgres: " << storage::scrub_conninfo(settings->postgres.conninfo) << ": " << problem << '\n';
+    std::cout << "postgres: " << storage::scrub_conninfo(settings->postgres.conninfo) << ": " << problem
+              << '\n';
     status = exit_unavailable;
   } else {
     std::cout << "postgres: ok\n";

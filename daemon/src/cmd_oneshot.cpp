@@ -32,7 +32,10 @@ T run_on_loop(asio::io_context& io, Body body) {
 class progress_reporter {
  public:
   progress_reporter(std::string module, std::uint64_t total)
-      : module_(std::move(module)), total_(total), tty_(::isatty(2) != 0), start_(std::chrono::steady_clock::now()),
+      : module_(std::move(module)),
+        total_(total),
+        tty_(::isatty(2) != 0),
+        start_(std::chrono::steady_clock::now()),
         last_(start_) {}
 
   void update(std::uint64_t done) {
@@ -48,8 +51,8 @@ class progress_reporter {
       std::string bar(static_cast<std::size_t>(frac * width), '=');
       bar.resize(width, ' ');
       std::fprintf(stderr, "\r%s [%s] %llu/%s rows  %.0f rows/s  ETA %s   ", module_.c_str(), bar.c_str(),
-                   static_cast<unsigned long long>(done), total_ > 0 ? std::to_string(total_).c_str() : "?", rate,
-                   eta.c_str());
+                   static_cast<unsigned long long>(done), total_ > 0 ? std::to_string(total_).c_str() : "?",
+                   rate, eta.c_str());
       std::fflush(stderr);
     } else if (now - last_ >= std::chrono::seconds{5}) {
       spdlog::info("module={} backfill: {} of {} rows, {:.0f} rows/s, ETA {}", module_, done,
@@ -81,8 +84,10 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
   setup_logging(settings->log);
   std::vector<std::string> chosen = modules.empty() ? settings->sync.modules : modules;
   for (const auto& m : chosen) {
-    if (std::find(settings->sync.modules.begin(), settings->sync.modules.end(), m) == settings->sync.modules.end()) {
-      std::cerr << settings->source_file << ":sync.modules: --module " << m << " is not a configured module\n";
+    if (std::find(settings->sync.modules.begin(), settings->sync.modules.end(), m) ==
+        settings->sync.modules.end()) {
+      std::cerr << settings->source_file << ":sync.modules: --module " << m
+                << " is not a configured module\n";
       return exit_usage;
     }
   }
@@ -106,7 +111,8 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
       for (const auto& module : chosen) {
         if (stop) break;
         auto table = co_await sync::prepare_mirror_table(sessions[0], *dbs[0].store, module);
-        sync::module_puller puller{sessions[0], *dbs[0].store, std::move(table), pull_settings_from(*settings)};
+        sync::module_puller puller{sessions[0], *dbs[0].store, std::move(table),
+                                   pull_settings_from(*settings)};
         puller.set_stop_check([&] { return stop; });
         std::uint64_t total = 0;
         if (since.empty()) total = co_await puller.remote_count();
@@ -117,7 +123,9 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
           done = stats.fetched;
         } else {
           std::vector<sync::module_puller::worker> w;
-          for (int i = 0; i < workers; ++i) w.push_back({&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
+          for (int i = 0; i < workers; ++i)
+            w.push_back(
+                {&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
           (void)co_await puller.backfill(w, [&](std::uint64_t n) {
             done = n;
             progress.update(n);
@@ -154,7 +162,9 @@ int run_status(const common_options& opts, bool as_json) {
         m["last_success"] = nullptr;
         for (const auto& c : cursors) {
           if (c.module != module) continue;
-          if (c.position) m["cursor"] = c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
+          if (c.position)
+            m["cursor"] =
+                c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
           if (c.last_success_at) m["last_success"] = *c.last_success_at;
         }
         const std::string name = module;
@@ -165,7 +175,9 @@ int run_status(const common_options& opts, bool as_json) {
                                     storage::quote_ident(db.store->options().state_schema) +
                                     ".cursors WHERE schema_name = $1 AND module = $2";
         auto lag = co_await db.conn->query(lag_sql, storage::params(settings->postgres.schema, name));
-        m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0) ? json(std::stoll(std::string{lag.value(0, 0)})) : json(nullptr);
+        m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0)
+                               ? json(std::stoll(std::string{lag.value(0, 0)}))
+                               : json(nullptr);
         modules[module] = m;
       }
       db.conn->close();
@@ -174,13 +186,16 @@ int run_status(const common_options& opts, bool as_json) {
     if (as_json) {
       std::cout << status.dump(2) << '\n';
     } else {
-      std::printf("%-16s %-32s %-22s %8s %8s %8s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)", "PENDING", "FAILED");
+      std::printf("%-16s %-32s %-22s %8s %8s %8s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)", "PENDING",
+                  "FAILED");
       for (const auto& [name, m] : status["modules"].items()) {
-        std::printf("%-16s %-32s %-22s %8s %8lld %8lld\n", name.c_str(),
-                    m["cursor"].is_null() ? "-" : m["cursor"].get<std::string>().c_str(),
-                    m["last_success"].is_null() ? "never" : m["last_success"].get<std::string>().substr(0, 19).c_str(),
-                    m["lag_seconds"].is_null() ? "-" : std::to_string(m["lag_seconds"].get<long long>()).c_str(),
-                    m["pending"].get<long long>(), m["failed"].get<long long>());
+        std::printf(
+            "%-16s %-32s %-22s %8s %8lld %8lld\n", name.c_str(),
+            m["cursor"].is_null() ? "-" : m["cursor"].get<std::string>().c_str(),
+            m["last_success"].is_null() ? "never"
+                                        : m["last_success"].get<std::string>().substr(0, 19).c_str(),
+            m["lag_seconds"].is_null() ? "-" : std::to_string(m["lag_seconds"].get<long long>()).c_str(),
+            m["pending"].get<long long>(), m["failed"].get<long long>());
       }
     }
     return exit_ok;
@@ -212,7 +227,8 @@ int run_resync(const common_options& opts, const std::string& id) {
         sync::module_puller puller{client, *db.store, std::move(table), pull_settings_from(*settings)};
         const bool found = co_await puller.resync_record(id);
         co_await client.logout();
-        co_return found ? module + " " + id + ": re-pulled" : module + " " + id + ": Vtiger does not show it (deleted, or no permission)";
+        co_return found ? module + " " + id + ": re-pulled"
+                        : module + " " + id + ": Vtiger does not show it (deleted, or no permission)";
       }
       co_return std::string{};
     });
@@ -244,7 +260,8 @@ int run_retry(const common_options& opts, const std::string& module) {
       db.conn->close();
       co_return n;
     });
-    std::cout << count << " failed change(s) queued again" << (module.empty() ? "" : " for " + module) << '\n';
+    std::cout << count << " failed change(s) queued again" << (module.empty() ? "" : " for " + module)
+              << '\n';
     return exit_ok;
   } catch (const std::exception& e) {
     std::cerr << "vtsyncd retry: " << e.what() << '\n';

@@ -112,8 +112,8 @@ class daemon_app {
       } catch (const std::exception& e) {
         problem = e.what();
       }
-      spdlog::error("postgres {}: {} (attempt {})", storage::scrub_conninfo(settings_.postgres.conninfo), problem,
-                    attempt);
+      spdlog::error("postgres {}: {} (attempt {})", storage::scrub_conninfo(settings_.postgres.conninfo),
+                    problem, attempt);
       co_await sleep_for(std::chrono::seconds{std::min(attempt, 30)}, nullptr);
     }
     if (stopping_) co_return;
@@ -182,7 +182,8 @@ class daemon_app {
         const auto stats = co_await puller->pull_changes();
         if (std::chrono::steady_clock::now() >= next_deletion_scan && !stopping_) {
           const auto deleted = co_await puller->detect_deletions();
-          if (deleted > 0) spdlog::info("module={} cycle={} {} remote deletion(s) applied", module, cycle, deleted);
+          if (deleted > 0)
+            spdlog::info("module={} cycle={} {} remote deletion(s) applied", module, cycle, deleted);
           next_deletion_scan = std::chrono::steady_clock::now() + settings_.sync.deletion_scan_interval;
         }
         const auto cursor = co_await db->store->load_cursor(module);
@@ -190,12 +191,14 @@ class daemon_app {
         state.last_success = clock_type::now();
         state.last_error.clear();
         metrics_.last_success_timestamp(module).set_to_current_time();
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         metrics_.cycle_duration(module).observe(seconds);
         if (stats.fetched > 0) {
-          spdlog::info("module={} cycle={} fetched={} inserted={} updated={} unchanged={} queries={} in {:.3f}s",
-                       module, cycle, stats.fetched, stats.inserted, stats.updated, stats.unchanged, stats.queries,
-                       seconds);
+          spdlog::info(
+              "module={} cycle={} fetched={} inserted={} updated={} unchanged={} queries={} in {:.3f}s",
+              module, cycle, stats.fetched, stats.inserted, stats.updated, stats.unchanged, stats.queries,
+              seconds);
         } else {
           spdlog::debug("module={} cycle={} nothing new ({} query)", module, cycle, stats.queries);
         }
@@ -210,7 +213,8 @@ class daemon_app {
       }
       // Poll interval plus up to 10% jitter, so modules and daemons do not move in lockstep.
       const auto interval = settings_.sync.poll_interval;
-      std::uniform_int_distribution<long> jitter(0, std::max<long>(1, static_cast<long>(interval.count() / 10)));
+      std::uniform_int_distribution<long> jitter(0,
+                                                 std::max<long>(1, static_cast<long>(interval.count() / 10)));
       const auto wait = interval + std::chrono::milliseconds{jitter(rng)};
       if (!stopping_) co_await sleep_for(wait, state.sleeper.get());
     }
@@ -220,7 +224,8 @@ class daemon_app {
   // Local changes back to Vtiger: once every module's table exists, the push engine drains the outbox on
   // each notification (and on a slow fallback poll) until stop.
   asio::awaitable<void> push_loop() {
-    while (!stopping_ && tables_.size() < modules_.size()) co_await sleep_for(std::chrono::milliseconds{200}, nullptr);
+    while (!stopping_ && tables_.size() < modules_.size())
+      co_await sleep_for(std::chrono::milliseconds{200}, nullptr);
     for (int attempt = 1; !stopping_; ++attempt) {
       std::string problem;
       try {
@@ -230,11 +235,15 @@ class daemon_app {
         sync::push_settings ps;
         ps.default_assigned_user_id = settings_.sync.default_assigned_user_id;
         ps.idempotency_field = settings_.sync.idempotency_field;
-        ps.conflicts = settings_.sync.conflicts == config::conflict_policy::local_wins    ? sync::conflict_policy::local_wins
-                       : settings_.sync.conflicts == config::conflict_policy::newest_wins ? sync::conflict_policy::newest_wins
-                                                                                          : sync::conflict_policy::remote_wins;
+        ps.conflicts = settings_.sync.conflicts == config::conflict_policy::local_wins
+                           ? sync::conflict_policy::local_wins
+                       : settings_.sync.conflicts == config::conflict_policy::newest_wins
+                           ? sync::conflict_policy::newest_wins
+                           : sync::conflict_policy::remote_wins;
         sync::push_observer po;
-        po.on_pushed = [this](std::string_view m, std::string_view op) { metrics_.records_pushed(m, op).inc(); };
+        po.on_pushed = [this](std::string_view m, std::string_view op) {
+          metrics_.records_pushed(m, op).inc();
+        };
         po.on_failed = [this](std::string_view m) { metrics_.push_failures(m).inc(); };
         po.on_pending = [this](std::int64_t n) { metrics_.outbox_pending().set(static_cast<double>(n)); };
         pusher_ = std::make_unique<sync::pusher>(client, notify, *db.store, tables_, ps, po);
@@ -346,9 +355,10 @@ class daemon_app {
       json m;
       m["cursor"] = state.cursor;
       m["last_success"] = state.last_success ? json(iso_time(*state.last_success)) : json(nullptr);
-      m["lag_seconds"] = state.last_success
-                             ? json(std::chrono::duration_cast<std::chrono::seconds>(now - *state.last_success).count())
-                             : json(nullptr);
+      m["lag_seconds"] =
+          state.last_success
+              ? json(std::chrono::duration_cast<std::chrono::seconds>(now - *state.last_success).count())
+              : json(nullptr);
       m["cycles"] = state.cycles;
       m["records_pulled"] = state.records;
       m["sync_operation"] = state.sync_supported;
@@ -389,8 +399,9 @@ int run_daemon(const common_options& opts) {
   if (!settings) return exit_config;
   setup_logging(settings->log);
   if (!settings->vtiger.verify_tls) {
-    spdlog::warn("vtiger.verify_tls = false: the Vtiger server's certificate is NOT checked; anyone on the path "
-                 "can read and change the data. Use ca_file for a private CA instead.");
+    spdlog::warn(
+        "vtiger.verify_tls = false: the Vtiger server's certificate is NOT checked; anyone on the path "
+        "can read and change the data. Use ca_file for a private CA instead.");
   }
   asio::io_context io{1};
   daemon_app app{io, *settings};

@@ -25,8 +25,8 @@ struct common_options {
 [[nodiscard]] std::optional<config::settings> load_or_report(const common_options& opts);
 
 int run_check(const common_options& opts);
-int run_call(const common_options& opts, const std::string& operation, const std::vector<std::string>& assignments,
-             const std::string& method);
+int run_call(const common_options& opts, const std::string& operation,
+             const std::vector<std::string>& assignments, const std::string& method);
 
 }  // namespace vtsync::daemon
 

@@ -22,15 +22,17 @@ std::string keys_footer() {
     out += k.required ? "required" : (k.default_text.empty() ? "-" : k.default_text);
     out += '\n';
   }
-  out += "\nExit codes: 0 ok, 64 usage, 69 unreachable, 70 internal error, 75 try again, 78 bad configuration.\n";
+  out +=
+      "\nExit codes: 0 ok, 64 usage, 69 unreachable, 70 internal error, 75 try again, 78 bad configuration.\n";
   return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"vtsyncd keeps Vtiger CRM modules and PostgreSQL mirror tables in two-way sync.\n"
-               "Start with `vtsyncd check`, then `vtsyncd run` (or the systemd unit vtsyncd.service)."};
+  CLI::App app{
+      "vtsyncd keeps Vtiger CRM modules and PostgreSQL mirror tables in two-way sync.\n"
+      "Start with `vtsyncd check`, then `vtsyncd run` (or the systemd unit vtsyncd.service)."};
   app.set_version_flag("--version", std::string{vd::version()});
   app.footer(keys_footer());
   app.require_subcommand(1);
@@ -41,26 +43,32 @@ int main(int argc, char** argv) {
     sub->add_option("--log-level", common.log_level, "Override log.level (trace, debug, info, warn, error)");
   };
 
-  auto* run = app.add_subcommand("run", "Run the daemon: pull, push, health endpoint, systemd notify, until "
-                                       "SIGTERM/SIGINT (SIGHUP reloads the configuration)");
+  auto* run = app.add_subcommand("run",
+                                 "Run the daemon: pull, push, health endpoint, systemd notify, until "
+                                 "SIGTERM/SIGINT (SIGHUP reloads the configuration)");
   add_common(run);
 
   std::vector<std::string> backfill_modules;
   int parallel = 0;
   std::string since;
   auto* backfill = app.add_subcommand(
-      "backfill", "Load the modules into the mirror once, then exit (0 when every module completed; killed or "
-                  "interrupted, it resumes where it stopped next time)");
+      "backfill",
+      "Load the modules into the mirror once, then exit (0 when every module completed; killed or "
+      "interrupted, it resumes where it stopped next time)");
   add_common(backfill);
-  backfill->add_option("--module,-m", backfill_modules, "Only this module (repeatable); default: sync.modules");
-  backfill->add_option("--parallel,-p", parallel,
-                       "Vtiger sessions fetching id ranges at once (default: sync.backfill_parallel)")
+  backfill->add_option("--module,-m", backfill_modules,
+                       "Only this module (repeatable); default: sync.modules");
+  backfill
+      ->add_option("--parallel,-p", parallel,
+                   "Vtiger sessions fetching id ranges at once (default: sync.backfill_parallel)")
       ->check(CLI::Range(1, 32));
-  backfill->add_option("--since", since, "Only records modified at or after this Vtiger time (YYYY-MM-DD HH:MM:SS)");
+  backfill->add_option("--since", since,
+                       "Only records modified at or after this Vtiger time (YYYY-MM-DD HH:MM:SS)");
 
   bool status_json = false;
-  auto* status = app.add_subcommand("status", "Per module: cursor, last success, lag, pending and failed local "
-                                              "changes (from PostgreSQL; works while the daemon runs)");
+  auto* status = app.add_subcommand("status",
+                                    "Per module: cursor, last success, lag, pending and failed local "
+                                    "changes (from PostgreSQL; works while the daemon runs)");
   add_common(status);
   status->add_flag("--json", status_json, "Print JSON (the same as the daemon's /status)");
 
@@ -70,26 +78,31 @@ int main(int argc, char** argv) {
   resync->add_option("--id", resync_id, "Web-service id, e.g. 12x87")->required();
 
   std::string retry_module;
-  auto* retry = app.add_subcommand("retry", "Queue local changes that Vtiger rejected (_sync_state = 'failed') "
-                                            "for another push");
+  auto* retry = app.add_subcommand("retry",
+                                   "Queue local changes that Vtiger rejected (_sync_state = 'failed') "
+                                   "for another push");
   add_common(retry);
   retry->add_option("--module,-m", retry_module, "Only this module");
 
-  auto* check = app.add_subcommand("check", "Validate the configuration, log in to Vtiger and reach PostgreSQL; "
-                                            "print problems one per line (exit 0 good, 78 config, 69 unreachable)");
+  auto* check = app.add_subcommand("check",
+                                   "Validate the configuration, log in to Vtiger and reach PostgreSQL; "
+                                   "print problems one per line (exit 0 good, 78 config, 69 unreachable)");
   add_common(check);
 
   std::string operation;
   std::vector<std::string> assignments;
   std::string method;
-  auto* call = app.add_subcommand(
-      "call", "Call any web-service operation (also custom ones) and print its JSON result, e.g.\n"
-              "  vtsyncd call query query=\"SELECT * FROM Contacts LIMIT 5;\"");
+  auto* call =
+      app.add_subcommand("call",
+                         "Call any web-service operation (also custom ones) and print its JSON result, e.g.\n"
+                         "  vtsyncd call query query=\"SELECT * FROM Contacts LIMIT 5;\"");
   add_common(call);
-  call->add_option("operation", operation, "Operation name (listtypes, describe, query, retrieve, ...)")->required();
+  call->add_option("operation", operation, "Operation name (listtypes, describe, query, retrieve, ...)")
+      ->required();
   call->add_option("params", assignments, "Parameters as name=value");
-  call->add_option("--method", method, "HTTP method (GET or POST); default: POST for create, update, revise, "
-                                       "delete, logout, login; GET otherwise")
+  call->add_option("--method", method,
+                   "HTTP method (GET or POST); default: POST for create, update, revise, "
+                   "delete, logout, login; GET otherwise")
       ->check(CLI::IsMember({"GET", "POST"}));
 
   auto* sample = app.add_subcommand("config-sample", "Print a sample configuration with every key");

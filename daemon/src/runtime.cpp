@@ -32,7 +32,8 @@ boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, cons
 std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,
                                                             const config::settings& s, metrics* m) {
   auto options = client_options_from(s);
-  options.inflight = std::make_shared<vtiger::inflight_limit>(static_cast<std::size_t>(s.sync.max_in_flight_requests));
+  options.inflight =
+      std::make_shared<vtiger::inflight_limit>(static_cast<std::size_t>(s.sync.max_in_flight_requests));
   if (m != nullptr) {
     options.hooks.on_request = [m](std::string_view op) { m->api_requests(op).inc(); };
     options.hooks.on_relogin = [m] { m->relogins().inc(); };
@@ -43,8 +44,9 @@ std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_
 sync::pull_settings pull_settings_from(const config::settings& s) {
   sync::pull_settings p;
   p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
-  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark ? storage::remote_delete::mark
-                                                                                        : storage::remote_delete::remove;
+  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark
+                           ? storage::remote_delete::mark
+                           : storage::remote_delete::remove;
   return p;
 }
 

@@ -89,7 +89,8 @@ TEST(Config, UrlNormalisation) {
 TEST(Config, EnvironmentOverridesAndCredentials) {
   temp_dir dir;
   std::string body = good_body;
-  body.erase(body.find("access_key = \"AKEY-1234567890\"\n"), std::string{"access_key = \"AKEY-1234567890\"\n"}.size());
+  body.erase(body.find("access_key = \"AKEY-1234567890\"\n"),
+             std::string{"access_key = \"AKEY-1234567890\"\n"}.size());
   const auto path = dir.write("vtsync.toml", body);
   const auto creds = dir.path() / "creds";
   fs::create_directories(creds);
@@ -110,7 +111,8 @@ TEST(Config, AccessKeyFileIsReadAndTrimmed) {
   temp_dir dir;
   const auto key_file = dir.write("key", "KEYFILE-VALUE\n");
   std::string body = good_body;
-  body.replace(body.find("access_key = \"AKEY-1234567890\""), std::string{"access_key = \"AKEY-1234567890\""}.size(),
+  body.replace(body.find("access_key = \"AKEY-1234567890\""),
+               std::string{"access_key = \"AKEY-1234567890\""}.size(),
                "access_key_file = \"" + key_file + "\"");
   EXPECT_EQ(cfg::load(dir.write("vtsync.toml", body), no_env()).vtiger.access_key, "KEYFILE-VALUE");
 }
@@ -156,30 +158,36 @@ INSTANTIATE_TEST_SUITE_P(
                  "not a duration"},
         bad_case{"duration_too_short", good_body + "poll_interval = \"10ms\"\n", "sync.poll_interval",
                  "must be between"},
-        bad_case{"unreadable_key_file",
-                 replace(good_body, "access_key = \"AKEY-1234567890\"", "access_key_file = \"/nonexistent/key\""),
-                 "vtiger.access_key_file", "cannot read"},
+        bad_case{
+            "unreadable_key_file",
+            replace(good_body, "access_key = \"AKEY-1234567890\"", "access_key_file = \"/nonexistent/key\""),
+            "vtiger.access_key_file", "cannot read"},
         bad_case{"bad_url", replace(good_body, "https://crm.example.com", "crm.example.com"), "vtiger.url",
                  "not an absolute URL"},
-        bad_case{"ftp_url", replace(good_body, "https://crm.example.com", "ftp://crm.example.com"), "vtiger.url",
-                 "scheme"},
+        bad_case{"ftp_url", replace(good_body, "https://crm.example.com", "ftp://crm.example.com"),
+                 "vtiger.url", "scheme"},
         bad_case{"empty_modules", replace(good_body, "[\"Contacts\", \"Accounts\"]", "[]"), "sync.modules",
                  "empty"},
-        bad_case{"duplicate_module", replace(good_body, "[\"Contacts\", \"Accounts\"]", "[\"Contacts\", \"Contacts\"]"),
+        bad_case{"duplicate_module",
+                 replace(good_body, "[\"Contacts\", \"Accounts\"]", "[\"Contacts\", \"Contacts\"]"),
                  "sync.modules", "twice"},
-        bad_case{"bad_policy", good_body + "conflict_policy = \"mine\"\n", "sync.conflict_policy", "not one of"},
+        bad_case{"bad_policy", good_body + "conflict_policy = \"mine\"\n", "sync.conflict_policy",
+                 "not one of"},
         bad_case{"missing_url", replace(good_body, "url = \"https://crm.example.com\"\n", ""), "vtiger.url",
                  "required"},
         bad_case{"no_access_key", replace(good_body, "access_key = \"AKEY-1234567890\"\n", ""),
                  "vtiger.access_key_file", "no access key"},
-        bad_case{"both_keys", replace(good_body, "access_key = \"AKEY-1234567890\"",
-                                      "access_key_file = \"/etc/hostname\"\naccess_key = \"AKEY-1234567890\""),
+        bad_case{"both_keys",
+                 replace(good_body, "access_key = \"AKEY-1234567890\"",
+                         "access_key_file = \"/etc/hostname\"\naccess_key = \"AKEY-1234567890\""),
                  "vtiger.access_key", "not both"},
-        bad_case{"bad_listen", good_body + "\n[health]\nlisten = \"everywhere\"\n", "health.listen", "host:port"},
-        bad_case{"bad_owner", good_body + "default_assigned_user_id = \"admin\"\n", "sync.default_assigned_user_id",
-                 "not a Vtiger id"},
-        bad_case{"reserved_schema", replace(good_body, "conninfo = \"postgresql:///vtsync\"",
-                                            "conninfo = \"postgresql:///vtsync\"\nschema = \"vtsync\""),
+        bad_case{"bad_listen", good_body + "\n[health]\nlisten = \"everywhere\"\n", "health.listen",
+                 "host:port"},
+        bad_case{"bad_owner", good_body + "default_assigned_user_id = \"admin\"\n",
+                 "sync.default_assigned_user_id", "not a Vtiger id"},
+        bad_case{"reserved_schema",
+                 replace(good_body, "conninfo = \"postgresql:///vtsync\"",
+                         "conninfo = \"postgresql:///vtsync\"\nschema = \"vtsync\""),
                  "postgres.schema", "reserved"}),
     [](const ::testing::TestParamInfo<bad_case>& param_info) { return std::string{param_info.param.name}; });
 
@@ -187,7 +195,8 @@ TEST(Config, ReloadDetectsKeysThatNeedARestart) {
   temp_dir dir;
   const auto before = cfg::load(dir.write("a.toml", good_body), no_env());
   const auto after = cfg::load(
-      dir.write("b.toml", good_body + "poll_interval = \"5s\"\n\n[health]\nlisten = \"127.0.0.1:9000\"\n"), no_env());
+      dir.write("b.toml", good_body + "poll_interval = \"5s\"\n\n[health]\nlisten = \"127.0.0.1:9000\"\n"),
+      no_env());
   EXPECT_EQ(cfg::restart_required_changes(before, after), std::vector<std::string>{"health.listen"});
 }
 
@@ -229,7 +238,8 @@ TEST(Config, ReadmeReferenceMatchesTheKeyTable) {
       << "regenerate it: scripts/update-docs";
   // And the reverse: every `section.key` the README mentions exists.
   std::regex key_re{"`((vtiger|postgres|sync|health|log)\\.[a-z_]+)`"};
-  for (auto it = std::sregex_iterator(readme.begin(), readme.end(), key_re); it != std::sregex_iterator(); ++it) {
+  for (auto it = std::sregex_iterator(readme.begin(), readme.end(), key_re); it != std::sregex_iterator();
+       ++it) {
     const auto name = (*it)[1].str();
     bool found = false;
     for (const auto& k : cfg::key_table()) found = found || k.name == name;

@@ -49,7 +49,8 @@ TEST(CliE2e, CallQueryAgainstTheFake) {
   vt::fake_vtiger fake({"--access-key", key, "--seed", "Contacts=20"});
   vt::temp_dir dir;
   const auto config = vt::write_config(dir, params_for(fake));
-  const auto r = vt::run_vtsyncd({"call", "query", "query=SELECT * FROM Contacts LIMIT 5;", "--config", config});
+  const auto r =
+      vt::run_vtsyncd({"call", "query", "query=SELECT * FROM Contacts LIMIT 5;", "--config", config});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto rows = nlohmann::json::parse(r.output.substr(r.output.find('[')));
   ASSERT_EQ(rows.size(), 5U);
@@ -97,8 +98,9 @@ TEST(CliE2e, CheckReportsEachSide) {
 // The table of bad configurations, through the real binary: exit 78 and the key named.
 TEST(CliE2e, BadConfigurationsExit78NamingTheKey) {
   vt::temp_dir dir;
-  const std::string good = "[vtiger]\nurl = \"http://127.0.0.1:1\"\nusername = \"admin\"\naccess_key = \"" + key +
-                           "\"\n[postgres]\nconninfo = \"host=127.0.0.1\"\n[sync]\nmodules = [\"Contacts\"]\n";
+  const std::string good =
+      "[vtiger]\nurl = \"http://127.0.0.1:1\"\nusername = \"admin\"\naccess_key = \"" + key +
+      "\"\n[postgres]\nconninfo = \"host=127.0.0.1\"\n[sync]\nmodules = [\"Contacts\"]\n";
   struct bad {
     std::string body;
     std::string needle;
@@ -120,7 +122,8 @@ TEST(CliE2e, BadConfigurationsExit78NamingTheKey) {
        "sync.modules:"},
   };
   for (const auto& c : cases) {
-    const std::string path = c.body == "<none>" ? (dir.path() / "missing.toml").string() : dir.write("bad.toml", c.body);
+    const std::string path =
+        c.body == "<none>" ? (dir.path() / "missing.toml").string() : dir.write("bad.toml", c.body);
     for (const char* command : {"check", "call"}) {
       std::vector<std::string> args = {command, "--config", path};
       if (std::string{command} == "call") args.insert(args.begin() + 1, "listtypes");

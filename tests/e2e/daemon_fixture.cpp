@@ -40,7 +40,8 @@ daemon_fixture::~daemon_fixture() {
 }
 
 void daemon_fixture::start_daemon() {
-  daemon_ = std::make_unique<child_process>(binary_path("vtsyncd"), std::vector<std::string>{"run", "--config", config_});
+  daemon_ = std::make_unique<child_process>(binary_path("vtsyncd"),
+                                            std::vector<std::string>{"run", "--config", config_});
   daemon_->wait_for_log("health endpoint listening on ");
   static const std::regex port_re{R"(health endpoint listening on [0-9.]+:(\d+))"};
   std::smatch m;
@@ -53,8 +54,9 @@ long daemon_fixture::mirror_rows(const std::string& module) {
   std::string table = module;
   for (auto& c : table) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   try {
-    return std::stol(exec_scalar(conn.get(), "SELECT count(*) FROM \"" + schema_ + "\".\"" + table +
-                                                 "\" WHERE vtiger_id IS NOT NULL AND _sync_state <> 'deleted'"));
+    return std::stol(
+        exec_scalar(conn.get(), "SELECT count(*) FROM \"" + schema_ + "\".\"" + table +
+                                    "\" WHERE vtiger_id IS NOT NULL AND _sync_state <> 'deleted'"));
   } catch (const std::exception&) {
     return -1;  // not created yet
   }

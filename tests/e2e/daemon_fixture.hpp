@@ -40,7 +40,8 @@ class daemon_fixture {
   long mirror_rows(const std::string& module);
   std::vector<std::string> differences(const std::string& module);
   // Runs a vtsyncd subcommand with this fixture's config.
-  run_result vtsyncd(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds{120});
+  run_result vtsyncd(std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds{120});
 
  private:
   daemon_options options_;

@@ -33,8 +33,8 @@ std::string write_config(const temp_dir& dir, const config_params& p) {
   const std::string conninfo = p.conninfo.empty() ? postgres_conninfo() : p.conninfo;
   std::string text = "[vtiger]\nurl = \"" + p.vtiger_url + "\"\nusername = \"admin\"\naccess_key_file = \"" +
                      key_file + "\"\n" + p.extra_vtiger + "\n[postgres]\nconninfo = \"" + conninfo +
-                     "\"\nschema = \"" + p.schema + "\"\n\n[sync]\nmodules = [" + modules + "]\n" + p.extra_sync +
-                     "\n[health]\nlisten = \"" + p.health_listen + "\"\n\n[log]\n" + p.log;
+                     "\"\nschema = \"" + p.schema + "\"\n\n[sync]\nmodules = [" + modules + "]\n" +
+                     p.extra_sync + "\n[health]\nlisten = \"" + p.health_listen + "\"\n\n[log]\n" + p.log;
   return dir.write("vtsync.toml", text);
 }
 

@@ -67,9 +67,10 @@ std::vector<std::string> split_multi(const std::string& s) {
 std::vector<std::string> mirror_differences(PGconn* conn, const std::string& schema, const std::string& table,
                                             const nlohmann::json& dump, std::size_t limit) {
   std::vector<std::string> diffs;
-  auto columns = exec(conn, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = " +
-                                quote_literal(schema) + " AND table_name = " + quote_literal(table) +
-                                " ORDER BY ordinal_position");
+  auto columns =
+      exec(conn, "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = " +
+                     quote_literal(schema) + " AND table_name = " + quote_literal(table) +
+                     " ORDER BY ordinal_position");
   std::vector<std::pair<std::string, std::string>> cols;
   std::string select = "SELECT vtiger_id";
   for (int i = 0; i < PQntuples(columns.get()); ++i) {
@@ -95,7 +96,8 @@ std::vector<std::string> mirror_differences(PGconn* conn, const std::string& sch
   for (int r = 0; r < PQntuples(rows.get()); ++r) by_id[PQgetvalue(rows.get(), r, 0)] = r;
 
   if (by_id.size() != dump.size()) {
-    diffs.push_back("row count: mirror " + std::to_string(by_id.size()) + ", Vtiger " + std::to_string(dump.size()));
+    diffs.push_back("row count: mirror " + std::to_string(by_id.size()) + ", Vtiger " +
+                    std::to_string(dump.size()));
   }
   for (const auto& record : dump) {
     if (diffs.size() >= limit) break;
@@ -134,7 +136,8 @@ std::vector<std::string> mirror_differences(PGconn* conn, const std::string& sch
 
 nlohmann::json fake_dump(unsigned short port, const std::string& module) {
   const auto r = http_request(port, "GET", "/_fake/dump?module=" + url_encode(module));
-  if (r.status != 200) throw std::runtime_error("/_fake/dump answered " + std::to_string(r.status) + ": " + r.body);
+  if (r.status != 200)
+    throw std::runtime_error("/_fake/dump answered " + std::to_string(r.status) + ": " + r.body);
   return nlohmann::json::parse(r.body);
 }
 
@@ -145,7 +148,8 @@ nlohmann::json fake_stats(unsigned short port) {
 
 nlohmann::json fake_post(unsigned short port, const std::string& path, const nlohmann::json& body) {
   const auto r = http_request(port, "POST", path, body.dump(), "application/json");
-  if (r.status != 200) throw std::runtime_error(path + " answered " + std::to_string(r.status) + ": " + r.body);
+  if (r.status != 200)
+    throw std::runtime_error(path + " answered " + std::to_string(r.status) + ": " + r.body);
   return nlohmann::json::parse(r.body);
 }
 

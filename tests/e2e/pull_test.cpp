@@ -35,7 +35,8 @@ TEST(PullE2e, BackfillIsExactWithinTheQueryBudget) {
   o.modules = {"Contacts", "Accounts"};
   o.start_daemon = false;
   vt::daemon_fixture f{o};
-  for (const auto& [module, n] : std::vector<std::pair<std::string, int>>{{"Contacts", 10000}, {"Accounts", 2000}}) {
+  for (const auto& [module, n] :
+       std::vector<std::pair<std::string, int>>{{"Contacts", 10000}, {"Accounts", 2000}}) {
     const auto before = query_count(f.fake().port());
     const auto r = f.vtsyncd({"backfill", "--module", module});
     ASSERT_EQ(r.exit_code, 0) << r.output;
@@ -45,7 +46,8 @@ TEST(PullE2e, BackfillIsExactWithinTheQueryBudget) {
     const auto diffs = f.differences(module);
     EXPECT_TRUE(diffs.empty()) << join(diffs);
   }
-  // The seed holds non-ASCII and quote-laden values; they survived the comparison above. Make sure they exist.
+  // The seed holds non-ASCII and quote-laden values; they survived the comparison above. Make sure they
+  // exist.
   const auto dump = vt::fake_dump(f.fake().port(), "Contacts").dump();
   EXPECT_NE(dump.find("\\\""), std::string::npos);
   EXPECT_NE(dump.find("ü"), std::string::npos);
@@ -88,9 +90,11 @@ TEST(PullE2e, SharedSecondAndLateSaveAllArrive) {
   vt::daemon_fixture f{o};
   ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 600; }, 30s)) << f.daemon().log();
   // 250 records in one modifiedtime second, as a mass update makes.
-  const auto mass = vt::fake_post(f.fake().port(), "/_fake/mass-update",
-                                  {{"module", "Contacts"}, {"count", 250}, {"fields", {{"department", "Mass"}}}});
-  ASSERT_TRUE(vt::wait_until([&] { return f.differences("Contacts").empty(); }, 20s)) << join(f.differences("Contacts"));
+  const auto mass =
+      vt::fake_post(f.fake().port(), "/_fake/mass-update",
+                    {{"module", "Contacts"}, {"count", 250}, {"fields", {{"department", "Mass"}}}});
+  ASSERT_TRUE(vt::wait_until([&] { return f.differences("Contacts").empty(); }, 20s))
+      << join(f.differences("Contacts"));
 
   // A save that lands in a second the daemon has already read past: freeze the clock one second back
   // and edit a record with a low id (so it sorts before the cursor).
@@ -100,7 +104,8 @@ TEST(PullE2e, SharedSecondAndLateSaveAllArrive) {
   const std::string low_id = dump[0]["id"];
   vt::fake_post(f.fake().port(), "/_fake/edit", {{"id", low_id}, {"fields", {{"title", "Late saver"}}}});
   vt::fake_post(f.fake().port(), "/_fake/clock", {{"unfreeze", true}});
-  ASSERT_TRUE(vt::wait_until([&] { return f.differences("Contacts").empty(); }, 20s)) << join(f.differences("Contacts"));
+  ASSERT_TRUE(vt::wait_until([&] { return f.differences("Contacts").empty(); }, 20s))
+      << join(f.differences("Contacts"));
   (void)mass;
 }
 
@@ -116,13 +121,16 @@ TEST_P(PullDeletions, EditsAndDeletionsArriveWithinTwoPollIntervals) {
   const auto dump = vt::fake_dump(f.fake().port(), "Contacts");
   const std::string edited = dump[10]["id"];
   const std::string deleted = dump[20]["id"];
-  vt::fake_post(f.fake().port(), "/_fake/edit", {{"id", edited}, {"fields", {{"lastname", "Édité d'abord"}}}});
+  vt::fake_post(f.fake().port(), "/_fake/edit",
+                {{"id", edited}, {"fields", {{"lastname", "Édité d'abord"}}}});
   vt::fake_post(f.fake().port(), "/_fake/delete", {{"id", deleted}});
   const auto start = std::chrono::steady_clock::now();
   // Two poll intervals (1 s each, plus jitter and the cycle itself).
   const bool arrived = vt::wait_until([&] { return f.differences("Contacts").empty(); }, vt::scaled(2500ms));
   EXPECT_TRUE(arrived) << join(f.differences("Contacts")) << "\nafter "
-                       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+                       << std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count()
                        << " ms";
   EXPECT_EQ(f.mirror_rows("Contacts"), 299);
   if (GetParam() == "patched") {
@@ -133,11 +141,15 @@ TEST_P(PullDeletions, EditsAndDeletionsArriveWithinTwoPollIntervals) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SyncModes, PullDeletions, ::testing::Values("php8-stock", "patched"),
-                         [](const auto& param_info) { return param_info.param == "patched" ? std::string{"SyncWorks"} : std::string{"SyncAnswers500"}; });
+                         [](const auto& param_info) {
+                           return param_info.param == "patched" ? std::string{"SyncWorks"}
+                                                                : std::string{"SyncAnswers500"};
+                         });
 
 TEST(PullE2e, ExactUnderSessionExpiryAndServerErrors) {
   vt::daemon_options o;
-  o.fake_args = {"--seed", "Contacts=3000", "--expire-sessions-every", "20", "--fault", "query:http500:every=7"};
+  o.fake_args = {"--seed", "Contacts=3000", "--expire-sessions-every",
+                 "20",     "--fault",       "query:http500:every=7"};
   o.start_daemon = false;
   vt::daemon_fixture f{o};
   const auto r = f.vtsyncd({"backfill"});

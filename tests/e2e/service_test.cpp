@@ -76,17 +76,20 @@ TEST(ServiceE2e, ReadinessMetricsStatusAndNoSecrets) {
   EXPECT_EQ(early.status, 503) << early.body;
   EXPECT_NE(json::parse(early.body).value("reason", ""), "");
   EXPECT_EQ(vt::http_request(f.health_port(), "GET", "/healthz").status, 200);
-  ASSERT_TRUE(vt::wait_until([&] { return vt::http_request(f.health_port(), "GET", "/readyz").status == 200; }, 60s))
+  ASSERT_TRUE(
+      vt::wait_until([&] { return vt::http_request(f.health_port(), "GET", "/readyz").status == 200; }, 60s))
       << f.daemon().log();
 
   const auto metrics = vt::http_request(f.health_port(), "GET", "/metrics").body;
   EXPECT_EQ(prometheus_problems(metrics), "");
   EXPECT_EQ(metric_value(metrics, "vtsync_records_pulled_total{module=\"Contacts\"}"), 400) << metrics;
   EXPECT_GT(metric_value(metrics, "vtsync_api_requests_total{operation=\"query\"}"), 0) << metrics;
-  EXPECT_GT(metric_value(metrics, "vtsync_last_success_timestamp_seconds{module=\"Contacts\"}"), 1e9) << metrics;
+  EXPECT_GT(metric_value(metrics, "vtsync_last_success_timestamp_seconds{module=\"Contacts\"}"), 1e9)
+      << metrics;
 
-  vt::fake_post(f.fake().port(), "/_fake/edit",
-                {{"id", vt::fake_dump(f.fake().port(), "Contacts")[0]["id"]}, {"fields", {{"title", "Moved"}}}});
+  vt::fake_post(
+      f.fake().port(), "/_fake/edit",
+      {{"id", vt::fake_dump(f.fake().port(), "Contacts")[0]["id"]}, {"fields", {{"title", "Moved"}}}});
   ASSERT_TRUE(vt::wait_until(
       [&] {
         return metric_value(vt::http_request(f.health_port(), "GET", "/metrics").body,
@@ -102,8 +105,11 @@ TEST(ServiceE2e, ReadinessMetricsStatusAndNoSecrets) {
 
   f.daemon().stop(SIGTERM);
   const std::string key = "e2e-ACCESS-KEY-7f3a9c";
-  for (const auto& [what, text] : std::vector<std::pair<std::string, std::string>>{
-           {"log", f.daemon().log()}, {"metrics", metrics}, {"status", status.dump()}, {"status cli", cli_status.output}}) {
+  for (const auto& [what, text] :
+       std::vector<std::pair<std::string, std::string>>{{"log", f.daemon().log()},
+                                                        {"metrics", metrics},
+                                                        {"status", status.dump()},
+                                                        {"status cli", cli_status.output}}) {
     EXPECT_EQ(text.find(key), std::string::npos) << "access key in " << what;
     EXPECT_EQ(text.find("accessKey="), std::string::npos) << "login body in " << what;
     EXPECT_EQ(text.find("sessionName="), std::string::npos) << "session name in " << what;
@@ -124,10 +130,12 @@ TEST(ServiceE2e, SigtermInTheMiddleOfABackfillStopsFastWithAConsistentCursor) {
   ASSERT_LT(rows, 30000) << "the backfill finished before SIGTERM; nothing was tested";
   // Consistent: the mirror holds exactly the records up to the stored cursor, in (modifiedtime, id) order.
   auto conn = vt::connect_blocking();
-  const auto cursor_time = vt::exec_scalar(conn.get(), "SELECT modifiedtime FROM vtsync.cursors WHERE schema_name = '" +
-                                                           f.schema() + "' AND module = 'Contacts'");
-  const auto cursor_id = vt::exec_scalar(conn.get(), "SELECT last_id FROM vtsync.cursors WHERE schema_name = '" +
-                                                         f.schema() + "' AND module = 'Contacts'");
+  const auto cursor_time =
+      vt::exec_scalar(conn.get(), "SELECT modifiedtime FROM vtsync.cursors WHERE schema_name = '" +
+                                      f.schema() + "' AND module = 'Contacts'");
+  const auto cursor_id =
+      vt::exec_scalar(conn.get(), "SELECT last_id FROM vtsync.cursors WHERE schema_name = '" + f.schema() +
+                                      "' AND module = 'Contacts'");
   const auto dump = vt::fake_dump(f.fake().port(), "Contacts");
   const auto number = [](const std::string& id) { return std::stoll(id.substr(id.find('x') + 1)); };
   long covered = 0;
@@ -145,12 +153,14 @@ TEST(ServiceE2e, SighupWithABrokenFileKeepsRunning) {
   ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 50; }, 30s));
   std::ofstream(f.config_path()) << "[vtiger\nthis is not TOML\n";
   f.daemon().signal(SIGHUP);
-  ASSERT_TRUE(vt::wait_until([&] { return f.daemon().log().find("reload refused") != std::string::npos; }, 10s))
+  ASSERT_TRUE(
+      vt::wait_until([&] { return f.daemon().log().find("reload refused") != std::string::npos; }, 10s))
       << f.daemon().log();
   EXPECT_TRUE(f.daemon().running());
   EXPECT_EQ(vt::http_request(f.health_port(), "GET", "/healthz").status, 200);
   vt::fake_post(f.fake().port(), "/_fake/edit",
-                {{"id", vt::fake_dump(f.fake().port(), "Contacts")[3]["id"]}, {"fields", {{"title", "Still syncing"}}}});
+                {{"id", vt::fake_dump(f.fake().port(), "Contacts")[3]["id"]},
+                 {"fields", {{"title", "Still syncing"}}}});
   EXPECT_TRUE(vt::wait_until([&] { return f.differences("Contacts").empty(); }, 10s));
   EXPECT_EQ(f.daemon().stop(SIGTERM), 0);
 }

@@ -25,6 +25,6 @@ std::string exec_scalar(PGconn* conn, const std::string& sql);
 [[nodiscard]] std::string unique_schema(const std::string& prefix);
 
 [[nodiscard]] std::string binary_path(const std::string& name);  // e.g. "fake-vtiger" -> build/fake-vtiger
-[[nodiscard]] std::string fixtures_dir();                         // ../shared/vtiger-fixtures
+[[nodiscard]] std::string fixtures_dir();                        // ../shared/vtiger-fixtures
 
 }  // namespace vtsync::test

@@ -73,9 +73,11 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
   auto table = storage::table_from_describe(store.options().mirror_schema, *described);
   const auto change = co_await store.ensure_table(table);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
-  for (const auto& c : change.added_columns) spdlog::info("module={} new Vtiger field {}: column added", module, c);
+  for (const auto& c : change.added_columns)
+    spdlog::info("module={} new Vtiger field {}: column added", module, c);
   for (const auto& c : change.kept_columns) {
-    spdlog::warn("module={} field {} left Vtiger's describe: its column is kept but no longer written", module, c);
+    spdlog::warn("module={} field {} left Vtiger's describe: its column is kept but no longer written",
+                 module, c);
   }
   co_return table;
 }
@@ -96,11 +98,13 @@ asio::awaitable<std::vector<json>> module_puller::fetch(vtiger::client& client, 
     throw pull_error("query on " + table_.module + " rejected: " + answer.error().code + ": " +
                      answer.error().message);
   }
-  if (!answer->is_array()) throw pull_error("query on " + table_.module + " answered something other than a list");
+  if (!answer->is_array())
+    throw pull_error("query on " + table_.module + " answered something other than a list");
   std::vector<json> rows;
   rows.reserve(answer->size());
   for (auto& row : *answer) {
-    if (!row.is_object() || !row.contains("id")) throw pull_error("query on " + table_.module + ": a row has no id");
+    if (!row.is_object() || !row.contains("id"))
+      throw pull_error("query on " + table_.module + ": a row has no id");
     rows.push_back(std::move(row));
   }
   if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
@@ -111,11 +115,13 @@ asio::awaitable<void> module_puller::probe_sync() {
   try {
     sync_supported_ = co_await client_.probe_sync(table_.module);
   } catch (const vtiger::client_error& e) {
-    spdlog::warn("module={} sync probe failed ({}); deletions will be found by id scans", table_.module, e.what());
+    spdlog::warn("module={} sync probe failed ({}); deletions will be found by id scans", table_.module,
+                 e.what());
     sync_supported_ = false;
   }
-  spdlog::info("module={} Vtiger's sync operation {}", table_.module,
-               sync_supported_ ? "works: deletions come from it" : "is unavailable: deletions come from id scans");
+  spdlog::info(
+      "module={} Vtiger's sync operation {}", table_.module,
+      sync_supported_ ? "works: deletions come from it" : "is unavailable: deletions come from id scans");
 }
 
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since) {
@@ -176,8 +182,8 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     }
     if (page_hook_) page_hook_(page.size());
     for (const auto& id : result.skipped_local) {
-      spdlog::debug("module={} record {} changed in Vtiger while a local change waits to be pushed", table_.module,
-                    id);
+      spdlog::debug("module={} record {} changed in Vtiger while a local change waits to be pushed",
+                    table_.module, id);
     }
     page = std::move(next_page);
     if (stop_check_ && stop_check_()) co_return stats;
@@ -196,9 +202,9 @@ asio::awaitable<std::size_t> module_puller::detect_deletions() {
   } else {
     // The first pass after start-up is always a full scan: deletions made while the daemon was down are
     // before any sync window it could ask for.
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     deleted = co_await scan_ids();
     if (sync_supported_) sync_since_ = now - 60;
   }
@@ -214,7 +220,9 @@ asio::awaitable<std::size_t> module_puller::sync_deletions() {
     const std::string module = table_.module;
     const std::int64_t since = *sync_since_;
     auto answer = co_await client_.sync(module, since);
-    if (!answer) throw pull_error("sync on " + module + " rejected: " + answer.error().code + ": " + answer.error().message);
+    if (!answer)
+      throw pull_error("sync on " + module + " rejected: " + answer.error().code + ": " +
+                       answer.error().message);
     if (!answer->has_value()) {
       sync_supported_ = false;
       co_return co_await scan_ids();
@@ -277,8 +285,8 @@ asio::awaitable<std::size_t> module_puller::scan_ids() {
       const storage::page_options options;
       (void)co_await store_.store_page(table_, rows, options);
     } else {
-      spdlog::warn("module={} record {} missing from the id scan but retrieve says {}: kept", table_.module, id,
-                   answer.error().code);
+      spdlog::warn("module={} record {} missing from the id scan but retrieve says {}: kept", table_.module,
+                   id, answer.error().code);
     }
   }
   if (confirmed.empty()) co_return 0;
@@ -361,7 +369,8 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
   cycle_stats total;
   const std::vector<std::string> id_only{"id"};
   const std::vector<std::string> id_time{"id", "modifiedtime"};
-  auto lowest = co_await fetch(client_, vtiger::vtql::id_page(table_.module, id_only, std::nullopt, 1), total.queries);
+  auto lowest =
+      co_await fetch(client_, vtiger::vtql::id_page(table_.module, id_only, std::nullopt, 1), total.queries);
   if (lowest.empty()) {
     co_await store_.record_success(table_.module);
     co_return total;

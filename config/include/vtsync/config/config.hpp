@@ -98,7 +98,8 @@ struct environment {
 [[nodiscard]] settings load(const std::string& path, const environment& env = environment::from_process());
 
 // The keys whose values differ between two settings and that need a restart to take effect.
-[[nodiscard]] std::vector<std::string> restart_required_changes(const settings& before, const settings& after);
+[[nodiscard]] std::vector<std::string> restart_required_changes(const settings& before,
+                                                                const settings& after);
 
 // Markdown table of every key (for README.md) and a commented sample TOML file.
 [[nodiscard]] std::string render_reference_markdown();

@@ -61,7 +61,7 @@ struct pull_settings {
 // Called as things happen (metrics, progress); all optional.
 struct pull_observer {
   std::function<void(std::string_view module, std::size_t records)> on_records;  // rows stored or changed
-  std::function<void(std::string_view module, std::size_t fetched)> on_fetched;   // rows received
+  std::function<void(std::string_view module, std::size_t fetched)> on_fetched;  // rows received
   std::function<void(std::string_view module, std::size_t deleted)> on_deleted;
 };
 
@@ -76,13 +76,14 @@ struct cycle_stats {
 };
 
 // The mirror table for `module`: describe (cached by the client) -> create or extend the table.
-boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client, storage::store& store,
+boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client,
+                                                                   storage::store& store,
                                                                    const std::string& module);
 
 class module_puller {
  public:
-  module_puller(vtiger::client& client, storage::store& store, storage::mirror_table table, pull_settings settings,
-                pull_observer observer = {});
+  module_puller(vtiger::client& client, storage::store& store, storage::mirror_table table,
+                pull_settings settings, pull_observer observer = {});
 
   [[nodiscard]] const storage::mirror_table& table() const { return table_; }
   // Checked after each stored page: when it answers true, the pass ends there (everything stored so far is
@@ -137,13 +138,14 @@ class module_puller {
   int reread_left_ = 1;  // cycles that still re-read the overlap window (one after start-up)
   std::optional<std::int64_t> sync_since_;
   int deletion_passes_ = 0;
-  std::string id_prefix_;                           // e.g. "12", learnt from the first id seen
-  std::function<void(std::size_t)> page_hook_;      // progress during a backfill
+  std::string id_prefix_;                       // e.g. "12", learnt from the first id seen
+  std::function<void(std::size_t)> page_hook_;  // progress during a backfill
   std::function<bool()> stop_check_;
 };
 
 // Helpers on Vtiger's datetime strings ("YYYY-MM-DD HH:MM:SS"), exposed for tests.
-[[nodiscard]] std::optional<std::string> shift_datetime(std::string_view datetime, std::chrono::seconds delta);
+[[nodiscard]] std::optional<std::string> shift_datetime(std::string_view datetime,
+                                                        std::chrono::seconds delta);
 // Keyset order of (modifiedtime, id): true when a < b.
 [[nodiscard]] bool position_less(const storage::cursor_position& a, const storage::cursor_position& b);
 
