@@ -71,7 +71,7 @@ std::vector<std::string> daemon_fixture::differences(const std::string& module) 
 
 run_result daemon_fixture::vtsyncd(std::vector<std::string> args, std::chrono::milliseconds timeout) {
   args.insert(args.end(), {"--config", config_});
-  return run_vtsyncd(args, timeout);
+  return run_vtsyncd(args, scaled(timeout));
 }
 
 }  // namespace vtsync::test
