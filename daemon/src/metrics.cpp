@@ -356,7 +356,8 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
     push_failures(module);
     last_success_timestamp(module);
     cycle_duration(module);
-    for (std::string_view op : {"create", "update", "delete"}) records_pushed(module, op);
+    // The ops the push engine reports (push.hpp push_observer::on_pushed): create | revise | delete.
+    for (std::string_view op : {"create", "revise", "delete"}) records_pushed(module, op);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "test_env.hpp"
@@ -245,4 +246,71 @@ TEST(Config, ReadmeReferenceMatchesTheKeyTable) {
     for (const auto& k : cfg::key_table()) found = found || k.name == name;
     EXPECT_TRUE(found) << "README names unknown key " << name;
   }
+}
+
+namespace {
+
+std::string read_source_file(const std::string& relative) {
+  std::ifstream in(std::string{VTSYNC_SOURCE_DIR} + "/" + relative);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::set<std::string> key_table_names() {
+  std::set<std::string> names;
+  for (const auto& k : cfg::key_table()) names.insert(k.name);
+  return names;
+}
+
+// What `expected` has and `actual` lacks, as one line for a failure message.
+std::string missing_from(const std::set<std::string>& expected, const std::set<std::string>& actual) {
+  std::string out;
+  for (const auto& name : expected)
+    if (!actual.count(name)) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+}  // namespace
+
+// The documents a user reads name the same keys as the key table, both ways: the rows of the README's
+// reference table, and the keys (active or commented out) of config/vtsync.toml.example section by section.
+TEST(Config, ReadmeTableAndSampleFileNameExactlyTheKeyTable) {
+  const auto table = key_table_names();
+  const auto readme = read_source_file("README.md");
+  const auto b = readme.find("<!-- config-reference:begin -->");
+  const auto e = readme.find("<!-- config-reference:end -->");
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  std::set<std::string> in_readme;
+  {
+    std::istringstream lines(readme.substr(b, e - b));
+    static const std::regex row_re{R"(^\| `([a-z_]+\.[a-z_]+)` \|)"};
+    std::smatch m;
+    for (std::string line; std::getline(lines, line);)
+      if (std::regex_search(line, m, row_re)) in_readme.insert(m[1].str());
+  }
+  EXPECT_EQ(missing_from(table, in_readme), "") << "keys missing from the README reference table";
+  EXPECT_EQ(missing_from(in_readme, table), "") << "README reference rows that are not keys";
+
+  const auto sample = read_source_file("config/vtsync.toml.example");
+  ASSERT_FALSE(sample.empty()) << "config/vtsync.toml.example is missing";
+  std::set<std::string> in_sample;
+  {
+    std::istringstream lines(sample);
+    static const std::regex section_re{R"(^\[([a-z_]+)\]\s*$)"};
+    static const std::regex key_re{R"(^(# )?([a-z_]+) = )"};
+    std::string section;
+    std::smatch m;
+    for (std::string line; std::getline(lines, line);) {
+      if (std::regex_search(line, m, section_re)) {
+        section = m[1].str();
+      } else if (std::regex_search(line, m, key_re)) {
+        EXPECT_FALSE(section.empty()) << "key before any section: " << line;
+        in_sample.insert(section + "." + m[2].str());
+      }
+    }
+  }
+  EXPECT_EQ(missing_from(table, in_sample), "") << "keys missing from config/vtsync.toml.example";
+  EXPECT_EQ(missing_from(in_sample, table), "") << "config/vtsync.toml.example names unknown keys";
 }

@@ -125,6 +125,10 @@ TEST(metrics, daemon_series_are_preregistered_and_valid) {
   }
   EXPECT_EQ(parsed.value("vtsync_records_pulled_total", {{"module", "Accounts"}}), 0.0);
   EXPECT_EQ(parsed.value("vtsync_records_pushed_total", {{"module", "Contacts"}, {"op", "delete"}}), 0.0);
+  // Pre-initialised with the op names the push engine reports (an update is a `revise` call).
+  EXPECT_EQ(parsed.value("vtsync_records_pushed_total", {{"module", "Contacts"}, {"op", "revise"}}), 0.0);
+  EXPECT_FALSE(
+      parsed.value("vtsync_records_pushed_total", {{"module", "Contacts"}, {"op", "update"}}).has_value());
   EXPECT_EQ(parsed.value("vtsync_relogins_total"), 0.0);
   EXPECT_EQ(parsed.value("vtsync_outbox_pending"), 0.0);
   EXPECT_EQ(parsed.value("vtsync_cycle_duration_seconds_count", {{"module", "Contacts"}}), 0.0);
