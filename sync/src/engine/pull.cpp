@@ -334,11 +334,22 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     storage::page_options options;
     options.backfill = storage::backfill_progress{range.range_no, last, false};
     std::span<const json> rows{page};
-    const std::string next_query = query_after(last);
-    // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
-    // fetched page, and the range resumes after `last`.
-    auto [next_page, result] =
-        co_await (fetch(*w.client, next_query, stats.queries) && w.store->store_page(table_, rows, options));
+    // A page ending on the range's upper id ends the range: no query can find more (saves one query per
+    // range where ids are dense; the last range always ends on the highest id).
+    const bool range_end = last >= range.upper_id;
+    const std::string next_query = range_end ? std::string{} : query_after(last);
+    std::vector<json> next_page;
+    storage::page_result result;
+    if (range_end) {
+      result = co_await w.store->store_page(table_, rows, options);
+    } else {
+      // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
+      // fetched page, and the range resumes after `last`.
+      auto [fetched, stored] =
+          co_await (fetch(*w.client, next_query, stats.queries) && w.store->store_page(table_, rows, options));
+      next_page = std::move(fetched);
+      result = std::move(stored);
+    }
     stats.fetched += page.size();
     stats.inserted += result.inserted;
     stats.updated += result.updated;
