@@ -85,7 +85,8 @@ bool has_nul(const nlohmann::json& v) {
     }
     return false;
   }
-  if (v.is_array()) return std::any_of(v.begin(), v.end(), [](const nlohmann::json& item) { return has_nul(item); });
+  if (v.is_array())
+    return std::any_of(v.begin(), v.end(), [](const nlohmann::json& item) { return has_nul(item); });
   return false;
 }
 

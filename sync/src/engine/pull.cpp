@@ -345,8 +345,8 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     } else {
       // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
       // fetched page, and the range resumes after `last`.
-      auto [fetched, stored] =
-          co_await (fetch(*w.client, next_query, stats.queries) && w.store->store_page(table_, rows, options));
+      auto [fetched, stored] = co_await (fetch(*w.client, next_query, stats.queries) &&
+                                         w.store->store_page(table_, rows, options));
       next_page = std::move(fetched);
       result = std::move(stored);
     }
