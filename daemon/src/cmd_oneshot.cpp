@@ -2,9 +2,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdio>
 #include <iostream>
@@ -134,7 +137,20 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
         if (stop) break;
         progress.finish(done);
       }
-      for (auto& s : sessions) co_await s.logout();
+      {
+        // The sessions log out at once (one round trip each, which adds up at --parallel K).
+        asio::steady_timer all_out{ex, std::chrono::steady_clock::time_point::max()};
+        std::size_t left = sessions.size();
+        std::exception_ptr logout_failure;
+        for (auto& s : sessions) {
+          asio::co_spawn(ex, s.logout(), [&](std::exception_ptr e) {
+            if (e && !logout_failure) logout_failure = e;
+            if (--left == 0) all_out.cancel();
+          });
+        }
+        if (left > 0) (void)co_await all_out.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (logout_failure) std::rethrow_exception(logout_failure);
+      }
       signals.cancel();
       co_return !stop;
     });

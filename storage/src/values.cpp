@@ -25,6 +25,7 @@ std::string_view trim_spaces(std::string_view s) {
 }
 
 std::string without_nul(std::string_view s) {
+  if (s.find('\0') == std::string_view::npos) return std::string{s};
   std::string out;
   out.reserve(s.size());
   for (char c : s)

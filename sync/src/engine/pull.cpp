@@ -319,20 +319,37 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
   std::optional<std::int64_t> after = range.last_id_done;
   if (!after) after = range.lower_id - 1;
   const std::vector<std::string> all_columns;
-  for (;;) {
+  auto query_after = [&](std::int64_t from) {
     vtiger::vtql::select_query q{table_.module, all_columns};
-    q.where("id", ">", id_prefix_ + "x" + std::to_string(*after))
+    q.where("id", ">", id_prefix_ + "x" + std::to_string(from))
         .and_where("id", "<=", id_prefix_ + "x" + std::to_string(range.upper_id))
         .order_by({"id"})
         .limit(vtiger::vtql::max_page_size);
-    const std::string text = *q.str();
-    auto page = co_await fetch(*w.client, text, stats.queries);
-    if (page.empty()) break;
+    return *q.str();
+  };
+  const std::string first_query = query_after(*after);
+  auto page = co_await fetch(*w.client, first_query, stats.queries);
+  while (!page.empty()) {
     const std::int64_t last = id_number(field_text(page.back(), "id"));
     storage::page_options options;
     options.backfill = storage::backfill_progress{range.range_no, last, false};
     std::span<const json> rows{page};
-    const auto result = co_await w.store->store_page(table_, rows, options);
+    // A page ending on the range's upper id ends the range: no query can find more (saves one query per
+    // range where ids are dense; the last range always ends on the highest id).
+    const bool range_end = last >= range.upper_id;
+    const std::string next_query = range_end ? std::string{} : query_after(last);
+    std::vector<json> next_page;
+    storage::page_result result;
+    if (range_end) {
+      result = co_await w.store->store_page(table_, rows, options);
+    } else {
+      // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
+      // fetched page, and the range resumes after `last`.
+      auto [fetched, stored] = co_await (fetch(*w.client, next_query, stats.queries) &&
+                                         w.store->store_page(table_, rows, options));
+      next_page = std::move(fetched);
+      result = std::move(stored);
+    }
     stats.fetched += page.size();
     stats.inserted += result.inserted;
     stats.updated += result.updated;
@@ -342,6 +359,7 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     }
     if (on_page) on_page(page.size());
     after = last;
+    page = std::move(next_page);
     if (stop_check_ && stop_check_()) co_return stats;
   }
   storage::page_options done;

@@ -165,7 +165,12 @@ api_result<json> parse_response(int status, std::string_view content_type, std::
         html ? error_kind::html : error_kind::bad_json,
         (html ? "a page instead of JSON: " : "a body that is not a JSON object: ") + excerpt(body));
   }
-  json doc = json::parse(escape_raw_controls(body), nullptr, /*allow_exceptions=*/false);
+  // Bodies without any control character (the usual compact JSON) are parsed as they are: escaping would
+  // copy them unchanged.
+  const bool has_controls =
+      std::any_of(body.begin(), body.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20; });
+  json doc = has_controls ? json::parse(escape_raw_controls(body), nullptr, /*allow_exceptions=*/false)
+                          : json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     throw client_error(error_kind::bad_json, "invalid or truncated JSON (" + std::to_string(body.size()) +
                                                  " bytes): " + excerpt(body));
