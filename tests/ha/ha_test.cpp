@@ -27,13 +27,13 @@ std::string join(const std::vector<std::string>& v) {
 
 constexpr const char* idem = "cf_901";
 
-struct daemon {
+struct node {
   std::unique_ptr<vt::child_process> proc;
   unsigned short port = 0;
 };
 
-daemon start(const std::string& config) {
-  daemon d;
+node start(const std::string& config) {
+  node d;
   d.proc = std::make_unique<vt::child_process>(vt::binary_path("vtsyncd"),
                                                std::vector<std::string>{"run", "--config", config});
   d.proc->wait_for_log("health endpoint listening on ", vt::scaled(30s));
@@ -54,7 +54,7 @@ json get_json(unsigned short port, const std::string& path) {
 }
 
 // Index of the daemon whose /status says it holds `lease`, -1 when none does (yet).
-int holder_of(std::vector<daemon>& ds, const std::string& lease) {
+int holder_of(std::vector<node>& ds, const std::string& lease) {
   for (std::size_t i = 0; i < ds.size(); ++i) {
     if (!ds[i].proc || !ds[i].proc->running()) continue;
     const auto s = get_json(ds[i].port, "/status");
@@ -83,7 +83,7 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
   auto conn = vt::connect_blocking();
   const std::string contacts = "\"" + schema + "\".contacts";
 
-  std::vector<daemon> ds;
+  std::vector<node> ds;
   for (int i = 0; i < 3; ++i) ds.push_back(start(config));
   ASSERT_TRUE(vt::wait_until(
       [&] {
@@ -241,7 +241,7 @@ TEST(HaE2e, FailoverTime) {
   p.extra_sync = "poll_interval = \"" + poll + "\"\n";
   p.log = "level = \"info\"\n";
   const auto config = vt::write_config(dir, p);
-  std::vector<daemon> ds;
+  std::vector<node> ds;
   for (int i = 0; i < 3; ++i) ds.push_back(start(config));
   std::vector<std::int64_t> kills;
   for (int round = 0; round < rounds; ++round) {
