@@ -259,7 +259,8 @@ const std::vector<key_impl>& impl_table() {
     add(
         {"vtiger.name", key_type::string, "\"default\"",
          "Names the Vtiger instance in logs, status and leases. Several instances: one `[[vtiger]]` table "
-         "each (every `vtiger.*` key, these below included), each with its own `name` and `schema`.",
+         "each (every `vtiger.*` key, these below included), each with its own `name` and `schema`; an instance that names no key reads "
+         "`$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>`.",
          false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto name = as_nonempty_string(n, at);

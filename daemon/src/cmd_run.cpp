@@ -491,6 +491,10 @@ class daemon_app {
         is.on_remote_delete = next.sync.on_remote_delete;
         is.backfill_parallel = next.sync.backfill_parallel;
         if (instances_.size() == 1) is.default_assigned_user_id = next.sync.default_assigned_user_id;
+        for (const auto& one : next.instances) {
+          if (instances_.size() > 1 && one.vtiger.name == inst->settings.vtiger.name)
+            is.default_assigned_user_id = one.sync.default_assigned_user_id;
+        }
       }
       spdlog::set_level(spdlog::level::from_str(settings_.log.level));
       spdlog::info("configuration reloaded from {}", settings_.source_file);

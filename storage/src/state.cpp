@@ -477,13 +477,14 @@ asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
 
 asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {
   const std::string sql = "INSERT INTO " + quote_ident(options_.state_schema) +
-                          ".conflicts (module, vtiger_id, field, local_value, remote_value, decision) "
-                          "VALUES ($1, $2, $3, $4, $5, $6)";
+                          ".conflicts (module, vtiger_id, field, local_value, remote_value, decision, "
+                          "schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
   co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<void> {
         co_await c.query(sql, params(conflict.module, conflict.vtiger_id, conflict.field,
-                                     conflict.local_value, conflict.remote_value, conflict.decision));
+                                     conflict.local_value, conflict.remote_value, conflict.decision,
+                                     options_.mirror_schema));
       },
       options_.retry);
 }

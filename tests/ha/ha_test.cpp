@@ -349,3 +349,26 @@ TEST(HaE2e, TwoInstancesIntoTwoSchemasFromOneConfiguration) {
     }
   }
 }
+
+// The request-log oracle itself: it must see two clients working one module at once.
+TEST(HaRequestLog, ExclusivityCheckerCatchesOverlapAndInterleaving) {
+  auto req = [](std::int64_t s, std::int64_t e, const std::string& session) {
+    vt::logged_request r;
+    r.start_ms = s;
+    r.end_ms = e;
+    r.operation = "query";
+    r.module = "Contacts";
+    r.session = session;
+    return r;
+  };
+  // A then B, cleanly: fine.
+  EXPECT_TRUE(vt::exclusivity_violations({req(0, 10, "A"), req(20, 30, "A"), req(40, 50, "B")}, {}).empty());
+  // Interleaved: A works again after B began.
+  EXPECT_EQ(vt::exclusivity_violations({req(0, 10, "A"), req(40, 50, "B"), req(60, 70, "A")}, {}).size(), 1u);
+  // A's last request still running as B starts: only fine when A was killed in between.
+  const std::vector<vt::logged_request> overlap{req(0, 10, "A"), req(20, 100, "A"), req(50, 60, "B")};
+  EXPECT_EQ(vt::exclusivity_violations(overlap, {}).size(), 1u);
+  EXPECT_TRUE(vt::exclusivity_violations(overlap, {30}).empty());
+  // Failover time: kill at 30, B's first request at 50.
+  EXPECT_EQ(vt::failover_times(overlap, {30}), std::vector<std::int64_t>{20});
+}

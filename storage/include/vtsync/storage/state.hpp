@@ -24,7 +24,8 @@
 //       op: insert | update | delete; state: pending -> in_flight -> done | failed. old/new values are
 //       to_jsonb() of the changed data columns (all data columns for insert (new) and delete (old)).
 //       idempotency_key: a uuid on inserts, for engines that make creates idempotent.
-//   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at)
+//   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at, schema_name)
+//       schema_name (version 2) is the mirror schema, i.e. the Vtiger instance; NULL on older rows.
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 
