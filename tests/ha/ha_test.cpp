@@ -106,8 +106,14 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
     }
   }
   (void)standbys;
-  const auto status = ds[0].proc ? get_json(ds[0].port, "/status") : json{};
-  ASSERT_TRUE(status["leases"]["pull:Contacts"]["holder"].is_string()) << status.dump();
+  json status;
+  ASSERT_TRUE(vt::wait_until(
+      [&] {
+        status = get_json(ds[0].port, "/status");
+        return status["leases"]["pull:Contacts"]["holder"].is_string();
+      },
+      vt::scaled(30s)))
+      << status.dump();
 
   const auto dump = vt::fake_dump(fake.port(), "Contacts");
   std::vector<std::string> ids;
