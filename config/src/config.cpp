@@ -156,6 +156,14 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+const std::vector<key_impl>& impl_table();
+
+void apply_key(const std::string& name, settings& s, const toml::node& n, const origin& at) {
+  for (const auto& k : impl_table()) {
+    if (k.spec.name == name) return k.apply(s, n, at);
+  }
+}
+
 const std::vector<key_impl>& impl_table() {
   static const std::vector<key_impl> table = [] {
     std::vector<key_impl> t;
@@ -246,6 +254,42 @@ const std::vector<key_impl>& impl_table() {
           s.vtiger.server_timezone = zone;
         },
         [](const settings& s) { return s.vtiger.server_timezone; });
+    // Per-instance keys: with several Vtiger instances (`[[vtiger]]` tables), each table takes every
+    // vtiger.* key plus these, which override the [postgres]/[sync] key of the same meaning for it.
+    add(
+        {"vtiger.name", key_type::string, "\"default\"",
+         "Names the Vtiger instance in logs, status and leases. Several instances: one `[[vtiger]]` table "
+         "each (every `vtiger.*` key, these below included), each with its own `name` and `schema`; an instance that names no key reads "
+         "`$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>`.",
+         false},
+        [](settings& s, const toml::node& n, const origin& at) {
+          auto name = as_nonempty_string(n, at);
+          if (!is_identifier(name)) at.fail("'" + name + "' is not a name (letters, digits, _)");
+          s.vtiger.name = name;
+        },
+        [](const settings& s) { return s.vtiger.name; });
+    add(
+        {"vtiger.schema", key_type::string, "",
+         "This instance's mirror schema; default `postgres.schema`.", false},
+        [](settings& s, const toml::node& n, const origin& at) { apply_key("postgres.schema", s, n, at); },
+        [](const settings& s) { return s.postgres.schema; });
+    add(
+        {"vtiger.modules", key_type::string_list, "", "This instance's modules; default `sync.modules`.",
+         false},
+        [](settings& s, const toml::node& n, const origin& at) { apply_key("sync.modules", s, n, at); },
+        [](const settings& s) { return join(s.sync.modules); });
+    add(
+        {"vtiger.default_assigned_user_id", key_type::string, "",
+         "This instance's owner for local inserts; default `sync.default_assigned_user_id`.", true},
+        [](settings& s, const toml::node& n, const origin& at) {
+          apply_key("sync.default_assigned_user_id", s, n, at);
+        },
+        [](const settings& s) { return s.sync.default_assigned_user_id; });
+    add(
+        {"vtiger.idempotency_field", key_type::string, "",
+         "This instance's idempotency custom field; default `sync.idempotency_field`.", false},
+        [](settings& s, const toml::node& n, const origin& at) { apply_key("sync.idempotency_field", s, n, at); },
+        [](const settings& s) { return s.sync.idempotency_field; });
 
     // [postgres]
     add(
@@ -474,8 +518,24 @@ settings load(const std::string& path, const environment& env) {
 
   const auto& table = impl_table();
   // Unknown sections and keys are errors: a typo must never silently fall back to a default.
+  const auto* instance_array = root["vtiger"].as_array();
   for (const auto& [section_key, section_node] : root) {
     const std::string section{section_key.str()};
+    if (section == "vtiger" && instance_array != nullptr) {
+      if (instance_array->empty()) throw config_error(path + ":vtiger: the [[vtiger]] list is empty");
+      for (std::size_t i = 0; i < instance_array->size(); ++i) {
+        const auto* element = instance_array->get(i)->as_table();
+        const std::string where = "vtiger[" + std::to_string(i) + "]";
+        if (element == nullptr) throw config_error(path + ":" + where + ": expected a [[vtiger]] table");
+        for (const auto& [key, node] : *element) {
+          const std::string full = "vtiger." + std::string{key.str()};
+          bool known = false;
+          for (const auto& k : table) known = known || k.spec.name == full;
+          if (!known) throw config_error(path + ":" + where + "." + std::string{key.str()} + ": unknown key");
+        }
+      }
+      continue;
+    }
     const auto* section_table = section_node.as_table();
     bool known_section = false;
     for (const auto& k : table) known_section = known_section || k.spec.name.rfind(section + ".", 0) == 0;
@@ -491,17 +551,80 @@ settings load(const std::string& path, const environment& env) {
     }
   }
 
+  // Everything but [vtiger] first: an instance's keys override [postgres] and [sync] ones.
+  auto is_instance_key = [](const key_impl& k) { return k.spec.name.rfind("vtiger.", 0) == 0; };
   for (const auto& k : table) {
+    if (is_instance_key(k)) continue;
     const origin at{path, k.spec.name};
-    const auto dot = k.spec.name.find('.');
     const auto* node = root.at_path(k.spec.name).node();
-    (void)dot;
     if (node != nullptr) k.apply(s, *node, at);
+  }
+  std::vector<settings> instances;
+  if (instance_array == nullptr) {
+    for (const auto& k : table) {
+      if (!is_instance_key(k)) continue;
+      const origin at{path, k.spec.name};
+      const auto* node = root.at_path(k.spec.name).node();
+      if (node != nullptr) k.apply(s, *node, at);
+    }
+  } else {
+    for (std::size_t i = 0; i < instance_array->size(); ++i) {
+      const auto& element = *instance_array->get(i)->as_table();
+      settings one = s;
+      one.vtiger = vtiger_settings{};
+      const std::string where = "vtiger[" + std::to_string(i) + "]";
+      for (const auto& k : table) {
+        if (!is_instance_key(k)) continue;
+        const std::string key_name = where + k.spec.name.substr(6);
+        const origin at{path, key_name};
+        const auto* node = element.get(k.spec.name.substr(7));
+        if (node != nullptr) k.apply(one, *node, at);
+      }
+      if (!element.contains("name")) throw config_error(path + ":" + where + ".name: missing: each [[vtiger]] needs a name");
+      if (!element.contains("schema"))
+        throw config_error(path + ":" + where + ".schema: missing: each [[vtiger]] needs its own schema");
+      for (const auto& required : {"url", "username"}) {
+        if (!element.contains(required))
+          throw config_error(path + ":" + where + "." + required + ": missing: this key is required");
+      }
+      if (one.vtiger.access_key.empty()) {
+        if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
+          const std::string cred = *dir + "/vtiger-access-key-" + one.vtiger.name;
+          if (std::ifstream(cred)) one.vtiger.access_key = read_secret_file(cred, origin{path, where + ".access_key"});
+        }
+      }
+      if (one.vtiger.access_key.empty()) {
+        throw config_error(path + ":" + where +
+                           ".access_key_file: missing: no access key (set access_key_file, or provide "
+                           "$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>)");
+      }
+      if (one.sync.modules.empty())
+        throw config_error(path + ":" + where + ".modules: missing: no modules (here or in [sync])");
+      for (const auto& other : instances) {
+        if (other.vtiger.name == one.vtiger.name)
+          throw config_error(path + ":" + where + ".name: '" + one.vtiger.name + "' is used twice");
+        if (other.postgres.schema == one.postgres.schema)
+          throw config_error(path + ":" + where + ".schema: '" + one.postgres.schema +
+                             "' is already the schema of instance '" + other.vtiger.name + "'");
+      }
+      instances.push_back(std::move(one));
+    }
+    // The first instance stands for the whole file where one is expected (check, status, call, ...).
+    s.vtiger = instances.front().vtiger;
+    s.postgres.schema = instances.front().postgres.schema;
+    s.sync.modules = instances.front().sync.modules;
+    s.sync.default_assigned_user_id = instances.front().sync.default_assigned_user_id;
+    s.sync.idempotency_field = instances.front().sync.idempotency_field;
   }
 
   // Environment overrides and credentials, after the file.
-  if (auto conninfo = env.get("VTSYNC_POSTGRES_CONNINFO")) s.postgres.conninfo = *conninfo;
-  if (auto key = env.get("VTSYNC_VTIGER_ACCESS_KEY")) {
+  if (auto conninfo = env.get("VTSYNC_POSTGRES_CONNINFO")) {
+    s.postgres.conninfo = *conninfo;
+    for (auto& one : instances) one.postgres.conninfo = *conninfo;
+  }
+  if (instance_array != nullptr) {
+    // Each [[vtiger]] was resolved above; the file-wide rules apply to the rest.
+  } else if (auto key = env.get("VTSYNC_VTIGER_ACCESS_KEY")) {
     s.vtiger.access_key = *key;
   } else if (s.vtiger.access_key.empty()) {
     if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
@@ -518,6 +641,8 @@ settings load(const std::string& path, const environment& env) {
       throw config_error(path + ":" + k.spec.name + ": missing: this key is required" + hint);
     }
   }
+  if (instance_array == nullptr) instances.push_back(s);
+  s.instances = std::move(instances);
   if (s.vtiger.access_key.empty()) {
     throw config_error(path +
                        ":vtiger.access_key_file: missing: no access key (set access_key_file, or provide "
@@ -598,9 +723,30 @@ std::string render_sample_toml() {
     if (k.name == "sync.modules") example = "[\"Contacts\", \"Accounts\"]";
     if (k.name == "sync.default_assigned_user_id") example = "\"19x1\"";
     if (k.name == "sync.idempotency_field") example = "\"cf_901\"";
+    if (k.name == "vtiger.schema") example = "\"vtiger\"";
+    if (k.name == "vtiger.modules") example = "[\"Contacts\", \"Accounts\"]";
+    if (k.name == "vtiger.default_assigned_user_id") example = "\"19x1\"";
+    if (k.name == "vtiger.idempotency_field") example = "\"cf_901\"";
     const bool active = k.required || k.name == "vtiger.access_key_file";
     out += std::string{active ? "" : "# "} + key + " = " + example + "\n";
   }
+  out +=
+      "\n# Several Vtiger instances: instead of the one [vtiger] table above, one [[vtiger]] table each, with\n"
+      "# its own name, schema and modules (any vtiger.* key; [postgres] and [sync] give the defaults):\n"
+      "# [[vtiger]]\n"
+      "# name = \"eu\"\n"
+      "# url = \"https://eu.crm.example.com\"\n"
+      "# username = \"sync\"\n"
+      "# access_key_file = \"/run/credentials/vtsyncd.service/vtiger-access-key-eu\"\n"
+      "# schema = \"vtiger_eu\"\n"
+      "# modules = [\"Contacts\"]\n"
+      "#\n"
+      "# [[vtiger]]\n"
+      "# name = \"us\"\n"
+      "# url = \"https://us.crm.example.com\"\n"
+      "# username = \"sync\"\n"
+      "# access_key_file = \"/run/credentials/vtsyncd.service/vtiger-access-key-us\"\n"
+      "# schema = \"vtiger_us\"\n";
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "commands.hpp"
 #include "runtime.hpp"
+#include "vtsync/storage/lease.hpp"
 #include "vtsync/storage/values.hpp"
 
 namespace vtsync::daemon {
@@ -169,10 +170,27 @@ int run_status(const common_options& opts, bool as_json) {
   asio::io_context io{1};
   try {
     const json status = run_on_loop<json>(io, [&]() -> asio::awaitable<json> {
-      auto db = co_await open_db(co_await asio::this_coro::executor, *settings, true);
-      const auto cursors = co_await db.store->load_cursors();
+      auto first = co_await open_db(co_await asio::this_coro::executor, *settings, true);
       json modules = json::object();
-      for (const auto& module : settings->sync.modules) {
+      json leases = json::object();
+      std::vector<config::settings> instances = settings->instances;
+      if (instances.empty()) instances.push_back(*settings);
+      for (const auto& inst : instances) {
+      const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
+      storage::store instance_store{*first.conn, state_options_from(inst)};
+      struct {
+        storage::connection* conn;
+        storage::store* store;
+      } db{first.conn.get(), &instance_store};
+      const auto cursors = co_await db.store->load_cursors();
+      // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
+      const auto state_schema = db.store->options().state_schema;
+      {
+        const auto holder =
+            co_await storage::lease_holder(*db.conn, storage::lease_key(state_schema, inst.postgres.schema, "push"));
+        leases[prefix.empty() ? "push" : "push:" + inst.vtiger.name] = holder ? json(*holder) : json(nullptr);
+      }
+      for (const auto& module : inst.sync.modules) {
         json m;
         m["cursor"] = nullptr;
         m["last_success"] = nullptr;
@@ -185,33 +203,43 @@ int run_status(const common_options& opts, bool as_json) {
         }
         const std::string name = module;
         const auto counts = co_await db.store->count_outbox(name);
+        const auto holder = co_await storage::lease_holder(
+            *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
+        m["holder"] = holder ? json(*holder) : json(nullptr);
+        leases["pull:" + prefix + module] = m["holder"];
         m["pending"] = counts.pending + counts.in_flight;
         m["failed"] = counts.failed;
         const std::string lag_sql = "SELECT extract(epoch FROM now() - last_success_at)::bigint FROM " +
                                     storage::quote_ident(db.store->options().state_schema) +
                                     ".cursors WHERE schema_name = $1 AND module = $2";
-        auto lag = co_await db.conn->query(lag_sql, storage::params(settings->postgres.schema, name));
+        auto lag = co_await db.conn->query(lag_sql, storage::params(inst.postgres.schema, name));
         m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0)
                                ? json(std::stoll(std::string{lag.value(0, 0)}))
                                : json(nullptr);
-        modules[module] = m;
+        modules[prefix + module] = m;
       }
-      db.conn->close();
-      co_return json{{"modules", modules}};
+      }
+      first.conn->close();
+      co_return json{{"modules", modules}, {"leases", leases}};
     });
     if (as_json) {
       std::cout << status.dump(2) << '\n';
     } else {
-      std::printf("%-16s %-32s %-22s %8s %8s %8s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)", "PENDING",
-                  "FAILED");
+      std::printf("%-16s %-32s %-22s %8s %8s %8s  %s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)",
+                  "PENDING", "FAILED", "HOLDER");
       for (const auto& [name, m] : status["modules"].items()) {
         std::printf(
-            "%-16s %-32s %-22s %8s %8lld %8lld\n", name.c_str(),
+            "%-16s %-32s %-22s %8s %8lld %8lld  %s\n", name.c_str(),
             m["cursor"].is_null() ? "-" : m["cursor"].get<std::string>().c_str(),
             m["last_success"].is_null() ? "never"
                                         : m["last_success"].get<std::string>().substr(0, 19).c_str(),
             m["lag_seconds"].is_null() ? "-" : std::to_string(m["lag_seconds"].get<long long>()).c_str(),
-            m["pending"].get<long long>(), m["failed"].get<long long>());
+            m["pending"].get<long long>(), m["failed"].get<long long>(),
+            m["holder"].is_null() ? "-" : m["holder"].get<std::string>().c_str());
+      }
+      for (const auto& [name, h] : status["leases"].items()) {
+        if (name.rfind("push", 0) == 0)
+          std::printf("%s lease: %s\n", name.c_str(), h.is_null() ? "nobody" : h.get<std::string>().c_str());
       }
     }
     return exit_ok;

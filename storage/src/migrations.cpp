@@ -159,6 +159,13 @@ LANGUAGE sql STABLE AS $fn$
                      AND a.attname = e.key AND a.attnum > 0 AND NOT a.attisdropped
 $fn$;
 )sql"},
+    // Version 2: several Vtiger instances share the state schema, each with its own mirror schema. Cursors,
+    // backfill ranges, mirror_tables and the outbox were keyed by schema from the start; the conflicts log
+    // was keyed by module only, so the same module of two instances could not be told apart there.
+    {2, "conflicts log keyed by mirror schema (several Vtiger instances)", R"sql(
+ALTER TABLE @S@.conflicts ADD COLUMN schema_name text;
+CREATE INDEX conflicts_module ON @S@.conflicts (schema_name, module, at);
+)sql"},
 };
 
 std::string with_schema(std::string_view sql, const std::string& schema) {

@@ -171,7 +171,13 @@ asio::awaitable<void> connection::open_session() {
 }
 
 asio::awaitable<void> connection::ensure_open() {
-  if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) co_await open_session();
+  if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
+    if (!options_.reconnect && connect_count_ > 0) {
+      throw pg_error(error_kind::connection, "08003",
+                     "the session was lost and is not reopened (the locks it held went with it)");
+    }
+    co_await open_session();
+  }
 }
 
 void connection::drain_notifications() {

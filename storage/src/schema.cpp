@@ -89,6 +89,10 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
 
   co_return co_await run_transaction(conn, [&](connection& c) -> asio::awaitable<schema_change> {
     schema_change change;
+    // The schema's lock first (always in this order): CREATE SCHEMA IF NOT EXISTS is not safe against a
+    // concurrent one (two daemons, or two modules, creating the same schema), the table's lock next.
+    co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)",
+                     params(std::to_string(detail::lock_key("vtsync.ddl-schema:" + table.schema))));
     co_await c.query("SELECT pg_advisory_xact_lock($1::bigint)",
                      params(std::to_string(detail::lock_key(lock_name))));
     co_await c.execute("CREATE SCHEMA IF NOT EXISTS " + quote_ident(table.schema));

@@ -314,3 +314,79 @@ TEST(Config, ReadmeTableAndSampleFileNameExactlyTheKeyTable) {
   EXPECT_EQ(missing_from(table, in_sample), "") << "keys missing from config/vtsync.toml.example";
   EXPECT_EQ(missing_from(in_sample, table), "") << "config/vtsync.toml.example names unknown keys";
 }
+
+// Several Vtiger instances: [[vtiger]] tables, each with its own name, schema, modules and key.
+TEST(Config, SeveralVtigerInstances) {
+  temp_dir dir;
+  const auto key = dir.write("us.key", "US-KEY-0987654321\n");
+  const auto path = dir.write("multi.toml", R"([postgres]
+conninfo = "postgresql:///vtsync"
+schema = "ignored_default"
+
+[sync]
+modules = ["Contacts"]
+idempotency_field = "cf_901"
+
+[[vtiger]]
+name = "eu"
+url = "https://eu.example.com"
+username = "sync"
+access_key = "EU-KEY-1234567890"
+schema = "vtiger_eu"
+
+[[vtiger]]
+name = "us"
+url = "https://us.example.com/crm/"
+username = "sync2"
+access_key_file = ")" + key + R"("
+schema = "vtiger_us"
+modules = ["Contacts", "Accounts"]
+idempotency_field = "cf_777"
+)");
+  const auto s = cfg::load(path, no_env());
+  ASSERT_EQ(s.instances.size(), 2u);
+  EXPECT_EQ(s.instances[0].vtiger.name, "eu");
+  EXPECT_EQ(s.instances[0].postgres.schema, "vtiger_eu");
+  EXPECT_EQ(s.instances[0].sync.modules, std::vector<std::string>{"Contacts"});
+  EXPECT_EQ(s.instances[0].sync.idempotency_field, "cf_901");
+  EXPECT_EQ(s.instances[1].vtiger.url, "https://us.example.com/crm/webservice.php");
+  EXPECT_EQ(s.instances[1].vtiger.access_key, "US-KEY-0987654321");
+  EXPECT_EQ(s.instances[1].postgres.schema, "vtiger_us");
+  EXPECT_EQ(s.instances[1].sync.modules, (std::vector<std::string>{"Contacts", "Accounts"}));
+  EXPECT_EQ(s.instances[1].sync.idempotency_field, "cf_777");
+  EXPECT_EQ(s.instances[1].postgres.conninfo, "postgresql:///vtsync");
+  // The first instance stands for the file where one is expected.
+  EXPECT_EQ(s.vtiger.name, "eu");
+  EXPECT_EQ(s.postgres.schema, "vtiger_eu");
+
+  // The single form is one instance, unchanged.
+  const auto single = cfg::load(dir.write("one.toml", good_body), no_env());
+  ASSERT_EQ(single.instances.size(), 1u);
+  EXPECT_EQ(single.instances[0].vtiger.name, "default");
+  EXPECT_EQ(single.instances[0].postgres.schema, "vtiger");
+}
+
+TEST(Config, SeveralVtigerInstancesAreChecked) {
+  temp_dir dir;
+  const std::string head = "[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
+  const std::string a = "[[vtiger]]\nname = \"a\"\nurl = \"https://a.example.com\"\nusername = \"u\"\n"
+                        "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
+  EXPECT_NE(load_error(dir.write("dup.toml", head + a + a)).find("vtiger[1].name: 'a' is used twice"),
+            std::string::npos)
+      << load_error(dir.write("dup.toml", head + a + a));
+  const std::string same_schema = "[[vtiger]]\nname = \"b\"\nurl = \"https://b.example.com\"\nusername = \"u\"\n"
+                                  "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
+  EXPECT_NE(load_error(dir.write("schema.toml", head + a + same_schema)).find("vtiger[1].schema"),
+            std::string::npos);
+  const std::string no_schema = "[[vtiger]]\nname = \"c\"\nurl = \"https://c.example.com\"\nusername = \"u\"\n"
+                                "access_key = \"K-1234567890\"\n";
+  EXPECT_NE(load_error(dir.write("noschema.toml", head + no_schema)).find("vtiger[0].schema: missing"),
+            std::string::npos);
+  const std::string bad_key = a + "colour = \"red\"\n";
+  EXPECT_NE(load_error(dir.write("bad.toml", head + bad_key)).find("vtiger[0].colour: unknown key"),
+            std::string::npos);
+  const std::string no_key = "[[vtiger]]\nname = \"d\"\nurl = \"https://d.example.com\"\nusername = \"u\"\n"
+                             "schema = \"sd\"\n";
+  const auto err = load_error(dir.write("nokey.toml", head + no_key));
+  EXPECT_NE(err.find("vtiger[0].access_key_file: missing"), std::string::npos) << err;
+}

@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_option("--expire-sessions-every", so.expire_sessions_every,
                  "invalidate every session each N requests");
   app.add_option("--clock-offset", so.clock_offset, "seconds added to the real clock");
+  app.add_option("--request-log", srv.request_log,
+                 "append one JSON line per web-service request to FILE (start_ms, end_ms, operation, "
+                 "module, id, session, port, status)");
   CLI11_PARSE(app, argc, argv);
 
   try {

@@ -17,6 +17,8 @@
 #include <deque>
 #include <memory>
 #include <stdexcept>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <unordered_map>
 
 namespace vtsync::fake {
@@ -73,7 +75,63 @@ struct shared_state {
   service& svc;
   session_locks locks;
   int latency_ms = 0;
+  std::FILE* request_log = nullptr;
 };
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The module a request is about: elementType, the FROM of a query, or the module of the record's id.
+std::string module_of(const service& svc, const form_fields& f, std::string& id) {
+  if (auto it = f.find("elementType"); it != f.end()) return it->second;
+  if (auto it = f.find("query"); it != f.end()) {
+    static const std::regex from{R"(\bfrom\s+([A-Za-z_][A-Za-z0-9_]*))", std::regex::icase};
+    std::smatch m;
+    if (std::regex_search(it->second, m, from)) return m[1].str();
+  }
+  if (auto it = f.find("id"); it != f.end()) id = it->second;
+  if (id.empty()) {
+    if (auto it = f.find("element"); it != f.end()) {
+      static const std::regex id_re{R"re("id"\s*:\s*"([0-9]+x[0-9]+)")re"};
+      std::smatch m;
+      if (std::regex_search(it->second, m, id_re)) id = m[1].str();
+    }
+  }
+  const auto x = id.find('x');
+  if (x == std::string::npos || x == 0) return {};
+  try {
+    const int mi = svc.records().module_by_prefix(std::stoi(id.substr(0, x)));
+    if (mi >= 0) return svc.records().modules()[static_cast<std::size_t>(mi)].name;
+  } catch (const std::exception&) {
+  }
+  return {};
+}
+
+void log_request(shared_state& state, const http_in& in, std::int64_t start, int status, unsigned short port) {
+  const auto q = in.target.find('?');
+  form_fields f =
+      parse_form(q == std::string::npos ? std::string_view{} : std::string_view(in.target).substr(q + 1));
+  if (in.method == "POST") {
+    for (auto& [k, v] : parse_form(in.body)) f[k] = v;
+  }
+  nlohmann::json line;
+  line["start_ms"] = start;
+  line["end_ms"] = unix_ms();
+  line["operation"] = f.contains("operation") ? f["operation"] : std::string{};
+  std::string id;
+  line["module"] = module_of(state.svc, f, id);
+  line["id"] = id;
+  line["session"] = f.contains("sessionName") ? f["sessionName"] : std::string{};
+  line["port"] = port;
+  if (auto it = f.find("query"); it != f.end()) line["query"] = it->second.substr(0, 300);
+  line["status"] = status;
+  const std::string text = line.dump() + "\n";
+  std::fwrite(text.data(), 1, text.size(), state.request_log);
+  std::fflush(state.request_log);
+}
 
 awaitable<void> sleep_ms(int ms) {
   asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds{ms});
@@ -115,6 +173,7 @@ awaitable<void> serve(Stream& stream, shared_state& state) {
                std::string(req[http::field::content_type])};
     const bool webservice = in.target.rfind("/_fake/", 0) != 0;
     const std::string sid = webservice ? service::session_name_of(in) : std::string();
+    const auto start_ms = unix_ms();
     if (!sid.empty() && co_await state.locks.acquire(sid)) state.svc.note_session_wait();
     http_out out;
     try {
@@ -129,6 +188,11 @@ awaitable<void> serve(Stream& stream, shared_state& state) {
       out.body.clear();
     }
     if (!sid.empty()) state.locks.release(sid);
+    if (webservice && state.request_log != nullptr) {
+      beast::error_code pec;
+      const auto peer = beast::get_lowest_layer(stream).socket().remote_endpoint(pec);
+      log_request(state, in, start_ms, out.status, pec ? 0 : peer.port());
+    }
 
     beast::get_lowest_layer(stream).expires_after(std::chrono::minutes{1});
     switch (out.act) {
@@ -220,6 +284,12 @@ int run_server(service& svc, const server_options& options) {
   acceptor.bind(ep);
   acceptor.listen(asio::socket_base::max_listen_connections);
   shared_state state{svc, {}, options.latency_ms};
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> log_file{nullptr, &std::fclose};
+  if (!options.request_log.empty()) {
+    log_file.reset(std::fopen(options.request_log.c_str(), "a"));
+    if (!log_file) throw std::runtime_error("cannot open --request-log " + options.request_log);
+    state.request_log = log_file.get();
+  }
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
   asio::co_spawn(ioc, accept_loop(acceptor, state, tls.get()), asio::detached);

@@ -22,6 +22,7 @@ enum class remote_delete_policy { remove, mark };  // "delete" | "mark"
 enum class log_format { text, json };
 
 struct vtiger_settings {
+  std::string name = "default";  // the instance's name (logs, status, leases)
   std::string url;  // normalised: always ends in webservice.php
   std::string username;
   std::string access_key;  // secret: never print
@@ -67,6 +68,9 @@ struct settings {
   sync_settings sync;
   health_settings health;
   log_settings log;
+  // One full settings per Vtiger instance (the single [vtiger] form: one, equal to this one but for this
+  // list, which is empty in the copies). With [[vtiger]] tables, the fields above hold the first instance.
+  std::vector<settings> instances;
 };
 
 enum class key_type { string, boolean, duration, integer, number, string_list, choice, path };

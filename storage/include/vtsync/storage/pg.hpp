@@ -125,6 +125,9 @@ struct connection_options {
   std::chrono::milliseconds call_timeout{60'000};       // per query (client side)
   std::chrono::milliseconds statement_timeout{55'000};  // server side (0 = off)
   std::string application_name = "vtsyncd";
+  // false: once a session is lost it is not reopened; every later call throws pg_error(connection). For
+  // the connection that holds a lease (lease.hpp): a new session would not hold the advisory lock.
+  bool reconnect = true;
 };
 
 class connection {

@@ -24,7 +24,8 @@
 //       op: insert | update | delete; state: pending -> in_flight -> done | failed. old/new values are
 //       to_jsonb() of the changed data columns (all data columns for insert (new) and delete (old)).
 //       idempotency_key: a uuid on inserts, for engines that make creates idempotent.
-//   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at)
+//   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at, schema_name)
+//       schema_name (version 2) is the mirror schema, i.e. the Vtiger instance; NULL on older rows.
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 
@@ -208,7 +209,9 @@ class store {
   asio::awaitable<void> mark_failed(const outbox_entry& entry, std::string_view error);
   // A transient failure: back to pending (attempts stay counted), error remembered.
   asio::awaitable<void> release(const outbox_entry& entry, std::string_view error);
-  // At start-up: entries left in flight by a previous process go back to pending. Returns how many.
+  // At start-up (or on taking the push lease): entries left in flight by a previous holder go back to
+  // pending. Returns how many. claim, reset_in_flight, retry_failed and count_outbox only see the entries
+  // of this store's mirror schema (one Vtiger instance): instances do not touch each other's outbox.
   asio::awaitable<std::size_t> reset_in_flight();
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
