@@ -8,9 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
-bin="$build/tests/ha/vtsync_ha_e2e_tests"
+bin="$build/tests/ha/vtsync_ha_failover_bench"
 if [ ! -x "$bin" ] || [ ! -x "$build/vtsyncd" ] || [ ! -x "$build/fake-vtiger" ]; then
-  cmake --build "$build" --target vtsync_ha_e2e_tests vtsyncd fake-vtiger >&2
+  cmake --build "$build" --target vtsync_ha_failover_bench vtsyncd fake-vtiger >&2
 fi
 if [ -z "${VTSYNC_TEST_POSTGRES:-}" ]; then
   # shellcheck source=../scripts/lib/pg.sh

@@ -298,13 +298,14 @@ TEST(Config, ReadmeTableAndSampleFileNameExactlyTheKeyTable) {
   std::set<std::string> in_sample;
   {
     std::istringstream lines(sample);
-    static const std::regex section_re{R"(^\[([a-z_]+)\]\s*$)"};
+    // [section], [[array-of-tables]] (also commented out, as the sample shows several instances)
+    static const std::regex section_re{R"(^(# )?\[\[?([a-z_]+)\]\]?\s*$)"};
     static const std::regex key_re{R"(^(# )?([a-z_]+) = )"};
     std::string section;
     std::smatch m;
     for (std::string line; std::getline(lines, line);) {
       if (std::regex_search(line, m, section_re)) {
-        section = m[1].str();
+        section = m[2].str();
       } else if (std::regex_search(line, m, key_re)) {
         EXPECT_FALSE(section.empty()) << "key before any section: " << line;
         in_sample.insert(section + "." + m[2].str());
