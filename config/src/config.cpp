@@ -457,15 +457,20 @@ std::optional<std::string> environment::get(const std::string& name) const {
 }
 
 settings load(const std::string& path, const environment& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
+  return load_from_string(text.str(), path, env);
+}
+
+settings load_from_string(std::string_view toml_text, const std::string& path, const environment& env) {
   settings s;
   s.source_file = path;
-  {
-    std::ifstream probe(path);
-    if (!probe) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
-  }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(toml_text, std::string_view{path});
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     throw config_error(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +

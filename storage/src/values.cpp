@@ -88,6 +88,8 @@ bool valid_bigint(std::string_view s) {
   std::int64_t v = 0;
   const char* first = s.data();
   if (!s.empty() && s.front() == '+') ++first;
+  // from_chars takes a '-' of its own: "+-5" must not pass (PostgreSQL's int8 input rejects it).
+  if (first == s.data() + s.size() || (!is_digit(*first) && (*first != '-' || first != s.data()))) return false;
   const auto [ptr, ec] = std::from_chars(first, s.data() + s.size(), v);
   return ec == std::errc{} && ptr == s.data() + s.size() && first != s.data() + s.size();
 }
@@ -274,8 +276,10 @@ std::vector<std::string> split_multipicklist(std::string_view value) {
   constexpr std::string_view separator = "|##|";
   while (true) {
     const auto pos = value.find(separator);
-    const auto piece = trim_spaces(value.substr(0, pos));
-    if (!piece.empty()) out.push_back(without_nul(piece));
+    // NULs go first: a piece of only NULs (and spaces) is an empty piece, never an empty element.
+    const std::string piece = without_nul(value.substr(0, pos));
+    const auto trimmed = trim_spaces(piece);
+    if (!trimmed.empty()) out.emplace_back(trimmed);
     if (pos == std::string_view::npos) break;
     value.remove_prefix(pos + separator.size());
   }

@@ -154,3 +154,26 @@ TEST(Errors, ClassifiedBySqlstateClass) {
   EXPECT_TRUE(pg_error(error_kind::transaction, "40001", "x").retryable());
   EXPECT_FALSE(pg_error(error_kind::data, "23505", "x").retryable());
 }
+
+// Found by tests/fuzz/fuzz_values: from_chars accepted the '-' after a '+', so "+-5" became bigint text
+// that PostgreSQL rejects ("invalid input syntax for type bigint"), failing the whole page.
+TEST(FuzzRegressions, PlusMinusIsNotABigint) {
+  EXPECT_TRUE(malformed(column_type::bigint, "+-5"));
+  EXPECT_TRUE(malformed(column_type::bigint, "+-5.000"));
+  EXPECT_TRUE(malformed(column_type::bigint, "--5"));
+  EXPECT_TRUE(malformed(column_type::bigint, "+"));
+  EXPECT_EQ(to_col(column_type::bigint, "+5"), "+5");
+  EXPECT_EQ(to_col(column_type::bigint, "-5"), "-5");
+  EXPECT_EQ(to_col(column_type::bigint, "-5.00"), "-5");
+}
+
+// Found by tests/fuzz/fuzz_values: a multipicklist piece made only of NUL bytes was non-empty before the
+// NULs were removed, so it became an empty element ({""}) instead of being dropped.
+TEST(FuzzRegressions, NulOnlyMultipicklistPiecesAreDropped) {
+  using namespace std::string_literals;
+  EXPECT_EQ(split_multipicklist("\0"s), std::vector<std::string>{});
+  EXPECT_EQ(split_multipicklist("A |##| \0 \0 |##| B"s), (std::vector<std::string>{"A", "B"}));
+  EXPECT_EQ(split_multipicklist("\0 A"s), std::vector<std::string>{"A"});
+  EXPECT_EQ(to_col(column_type::text_array, "\0"s), "{}");
+  EXPECT_EQ(to_col(column_type::date, "\0"s), std::nullopt);
+}
