@@ -73,14 +73,21 @@ bool valid_decimal(std::string_view s) {
     while (i < s.size() && is_digit(s[i])) ++i, ++frac_digits;
   }
   if (int_digits + frac_digits == 0) return false;
+  long exponent = 0;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    bool negative = false;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
     std::size_t exp_digits = 0;
-    while (i < s.size() && is_digit(s[i])) ++i, ++exp_digits;
+    while (i < s.size() && is_digit(s[i])) exponent = exponent * 10 + (s[i++] - '0'), ++exp_digits;
     // numeric's exponent range is limited; a huge one would be rejected by the server.
     if (exp_digits == 0 || exp_digits > 3) return false;
+    if (negative) exponent = -exponent;
   }
+  // numeric_in also fails ("value overflows numeric format") past 16383 digits of scale or 131072 digits
+  // before the point: a 20,000-digit value must become NULL, not fail the page.
+  if (static_cast<long>(frac_digits) - exponent > 16383 || static_cast<long>(int_digits) + exponent > 131072)
+    return false;
   return i == s.size();
 }
 

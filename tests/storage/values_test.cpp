@@ -177,3 +177,16 @@ TEST(FuzzRegressions, NulOnlyMultipicklistPiecesAreDropped) {
   EXPECT_EQ(to_col(column_type::text_array, "\0"s), "{}");
   EXPECT_EQ(to_col(column_type::date, "\0"s), std::nullopt);
 }
+
+// Noticed while writing fuzz_values' reference grammar: PostgreSQL's numeric input rejects a scale over
+// 16383 digits and more than 131072 digits before the point, which the syntax check let through.
+TEST(FuzzRegressions, NumericBeyondPostgresLimitsIsMalformed) {
+  EXPECT_TRUE(malformed(column_type::numeric, "0." + std::string(16384, '1')));
+  EXPECT_TRUE(malformed(column_type::numeric, std::string(131073, '1')));
+  EXPECT_TRUE(malformed(column_type::numeric, std::string(130500, '1') + "e999"));
+  EXPECT_EQ(to_col(column_type::numeric, "0." + std::string(16383, '1')), "0." + std::string(16383, '1'));
+  EXPECT_EQ(to_col(column_type::numeric, "0." + std::string(16390, '1') + "e10"),
+            "0." + std::string(16390, '1') + "e10");
+  EXPECT_EQ(to_col(column_type::numeric, "1e999"), "1e999");
+  EXPECT_EQ(to_col(column_type::numeric, "-12.5e-3"), "-12.5e-3");
+}
