@@ -79,7 +79,10 @@ bool valid_decimal(std::string_view s) {
     bool negative = false;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
     std::size_t exp_digits = 0;
-    while (i < s.size() && is_digit(s[i])) exponent = exponent * 10 + (s[i++] - '0'), ++exp_digits;
+    while (i < s.size() && is_digit(s[i])) {
+      if (exp_digits++ < 4) exponent = exponent * 10 + (s[i] - '0');  // more digits are refused below
+      ++i;
+    }
     // numeric's exponent range is limited; a huge one would be rejected by the server.
     if (exp_digits == 0 || exp_digits > 3) return false;
     if (negative) exponent = -exponent;
