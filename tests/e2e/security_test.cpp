@@ -62,8 +62,11 @@ std::string secret_problems(const std::string& what, const std::string& text) {
   static const std::regex hex_run{"[0-9a-f]{13,}"};
   std::smatch m;
   if (text.find(key) != std::string::npos) return "the access key in " + what;
-  if (text.find("accessKey=") != std::string::npos) return "a login body in " + what;
-  if (text.find("sessionName=") != std::string::npos) return "a sessionName parameter in " + what;
+  for (const std::string param : {"accessKey=", "sessionName="}) {
+    // Redacted as "***" in trace lines; any other value after the name is a leak.
+    for (auto at = text.find(param); at != std::string::npos; at = text.find(param, at + 1))
+      if (text.compare(at + param.size(), 3, "***") != 0) return "a " + param + " value in " + what;
+  }
   if (std::regex_search(text, m, hex_run))
     return "a digest or session name (" + m.str() + ") in " + what + ":\n" + text;
   return {};
@@ -87,8 +90,9 @@ TEST(SecurityE2e, CommandsRefuseAnUnverifiableCertificateAndWorkWithCaFileOrALou
   EXPECT_EQ(check.exit_code, 69) << check.output;
   EXPECT_NE(check.output.find("vtiger: "), std::string::npos) << check.output;
   EXPECT_NE(lower(check.output).find("certificate"), std::string::npos) << check.output;
-  const auto refused = vt::run_vtsyncd({"backfill", "--config", config}, vt::scaled(120s));
-  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  // 69 within the timeout (run_vtsyncd's -1 would be a hang: it used to wait for SIGTERM after the error).
+  const auto refused = vt::run_vtsyncd({"backfill", "--config", config}, vt::scaled(60s));
+  EXPECT_EQ(refused.exit_code, 69) << refused.output;
   EXPECT_NE(lower(refused.output).find("certificate"), std::string::npos) << refused.output;
 
   // ca_file = the certificate: both work.
@@ -167,9 +171,10 @@ TEST(SecurityE2e, HostileValuesFromVtigerAreStoredVerbatimAndInjectNothing) {
   const std::string controls = "semi;colon \"double\" 'single' \\back\\slash \x01\x07\x1b\x7f\r\n\ttab $$ $1 %s";
   std::string megabyte;
   while (megabyte.size() < 1024 * 1024) megabyte += "ab;'\"\\ ";
-  vt::fake_post(f.fake().port(), "/_fake/edit",
-                {{"id", id},
-                 {"fields", {{"lastname", injection}, {"firstname", controls}, {"title", megabyte}}}});
+  // Not fake_post: the fake answers with raw control characters in strings, as real Vtiger does, which a
+  // strict JSON parser refuses (the daemon's client escapes them first).
+  const json edit = {{"id", id}, {"fields", {{"lastname", injection}, {"firstname", controls}, {"title", megabyte}}}};
+  ASSERT_EQ(vt::http_request(f.fake().port(), "POST", "/_fake/edit", edit.dump(), "application/json").status, 200);
 
   auto conn = vt::connect_blocking();
   const auto where = " FROM " + table + " WHERE vtiger_id = '" + id + "'";
