@@ -1,13 +1,14 @@
 #include "vtsync/config/config.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <toml++/toml.h>
 
 #include "vtsync/config/duration.hpp"
@@ -101,14 +102,59 @@ std::string as_choice(const toml::node& node, const origin& at, const std::vecto
   at.fail("'" + value + "' is not one of: " + list);
 }
 
-bool is_identifier(const std::string& s) {
-  static const std::regex re{"^[A-Za-z_][A-Za-z0-9_]*$"};
-  return std::regex_match(s, re);
+// Hand-written matchers, no std::regex: libstdc++'s regex executor recurses once per character, so a
+// long value (a 300 kB module name, found by tests/fuzz/fuzz_config) overflowed the stack instead of
+// being reported.
+bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool all_digits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return is_digit(c); });
 }
 
+// ^[A-Za-z_][A-Za-z0-9_]*$
+bool is_identifier(const std::string& s) {
+  if (s.empty() || !(is_alpha(s[0]) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return is_alpha(c) || is_digit(c) || c == '_'; });
+}
+
+// ^[0-9]+x[0-9]+$
 bool is_vtiger_id(const std::string& s) {
-  static const std::regex re{"^[0-9]+x[0-9]+$"};
-  return std::regex_match(s, re);
+  const auto x = s.find('x');
+  if (x == std::string::npos) return false;
+  const std::string_view v{s};
+  return all_digits(v.substr(0, x)) && all_digits(v.substr(x + 1));
+}
+
+// ^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$
+bool is_zone_name(const std::string& s) {
+  std::size_t segment = 0;
+  for (char c : s) {
+    if (c == '/') {
+      if (segment == 0) return false;
+      segment = 0;
+    } else if (is_alpha(c) || is_digit(c) || c == '_' || c == '+' || c == '-') {
+      ++segment;
+    } else {
+      return false;
+    }
+  }
+  return segment > 0;
+}
+
+// ^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$ with the port <= 65535.
+bool is_listen_address(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string_view host = std::string_view{s}.substr(0, colon), port = std::string_view{s}.substr(colon + 1);
+  if (!all_digits(port) || port.size() > 5 || std::stoi(std::string{port}) > 65535) return false;
+  if (host == "localhost") return true;
+  if (host.size() >= 3 && host.front() == '[' && host.back() == ']') {
+    const auto inner = host.substr(1, host.size() - 2);
+    return std::all_of(inner.begin(), inner.end(), [](char c) {
+      return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
+    });
+  }
+  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; });
 }
 
 std::string normalise_vtiger_url(const std::string& text, const origin& at) {
@@ -248,8 +294,7 @@ const std::vector<key_impl>& impl_table() {
          "Time zone of Vtiger's stored datetimes (config.inc.php `$default_timezone`), an IANA name.", false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto zone = as_nonempty_string(n, at);
-          static const std::regex re{"^[A-Za-z0-9_+\\-]+(/[A-Za-z0-9_+\\-]+)*$"};
-          if (!std::regex_match(zone, re))
+          if (!is_zone_name(zone))
             at.fail("'" + zone + "' is not a time zone name (e.g. UTC, Europe/Berlin)");
           s.vtiger.server_timezone = zone;
         },
@@ -434,9 +479,7 @@ const std::vector<key_impl>& impl_table() {
          false},
         [](settings& s, const toml::node& n, const origin& at) {
           auto v = as_nonempty_string(n, at);
-          static const std::regex re{R"(^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$)"};
-          std::smatch m;
-          if (!std::regex_match(v, m, re) || std::stoi(m[2].str()) > 65535) {
+          if (!is_listen_address(v)) {
             at.fail("'" + v + "' is not host:port (e.g. 127.0.0.1:8089 or [::1]:8089)");
           }
           s.health.listen = v;
@@ -501,15 +544,20 @@ std::optional<std::string> environment::get(const std::string& name) const {
 }
 
 settings load(const std::string& path, const environment& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
+  return load_from_string(text.str(), path, env);
+}
+
+settings load_from_string(std::string_view toml_text, const std::string& path, const environment& env) {
   settings s;
   s.source_file = path;
-  {
-    std::ifstream probe(path);
-    if (!probe) throw config_error(path + ": cannot read the configuration file: " + std::strerror(errno));
-  }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(toml_text, std::string_view{path});
   } catch (const toml::parse_error& e) {
     const auto& where = e.source().begin;
     throw config_error(path + ":" + std::to_string(where.line) + ":" + std::to_string(where.column) +

@@ -10,7 +10,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdio>
+#include <exception>
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "runtime.hpp"
@@ -24,12 +26,22 @@ using nlohmann::json;
 
 namespace {
 
-// Runs `body` on a fresh io_context; returns its value or rethrows its exception.
+// Runs `body` on a fresh io_context; returns its value or rethrows its exception. The loop stops when
+// the body ends, however it ends: a body that throws must not leave the command waiting on what it had
+// still armed (backfill's signal_set made `vtsyncd backfill` hang until SIGTERM after any error, e.g. a
+// refused TLS certificate; found by tests/e2e/security_test.cpp).
 template <class T, class Body>
 T run_on_loop(asio::io_context& io, Body body) {
-  auto future = asio::co_spawn(io, std::move(body), asio::use_future);
+  std::exception_ptr error;
+  std::optional<T> value;
+  asio::co_spawn(io, std::move(body), [&](std::exception_ptr e, T v) {
+    error = e;
+    if (!e) value.emplace(std::move(v));
+    io.stop();
+  });
   io.run();
-  return future.get();
+  if (error) std::rethrow_exception(error);
+  return std::move(*value);
 }
 
 // Progress of a backfill: a bar on a terminal, otherwise a log line every 5 s.

@@ -74,14 +74,24 @@ bool valid_decimal(std::string_view s) {
     while (i < s.size() && is_digit(s[i])) ++i, ++frac_digits;
   }
   if (int_digits + frac_digits == 0) return false;
+  long exponent = 0;
   if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
     ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    bool negative = false;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
     std::size_t exp_digits = 0;
-    while (i < s.size() && is_digit(s[i])) ++i, ++exp_digits;
+    while (i < s.size() && is_digit(s[i])) {
+      if (exp_digits++ < 4) exponent = exponent * 10 + (s[i] - '0');  // more digits are refused below
+      ++i;
+    }
     // numeric's exponent range is limited; a huge one would be rejected by the server.
     if (exp_digits == 0 || exp_digits > 3) return false;
+    if (negative) exponent = -exponent;
   }
+  // numeric_in also fails ("value overflows numeric format") past 16383 digits of scale or 131072 digits
+  // before the point: a 20,000-digit value must become NULL, not fail the page.
+  if (static_cast<long>(frac_digits) - exponent > 16383 || static_cast<long>(int_digits) + exponent > 131072)
+    return false;
   return i == s.size();
 }
 
@@ -89,6 +99,8 @@ bool valid_bigint(std::string_view s) {
   std::int64_t v = 0;
   const char* first = s.data();
   if (!s.empty() && s.front() == '+') ++first;
+  // from_chars takes a '-' of its own: "+-5" must not pass (PostgreSQL's int8 input rejects it).
+  if (first == s.data() + s.size() || (!is_digit(*first) && (*first != '-' || first != s.data()))) return false;
   const auto [ptr, ec] = std::from_chars(first, s.data() + s.size(), v);
   return ec == std::errc{} && ptr == s.data() + s.size() && first != s.data() + s.size();
 }
@@ -275,8 +287,10 @@ std::vector<std::string> split_multipicklist(std::string_view value) {
   constexpr std::string_view separator = "|##|";
   while (true) {
     const auto pos = value.find(separator);
-    const auto piece = trim_spaces(value.substr(0, pos));
-    if (!piece.empty()) out.push_back(without_nul(piece));
+    // NULs go first: a piece of only NULs (and spaces) is an empty piece, never an empty element.
+    const std::string piece = without_nul(value.substr(0, pos));
+    const auto trimmed = trim_spaces(piece);
+    if (!trimmed.empty()) out.emplace_back(trimmed);
     if (pos == std::string_view::npos) break;
     value.remove_prefix(pos + separator.size());
   }

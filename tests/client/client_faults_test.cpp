@@ -186,3 +186,25 @@ TEST(ClientFaults, WriteAfterRecoveredSessionErrorSucceeds) {
   EXPECT_EQ(test::fake_get_json(fake, "/_fake/dump?module=Contacts").size(), 2u);
   EXPECT_EQ(c.stats().relogins, 1u);
 }
+
+// Response bodies are size-capped: a body over options.body_limit is a body_too_large error (not a crash,
+// not an unbounded allocation), the connection is dropped, and the same client keeps working for answers
+// that fit. (The daemon's default cap is 64 MB; a cycle that hits it is logged and tried again next poll.)
+TEST(ClientFaults, BodyOverTheLimitIsAnErrorAndTheClientRecovers) {
+  test::fake_vtiger fake({"--seed", "Contacts=50"});
+  boost::asio::io_context io;
+  auto options = test_options(fake.url());
+  options.body_limit = 4096;  // login fits; 50 full Contacts rows do not
+  client c(io.get_executor(), options);
+  (void)run(io, c.login());
+  try {
+    (void)run(io, c.query("SELECT * FROM Contacts LIMIT 50;"));
+    ADD_FAILURE() << "a body over body_limit was accepted";
+  } catch (const client_error& e) {
+    EXPECT_EQ(e.kind(), error_kind::body_too_large) << e.what();
+    EXPECT_NE(std::string(e.what()).find("4096"), std::string::npos) << e.what();
+  }
+  const auto small = run(io, c.query("SELECT id FROM Contacts LIMIT 1;"));
+  ASSERT_TRUE(small.has_value());
+  EXPECT_EQ(small.value().size(), 1u);
+}

@@ -253,3 +253,32 @@ TEST(VtigerRetry, RateScheduleSpacesRequests) {
   EXPECT_EQ(four.reserve(t0 + 10s), t0 + 10s);
   EXPECT_EQ(four.reserve(t0 + 10s), t0 + 10s + 250ms);
 }
+
+// Found by tests/fuzz/fuzz_protocol: nlohmann::json parses any nesting depth, but dump() recurses once per
+// level, so a hostile body such as {"success":false,"error":{"code":[[[...]]]}} (200,000 levels) overflowed
+// the stack inside parse_response (the code is dumped when it is not a string), and a deep result would
+// crash `vtsyncd call`. Bodies nested deeper than max_json_depth are bad_json now, before parsing.
+TEST(VtigerResponse, FuzzRegressionDeepNestingIsBadJsonNotACrash) {
+  const auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
+  for (const std::string& body :
+       {"{\"success\":false,\"error\":{\"code\":" + nested(200000) + ",\"message\":\"x\"}}",
+        "{\"success\":true,\"result\":" + nested(200000) + "}",
+        "{\"success\":true,\"result\":" + nested(max_json_depth) + "}"}) {
+    try {
+      (void)parse_response(200, "application/json", body);
+      ADD_FAILURE() << "accepted a body nested " << body.size() / 2 << " levels";
+    } catch (const client_error& e) {
+      EXPECT_EQ(e.kind(), error_kind::bad_json);
+      EXPECT_NE(std::string(e.what()).find("nested deeper"), std::string::npos) << e.what();
+    }
+  }
+  // Up to the limit (the envelope's own object counts) is fine, and brackets inside strings do not count.
+  auto ok = parse_response(200, "application/json",
+                           "{\"success\":true,\"result\":" + nested(max_json_depth - 1) + "}");
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_FALSE(ok.value().dump().empty());
+  auto in_string = parse_response(
+      200, "application/json", "{\"success\":true,\"result\":\"" + std::string(100000, '[') + "\\\"{\"}");
+  ASSERT_TRUE(in_string.has_value());
+  EXPECT_EQ(in_string.value().get<std::string>().size(), 100002u);
+}

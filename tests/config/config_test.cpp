@@ -391,3 +391,65 @@ TEST(Config, SeveralVtigerInstancesAreChecked) {
   const auto err = load_error(dir.write("nokey.toml", head + no_key));
   EXPECT_NE(err.find("vtiger[0].access_key_file: missing"), std::string::npos) << err;
 }
+
+// Found by tests/fuzz/fuzz_config: the name checks used std::regex, whose libstdc++ executor recurses once
+// per character, so a 300 kB module name (or id, zone, listen address) overflowed the stack: vtsyncd
+// crashed instead of exiting 78. They are hand-written now; the same checks must still hold.
+TEST(ConfigFuzzRegressions, VeryLongValuesAreReportedNotACrash) {
+  const std::string huge(300000, 'A');
+  const auto with = [&](const std::string& extra) { return good_body + extra; };
+  auto expect_error = [&](const std::string& text, const std::string& key) {
+    try {
+      (void)cfg::load_from_string(text, "long.toml", no_env());
+      ADD_FAILURE() << "accepted a configuration with a 300 kB value in " << key;
+    } catch (const cfg::config_error& e) {
+      EXPECT_NE(std::string(e.what()).find("long.toml:" + key), std::string::npos) << key;
+    }
+  };
+  expect_error(good_body + "\n[health]\nlisten = \"" + huge + ":80\"\n", "health.listen");
+  const std::string sync_head = R"([vtiger]
+url = "https://crm.example.com"
+username = "sync"
+access_key = "AKEY-1234567890"
+server_timezone = ")" + huge + "!\"\n[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
+  expect_error(sync_head, "vtiger.server_timezone");
+  std::string body = good_body;
+  body.replace(body.find("\"Contacts\""), 10, "\"" + huge + "-\"");
+  expect_error(body, "sync.modules");
+  expect_error(with("default_assigned_user_id = \"" + std::string(300000, '1') + "y1\"\n"),
+               "sync.default_assigned_user_id");
+  // Long but well-formed values are fine.
+  std::string ok = good_body;
+  ok.replace(ok.find("\"Contacts\""), 10, "\"" + huge + "\"");
+  EXPECT_EQ(cfg::load_from_string(ok, "long.toml", no_env()).sync.modules.front().size(), huge.size());
+}
+
+TEST(ConfigFuzzRegressions, HandWrittenChecksMatchTheOldPatterns) {
+  const auto listen_ok = [](const std::string& v) {
+    try {
+      (void)cfg::load_from_string(good_body + "\n[health]\nlisten = \"" + v + "\"\n", "l.toml", no_env());
+      return true;
+    } catch (const cfg::config_error&) {
+      return false;
+    }
+  };
+  for (const char* ok : {"127.0.0.1:8089", "[::1]:8089", "localhost:1", "0.0.0.0:65535"})
+    EXPECT_TRUE(listen_ok(ok)) << ok;
+  for (const char* bad : {"[fe80::1%]:1", "127.0.0.1", ":80", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:123456", "host:80",
+                          "[]:80", "[::1:80", "127.0.0.1:8a", "localhost:80:80"})
+    EXPECT_FALSE(listen_ok(bad)) << bad;
+
+  const auto zone_ok = [](const std::string& z) {
+    std::string body = good_body;
+    body.insert(body.find("\n\n[postgres]"), "\nserver_timezone = \"" + z + "\"");
+    try {
+      (void)cfg::load_from_string(body, "z.toml", no_env());
+      return true;
+    } catch (const cfg::config_error&) {
+      return false;
+    }
+  };
+  for (const char* ok : {"UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"})
+    EXPECT_TRUE(zone_ok(ok)) << ok;
+  for (const char* bad : {"/UTC", "UTC/", "Europe//Berlin", "Europe/Ber lin", "a;b"}) EXPECT_FALSE(zone_ok(bad)) << bad;
+}

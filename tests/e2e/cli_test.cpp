@@ -135,3 +135,17 @@ TEST(CliE2e, BadConfigurationsExit78NamingTheKey) {
     }
   }
 }
+
+// Found by tests/e2e/security_test.cpp: after any error (here: nothing listens) `vtsyncd backfill` logged
+// it and then waited for SIGTERM, because its signal_set kept the event loop alive. It must exit 69.
+TEST(CliE2e, BackfillThatCannotReachVtigerExitsInsteadOfHanging) {
+  vt::temp_dir dir;
+  vt::config_params p;
+  p.vtiger_url = "http://127.0.0.1:1";
+  p.access_key = key;
+  p.schema = vt::unique_schema("cli_unreachable");
+  const auto r = vt::run_vtsyncd({"backfill", "--config", vt::write_config(dir, p)},
+                                 vt::scaled(std::chrono::seconds{90}));
+  EXPECT_EQ(r.exit_code, 69) << r.output;
+  EXPECT_NE(r.output.find("backfill failed"), std::string::npos) << r.output;
+}

@@ -154,3 +154,41 @@ TEST(Errors, ClassifiedBySqlstateClass) {
   EXPECT_TRUE(pg_error(error_kind::transaction, "40001", "x").retryable());
   EXPECT_FALSE(pg_error(error_kind::data, "23505", "x").retryable());
 }
+
+// Found by tests/fuzz/fuzz_values: from_chars accepted the '-' after a '+', so "+-5" became bigint text
+// that PostgreSQL rejects ("invalid input syntax for type bigint"), failing the whole page.
+TEST(FuzzRegressions, PlusMinusIsNotABigint) {
+  EXPECT_TRUE(malformed(column_type::bigint, "+-5"));
+  EXPECT_TRUE(malformed(column_type::bigint, "+-5.000"));
+  EXPECT_TRUE(malformed(column_type::bigint, "--5"));
+  EXPECT_TRUE(malformed(column_type::bigint, "+"));
+  EXPECT_EQ(to_col(column_type::bigint, "+5"), "+5");
+  EXPECT_EQ(to_col(column_type::bigint, "-5"), "-5");
+  EXPECT_EQ(to_col(column_type::bigint, "-5.00"), "-5");
+}
+
+// Found by tests/fuzz/fuzz_values: a multipicklist piece made only of NUL bytes was non-empty before the
+// NULs were removed, so it became an empty element ({""}) instead of being dropped.
+TEST(FuzzRegressions, NulOnlyMultipicklistPiecesAreDropped) {
+  using namespace std::string_literals;
+  EXPECT_EQ(split_multipicklist("\0"s), std::vector<std::string>{});
+  EXPECT_EQ(split_multipicklist("A |##| \0 \0 |##| B"s), (std::vector<std::string>{"A", "B"}));
+  EXPECT_EQ(split_multipicklist("\0 A"s), std::vector<std::string>{"A"});
+  EXPECT_EQ(to_col(column_type::text_array, "\0"s), "{}");
+  EXPECT_EQ(to_col(column_type::date, "\0"s), std::nullopt);
+}
+
+// Noticed while writing fuzz_values' reference grammar: PostgreSQL's numeric input rejects a scale over
+// 16383 digits and more than 131072 digits before the point, which the syntax check let through.
+TEST(FuzzRegressions, NumericBeyondPostgresLimitsIsMalformed) {
+  EXPECT_TRUE(malformed(column_type::numeric, "0." + std::string(16384, '1')));
+  EXPECT_TRUE(malformed(column_type::numeric, std::string(131073, '1')));
+  EXPECT_TRUE(malformed(column_type::numeric, std::string(130500, '1') + "e999"));
+  EXPECT_EQ(to_col(column_type::numeric, "0." + std::string(16383, '1')), "0." + std::string(16383, '1'));
+  EXPECT_EQ(to_col(column_type::numeric, "0." + std::string(16390, '1') + "e10"),
+            "0." + std::string(16390, '1') + "e10");
+  EXPECT_EQ(to_col(column_type::numeric, "1e999"), "1e999");
+  EXPECT_EQ(to_col(column_type::numeric, "-12.5e-3"), "-12.5e-3");
+  // Found by fuzz_values in the first version of that check: a 40-digit exponent overflowed (UBSan).
+  EXPECT_TRUE(malformed(column_type::numeric, "900E" + std::string(40, '6') + "1"));
+}

@@ -32,6 +32,30 @@ std::string excerpt(std::string_view body) {
   return out;
 }
 
+// The deepest [ / { nesting outside strings, counted up to `limit + 1`.
+std::size_t nesting_depth(std::string_view body, std::size_t limit) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char ch : body) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (ch == '\\')
+        escaped = true;
+      else if (ch == '"')
+        in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) break;
+    } else if ((ch == ']' || ch == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 }  // namespace
 
 std::string endpoint::host_header() const {
@@ -164,6 +188,10 @@ api_result<json> parse_response(int status, std::string_view content_type, std::
     throw client_error(
         html ? error_kind::html : error_kind::bad_json,
         (html ? "a page instead of JSON: " : "a body that is not a JSON object: ") + excerpt(body));
+  }
+  if (nesting_depth(body, max_json_depth) > max_json_depth) {
+    throw client_error(error_kind::bad_json, "JSON nested deeper than " + std::to_string(max_json_depth) +
+                                                 " levels (" + std::to_string(body.size()) + " bytes)");
   }
   // Bodies without any control character (the usual compact JSON) are parsed as they are: escaping would
   // copy them unchanged.

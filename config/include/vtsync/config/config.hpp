@@ -8,6 +8,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace vtsync::config {
@@ -100,6 +101,11 @@ struct environment {
 // Reads, validates and resolves secrets (access_key_file, $CREDENTIALS_DIRECTORY/vtiger-access-key,
 // VTSYNC_VTIGER_ACCESS_KEY). Throws config_error.
 [[nodiscard]] settings load(const std::string& path, const environment& env = environment::from_process());
+
+// The same for TOML text already in memory; `path` names it in messages (and is settings::source_file).
+// Never throws anything but config_error (and std::bad_alloc) for any text: tests/fuzz/fuzz_config.cpp.
+[[nodiscard]] settings load_from_string(std::string_view toml_text, const std::string& path,
+                                        const environment& env = environment::from_process());
 
 // The keys whose values differ between two settings and that need a restart to take effect.
 [[nodiscard]] std::vector<std::string> restart_required_changes(const settings& before,

@@ -55,10 +55,15 @@ struct endpoint {
 // \u00XX escapes so that a strict parser accepts the body. Bytes outside strings are left alone.
 [[nodiscard]] std::string escape_raw_controls(std::string_view body);
 
+// Vtiger's answers nest a handful of levels. A body nested deeper than this is refused (bad_json) before
+// it is parsed: nlohmann::json parses any depth, but dump() (error codes, `vtsyncd call`, log lines)
+// recurses once per level, and 200,000 levels overflowed the stack (found by tests/fuzz/fuzz_protocol).
+inline constexpr std::size_t max_json_depth = 512;
+
 // Classifies one HTTP answer. Success -> the result (json null for {"success":true} without result);
 // {"success":false} -> api_error with the code as a string. Throws client_error:
 // http_status (any status other than 200), html (a body that does not start like JSON), bad_json (invalid,
-// truncated or not the envelope).
+// truncated, not the envelope, or nested deeper than max_json_depth).
 [[nodiscard]] api_result<json> parse_response(int status, std::string_view content_type,
                                               std::string_view body);
 
