@@ -310,8 +310,9 @@ class crash_harness {
     c.schema = "vtiger";
     c.modules = {"Contacts"};
     c.extra_sync =
-        "poll_interval = \"1s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n";
+        "poll_interval = \"1s\"\ndeletion_scan_interval = \"3s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n";
     c.extra_vtiger = p.extra_vtiger;
+    c.log = "level = \"info\"\n";
     config_ = vt::write_config(dir_, c);
 
     const auto dump = vt::fake_dump(fake_->port(), "Contacts");
@@ -489,6 +490,7 @@ class crash_harness {
     remote_ids_.erase(remote_ids_.begin() + static_cast<long>(i));
     expected_department_.erase(id);
     deleted_remote_.insert(id);
+    std::erase_if(remote_created_, [&](const auto& kv) { return kv.second == id; });
     ++remote_changes_;
   }
   // Faults hit this client too: retry until the record is there (looked up by its unique name, so a dropped
@@ -507,7 +509,7 @@ class crash_harness {
     const auto found = find_by_lastname(vt::fake_dump(fake_->port(), "Contacts"), name);
     if (found.size() == 1) {
       remote_ids_.push_back(found[0]);
-      remote_created_.insert(name);
+      remote_created_[name] = found[0];
       ++remote_changes_;
     }
   }
@@ -557,11 +559,11 @@ class crash_harness {
       }
       if (n >= 1) id_of_insert[name] = by_lastname[name][0];
     }
-    for (const auto& name : remote_created_) {
+    for (const auto& [name, created_id] : remote_created_) {
       const auto n = by_lastname.count(name) != 0 ? by_lastname[name].size() : 0;
       if (n != 1) {
         ++duplicated_;
-        note("remote create " + name + " is in Vtiger " + std::to_string(n) + " times");
+        note("remote create " + name + " (" + created_id + ") is in Vtiger " + std::to_string(n) + " times");
       }
     }
     for (const auto& key : deleted_local_) {
@@ -595,6 +597,14 @@ class crash_harness {
     // The mirror against Vtiger, and nothing left behind in the mirror or the outbox.
     try {
       for (auto& d : vt::mirror_differences(db_->raw(), "vtiger", "contacts", dump)) note("mirror: " + d);
+      const auto extra = db_->scalar("SELECT coalesce(string_agg(vtiger_id || ' ' || coalesce(lastname, ''), ', '), '') FROM " +
+                                     table() + " WHERE vtiger_id IS NOT NULL AND vtiger_id <> ALL (ARRAY[" +
+                                     [&] {
+                                       std::string ids = "''";
+                                       for (const auto& [id, r] : by_id) ids += "," + sql_literal(id);
+                                       return ids;
+                                     }() + "])");
+      if (!extra.empty()) note("in the mirror but not in Vtiger: " + extra);
       const auto stuck_rows = db_->scalar("SELECT count(*) FROM " + table() +
                                           " WHERE vtiger_id IS NULL OR _sync_state <> 'synced'");
       if (stuck_rows != "0") note(stuck_rows + " mirror rows unpushed or not 'synced'");
@@ -641,7 +651,8 @@ class crash_harness {
   long counter_ = 0;
   std::vector<std::string> local_seeded_, remote_ids_;
   std::vector<std::string> local_keys_;
-  std::set<std::string> inserted_, deleted_local_, deleted_remote_, remote_created_;
+  std::set<std::string> inserted_, deleted_local_, deleted_remote_;
+  std::map<std::string, std::string> remote_created_;  // lastname -> id
   std::map<std::string, std::string> expected_title_, expected_department_;
 
   int kills_done_ = 0;
