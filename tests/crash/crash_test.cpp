@@ -332,6 +332,12 @@ class crash_harness {
 
   void run() {
     start_daemon();
+    // The driver's SQL needs the mirror table, which the daemon makes from describe (slow under faults).
+    const auto table_deadline = std::chrono::steady_clock::now() + vt::scaled(60s);
+    while (db_->scalar("SELECT to_regclass('vtiger.contacts') IS NOT NULL") != "t") {
+      ASSERT_LT(std::chrono::steady_clock::now(), table_deadline) << "no mirror table; daemon log:\n" << log_tail();
+      std::this_thread::sleep_for(100ms);
+    }
     for (int k = 0; k < kills_; ++k) {
       // A random instant: often right after start-up or right after a burst of changes (between a create
       // and its write-back), otherwise later.
@@ -340,7 +346,7 @@ class crash_harness {
       const auto until = std::chrono::steady_clock::now() + alive;
       while (std::chrono::steady_clock::now() < until) {
         random_change();
-        if (p_.pg_terminate && chance(0.08)) terminate_backends();
+        if (p_.pg_terminate && chance(0.15)) terminate_backends();
         std::this_thread::sleep_for(std::chrono::milliseconds{uniform(5, 80)});
       }
       if (p_.pg_restart && chance(0.3)) restart_postgres();
@@ -611,6 +617,9 @@ class crash_harness {
       const auto open = db_->scalar("SELECT coalesce(string_agg(state || ':' || n, ', '), '') FROM (SELECT state, "
                                     "count(*) n FROM vtsync.outbox WHERE state <> 'done' GROUP BY state) s");
       if (!open.empty()) note("outbox not drained: " + open);
+      const auto failed = db_->scalar("SELECT coalesce(string_agg(op || ' ' || coalesce(vtiger_id, '-') || ' attempts ' || "
+                                      "attempts || ': ' || coalesce(error, ''), '; '), '') FROM vtsync.outbox WHERE state = 'failed'");
+      if (!failed.empty()) note("failed outbox entries: " + failed);
     } catch (const std::exception& e) {
       note(std::string{"mirror check failed: "} + e.what());
     }

@@ -196,6 +196,34 @@ TEST_F(push, RemoteRejectionOfAReviseFailsTheRow) {
   EXPECT_EQ(row("_sync_error", "vtiger_id = '" + id + "'").rfind("ACCESS_DENIED: ", 0), 0u);
 }
 
+// Regression (found by tests/crash): a session error that survives the client's one re-login (an expiry
+// storm) is not Vtiger's verdict on the change. It used to mark the row failed with INVALID_SESSIONID, so a
+// local insert never reached Vtiger; now the entry waits for the next drain like after any outage.
+TEST_F(push, SessionErrorsAfterTheReloginLeaveTheChangePending) {
+  start({"--fault", "create:invalid_session:every=1"});
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Stormy')");
+  const auto stats = drain();
+  EXPECT_EQ(stats.failed, 0u);
+  EXPECT_GE(stats.released, 1u);
+  EXPECT_EQ(row("_sync_state", "lastname = 'Stormy'"), "pending");
+  EXPECT_EQ(sql("SELECT state FROM " + state("outbox")), "pending");
+  EXPECT_EQ(dump_count_with_lastname_prefix("Stormy"), 0u);
+}
+
+TEST_F(push, SessionErrorsOnReviseAndDeleteLeaveTheChangesPending) {
+  start({"--fault", "revise:invalid_session:every=1", "--fault", "delete:invalid_session:every=1", "--fault",
+         "retrieve:invalid_session:every=3"});
+  const auto id = pushed_contact("Squall");
+  const auto other = pushed_contact("Gale");
+  sql("UPDATE " + contacts() + " SET title = 'x' WHERE vtiger_id = '" + id + "'");
+  sql("DELETE FROM " + contacts() + " WHERE vtiger_id = '" + other + "'");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(drain().failed, 0u);
+  EXPECT_EQ(row("_sync_state", "vtiger_id = '" + id + "'"), "pending");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state = 'failed'"), "0");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state = 'pending'"), "2");
+  EXPECT_TRUE(remote(other).is_object());
+}
+
 TEST_F(push, DeleteOfARecordAlreadyDeletedInVtigerIsDone) {
   start();
   const auto id = pushed_contact("Gone");

@@ -41,6 +41,13 @@ std::string_view op_name(outbox_op op) {
 
 std::string describe_api_error(const vtiger::api_error& e) { return e.code + ": " + e.message; }
 
+// A session error that survived the client's one re-login and retry (a storm of expiries) is no verdict on
+// the change: Vtiger did not run it. Such an entry goes back to pending like after any other outage, never
+// to 'failed' (found by the crash harness, tests/crash: a create marked failed with INVALID_SESSIONID).
+bool session_trouble(const vtiger::api_error& e, std::string_view operation) {
+  return vtiger::is_session_error(e.code, operation);
+}
+
 std::optional<long double> parse_number(const std::string& s) {
   if (s.empty()) return std::nullopt;
   char* end = nullptr;
@@ -344,6 +351,10 @@ asio::awaitable<pusher::outcome> pusher::push_create(const storage::mirror_table
       co_return outcome::done;
     }
     const std::string error = r.answer ? describe_api_error(r.answer->error()) : std::string{r.error->what()};
+    if (r.answer && session_trouble(r.answer->error(), "create")) {
+      co_await store_.release(entry, error);
+      co_return outcome::vtiger_down;
+    }
     if (r.answer || r.error->kind() == vtiger::error_kind::invalid_argument)
       co_return co_await fail(entry, error, stats);
     if (r.error->kind() != vtiger::error_kind::outcome_unknown) {
@@ -460,8 +471,12 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
     co_return outcome::vtiger_down;
   }
   if (fetched.answer->has_error()) {
-    // ACCESS_DENIED: deleted in Vtiger (or no longer visible to the sync user).
     const std::string error = describe_api_error(fetched.answer->error());
+    if (session_trouble(fetched.answer->error(), "retrieve")) {
+      co_await store_.release(entry, error);
+      co_return outcome::vtiger_down;
+    }
+    // ACCESS_DENIED: deleted in Vtiger (or no longer visible to the sync user).
     co_return co_await fail(entry, error, stats);
   }
   const json remote = fetched.answer->value();
@@ -508,6 +523,10 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
     }
     if (r.answer->has_error()) {
       const std::string error = describe_api_error(r.answer->error());
+      if (session_trouble(r.answer->error(), "revise")) {
+        co_await store_.release(entry, error);
+        co_return outcome::vtiger_down;
+      }
       co_return co_await fail(entry, error, stats);
     }
     record = r.answer->value();
@@ -546,6 +565,10 @@ asio::awaitable<pusher::outcome> pusher::push_delete(const storage::mirror_table
   if (r.answer->has_error()) {
     const auto rejection = r.answer->error();
     const std::string error = describe_api_error(rejection);
+    if (session_trouble(rejection, "delete")) {
+      co_await store_.release(entry, error);
+      co_return outcome::vtiger_down;
+    }
     if (rejection.code != "ACCESS_DENIED") co_return co_await fail(entry, error, stats);
     // ACCESS_DENIED also answers a delete of a record that is already gone: done if a query cannot see it.
     vtiger::vtql::select_query q{table.module, {"id"}};
