@@ -689,13 +689,13 @@ INSTANTIATE_TEST_SUITE_P(
                  "create:drop_reply:prob=0.25:seed=@SEED@", "--fault", "revise:drop_reply:prob=0.15:seed=@SEED@",
                  "--fault", "delete:drop_reply:prob=0.15:seed=@SEED@", "--expire-sessions-every", "15"},
                 "timeout = \"5s\"\n",
-                6},
+                8},
         profile{"stalls",
                 {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4", "--fault",
                  "revise:delay=3000:every=5", "--fault", "retrieve:delay=3000:every=7"},
                 "timeout = \"2s\"\n",
-                5},
-        profile{"postgres", {}, "", 6, true, true}),
+                6},
+        profile{"postgres", {}, "", 8, true, true}),
     [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
 
 }  // namespace
