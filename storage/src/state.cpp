@@ -296,7 +296,7 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
   const std::string s = quote_ident(options_.state_schema);
   const std::string sql =
       "WITH c AS (SELECT o.id FROM " + s +
-      ".outbox o WHERE o.state = 'pending' AND NOT EXISTS (SELECT 1 FROM " + s +
+      ".outbox o WHERE o.state = 'pending' AND o.schema_name = $3 AND NOT EXISTS (SELECT 1 FROM " + s +
       ".outbox p WHERE p.schema_name = o.schema_name AND p.table_name = o.table_name AND p.row_id = o.row_id "
       "AND p.id < o.id AND p.state IN ('pending', 'in_flight')) ORDER BY o.id LIMIT $1 FOR UPDATE SKIP "
       "LOCKED), "
@@ -312,7 +312,8 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
   auto res = co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<result> {
-        co_return co_await c.query(sql, params(std::to_string(limit), options_.vtiger_timezone));
+        co_return co_await c.query(sql,
+                                   params(std::to_string(limit), options_.vtiger_timezone, options_.mirror_schema));
       },
       options_.retry);
 
@@ -441,11 +442,12 @@ asio::awaitable<void> store::release(const outbox_entry& entry, std::string_view
 asio::awaitable<std::size_t> store::reset_in_flight() {
   const std::string sql =
       "UPDATE " + quote_ident(options_.state_schema) +
-      ".outbox SET state = 'pending', updated_at = clock_timestamp() WHERE state = 'in_flight'";
+      ".outbox SET state = 'pending', updated_at = clock_timestamp() WHERE state = 'in_flight' "
+      "AND schema_name = $1";
   co_return co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<std::size_t> {
-        co_return static_cast<std::size_t>((co_await c.execute(sql)).affected_rows());
+        co_return static_cast<std::size_t>((co_await c.query(sql, params(options_.mirror_schema))).affected_rows());
       },
       options_.retry);
 }
@@ -453,12 +455,12 @@ asio::awaitable<std::size_t> store::reset_in_flight() {
 asio::awaitable<std::size_t> store::retry_failed(std::string_view module) {
   const std::string sql = "UPDATE " + quote_ident(options_.state_schema) +
                           ".outbox SET state = 'pending', updated_at = clock_timestamp() "
-                          "WHERE state = 'failed' AND ($1 = '' OR module = $1)";
+                          "WHERE state = 'failed' AND ($1 = '' OR module = $1) AND schema_name = $2";
   co_return co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<std::size_t> {
         co_return static_cast<std::size_t>(
-            (co_await c.query(sql, params(std::string{module}))).affected_rows());
+            (co_await c.query(sql, params(std::string{module}, options_.mirror_schema))).affected_rows());
       },
       options_.retry);
 }
@@ -467,8 +469,8 @@ asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
   auto res = co_await conn_.query(
       "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'), "
       "count(*) FILTER (WHERE state = 'failed') FROM " +
-          quote_ident(options_.state_schema) + ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1)",
-      params(std::string{module}));
+          quote_ident(options_.state_schema) + ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1) AND schema_name = $2",
+      params(std::string{module}, options_.mirror_schema));
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
 }
 

@@ -224,6 +224,24 @@ TEST_F(push, SessionErrorsOnReviseAndDeleteLeaveTheChangesPending) {
   EXPECT_TRUE(remote(other).is_object());
 }
 
+// Regression: two daemons with different postgres.schema share the database and the state schema. One must
+// neither claim the other's changes (it would push them with the wrong table) nor, at its start-up, put the
+// other's in-flight entries back to pending (a second create of the same row).
+TEST_F(push, AStoreOfAnotherMirrorSchemaLeavesTheseEntriesAlone) {
+  start();
+  st::state_options other_options = options;
+  other_options.mirror_schema = mirror_schema + "_other";
+  st::store other{*conn, other_options};
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Mine')");
+  EXPECT_TRUE(run(other.claim(50)).empty());
+  EXPECT_EQ(run(other.count_outbox()).pending, 0);
+  const auto claimed = run(db->claim(50));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(run(other.reset_in_flight()), 0u);
+  EXPECT_EQ(sql("SELECT state FROM " + state("outbox")), "in_flight");
+  EXPECT_EQ(run(db->reset_in_flight()), 1u);
+}
+
 TEST_F(push, DeleteOfARecordAlreadyDeletedInVtigerIsDone) {
   start();
   const auto id = pushed_contact("Gone");
