@@ -357,13 +357,22 @@ class crash_harness {
     // Quiet period: no more changes; wait for convergence.
     const auto quiet_start = std::chrono::steady_clock::now();
     std::vector<std::string> problems;
+    // 120 s, extended while the backlog (open outbox entries + undelivered changes) keeps shrinking: a long run
+    // under stalls can leave more to push than 120 s allow, which is slow, not stuck. At most 15 minutes.
     bool converged = false;
-    const auto deadline = quiet_start + vt::scaled(120s);
+    auto deadline = quiet_start + vt::scaled(120s);
+    const auto hard_deadline = quiet_start + vt::scaled(900s);
+    long best_backlog = -1;
     while (true) {
       problems = check();
       if (problems.empty()) {
         converged = true;
         break;
+      }
+      const long backlog = open_entries_ + lost_;
+      if (best_backlog < 0 || backlog < best_backlog) {
+        if (best_backlog >= 0) deadline = std::min(hard_deadline, std::max(deadline, std::chrono::steady_clock::now() + vt::scaled(60s)));
+        best_backlog = backlog;
       }
       if (std::chrono::steady_clock::now() > deadline) break;
       std::this_thread::sleep_for(500ms);
@@ -617,6 +626,7 @@ class crash_harness {
       const auto open = db_->scalar("SELECT coalesce(string_agg(state || ':' || n, ', '), '') FROM (SELECT state, "
                                     "count(*) n FROM vtsync.outbox WHERE state <> 'done' GROUP BY state) s");
       if (!open.empty()) note("outbox not drained: " + open);
+      open_entries_ = std::stol(db_->scalar("SELECT count(*) FROM vtsync.outbox WHERE state <> 'done'"));
       const auto failed = db_->scalar("SELECT coalesce(string_agg(op || ' ' || coalesce(vtiger_id, '-') || ' attempts ' || "
                                       "attempts || ': ' || coalesce(error, ''), '; '), '') FROM vtsync.outbox WHERE state = 'failed'");
       if (!failed.empty()) note("failed outbox entries: " + failed);
@@ -668,7 +678,7 @@ class crash_harness {
   long local_changes_ = 0, remote_changes_ = 0, terminated_ = 0;
   int pg_restarts_ = 0;
   std::size_t compared_ = 0;
-  long lost_ = 0, duplicated_ = 0;
+  long lost_ = 0, duplicated_ = 0, open_entries_ = 0;
 };
 
 class CrashConsistency : public ::testing::TestWithParam<profile> {};
