@@ -299,6 +299,38 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
   const std::optional<json> none;
   if (!row) {
     // The user deleted the row meanwhile: its delete entry follows and carries the id (if any).
+    // But an earlier attempt of this entry may have sent the create (reply lost, or the process died before
+    // the write-back): then no id is known, and the record would stay in Vtiger with no row behind it
+    // (found by tests/crash, stalls profile). Look for it and delete it.
+    if (entry.attempts > 1 && !entry.vtiger_id && !settings_.idempotency_field.empty()) {
+      json element = json::object();
+      element[settings_.idempotency_field] = idempotency_key(entry);
+      std::optional<json> found;
+      std::optional<vtiger::client_error> down;
+      try {
+        found = co_await find_created(table, entry, element);
+      } catch (const vtiger::client_error& e) {
+        down = e;
+      }
+      if (down) {
+        co_await store_.release(entry, down->what());
+        co_return outcome::vtiger_down;
+      }
+      if (found && found->contains("id")) {
+        const auto id = (*found)["id"].get<std::string>();
+        spdlog::info("push: {} row {} was deleted locally after its create reached Vtiger as {}: deleting it",
+                     table.module, entry.row_id, id);
+        auto call = client_.delete_record(id);
+        auto r = co_await capture(call);
+        if (r.error || (r.answer->has_error() && r.answer->error().code != "ACCESS_DENIED")) {
+          co_await store_.release(entry, r.error ? std::string{r.error->what()} : describe_api_error(r.answer->error()));
+          co_return r.error && r.error->kind() == vtiger::error_kind::outcome_unknown ? outcome::released
+                                                                                      : outcome::vtiger_down;
+        }
+        ++stats.pushed;
+        if (observer_.on_pushed) observer_.on_pushed(table.module, "delete");
+      }
+    }
     co_await store_.mark_done(table, entry, none);
     co_return outcome::done;
   }
