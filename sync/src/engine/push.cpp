@@ -522,6 +522,13 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
 
   json element = {{"id", vtiger_id}};
   std::vector<storage::conflict_record> conflicts;
+  // An earlier attempt of this entry may have had its revise applied without the write-back (reply lost,
+  // process killed): Vtiger then shows OUR value as a change since _sync_base. When the record was last
+  // modified by the sync user itself, such a difference is not taken for a remote change (found by
+  // tests/crash: remote_wins discarded the user's newer edit in favour of our own older, unconfirmed one).
+  const auto& me = client_.session_info();
+  const bool last_change_ours =
+      entry.attempts > 1 && me && !me->user_id.empty() && remote.value("modifiedby", std::string{}) == me->user_id;
   std::optional<std::string> local_time;  // the local change's time in the server zone (newest_wins)
   for (const auto& name : entry.changed_columns) {
     const auto* col = table.find(name);
@@ -529,8 +536,8 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
     if (col == nullptr || !col->editable || local == values.end()) continue;
     const json remote_value = remote.value(name, json{});
     if (same_value(col->type, *local, remote_value)) continue;  // Vtiger already has it
-    const bool changed_remotely =
-        base.is_object() && base.contains(name) && !same_value(col->type, remote_value, base[name]);
+    const bool changed_remotely = !last_change_ours && base.is_object() && base.contains(name) &&
+                                  !same_value(col->type, remote_value, base[name]);
     if (changed_remotely) {
       std::string decision{to_string(settings_.conflicts)};
       bool remote_wins = settings_.conflicts == conflict_policy::remote_wins;
