@@ -707,10 +707,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "--fault", "delete:drop_reply:prob=0.15:seed=@SEED@", "--expire-sessions-every", "15"},
                 "timeout = \"5s\"\n",
                 8},
-        // Stalled revises are left out: they expose a known, unfixed bug (docs/reliability.md, "Known bug"):
-        // a revise whose reply timed out but which Vtiger applied is taken for a remote change when the row is
-        // edited again before the retry, and remote_wins then discards the newer local edit. The profile
-        // DISABLED_KnownBugs/...stalls_revise shows it (--gtest_also_run_disabled_tests).
+        // Stalled revises are left out here: they exposed bug 5 of docs/reliability.md (an applied revise
+        // whose reply timed out taken for a remote change). Fixed since, but only a few runs confirm it, so
+        // that profile is DISABLED_KnownBugs/...stalls_revise (--gtest_also_run_disabled_tests).
         profile{"stalls",
                 {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4", "--fault",
                  "retrieve:delay=3000:every=7"},
