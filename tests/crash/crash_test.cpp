@@ -208,7 +208,11 @@ class sql_session {
         }
         last_error = PQerrorMessage(conn_);
         PQclear(r);
-        if (PQstatus(conn_) == CONNECTION_OK) throw std::runtime_error("SQL failed: " + sql + ": " + last_error);
+        // A deadlock with the daemon's transaction aborts the user's statement; a user retries it.
+        const bool deadlock = last_error.find("deadlock detected") != std::string::npos;
+        if (PQstatus(conn_) == CONNECTION_OK && !deadlock)
+          throw std::runtime_error("SQL failed: " + sql + ": " + last_error);
+        if (deadlock) ++deadlocks_;
       } else {
         last_error = PQerrorMessage(conn_);
       }
@@ -230,6 +234,9 @@ class sql_session {
  private:
   std::string conninfo_;
   PGconn* conn_ = nullptr;
+
+ public:
+  long deadlocks_ = 0;  // statements retried after a deadlock with the daemon
 };
 
 struct profile {
@@ -653,7 +660,7 @@ class crash_harness {
       << " local_changes=" << local_changes_ << " remote_changes=" << remote_changes_
       << " local_inserts=" << inserted_.size() << " records_compared=" << compared_ << " lost=" << lost_
       << " duplicated=" << duplicated_ << " pg_terminated_sessions=" << terminated_
-      << " pg_restarts=" << pg_restarts_ << " converged_after_ms=" << quiet.count() << " faults=" << faults.dump();
+      << " pg_restarts=" << pg_restarts_ << " driver_deadlocks_retried=" << db_->deadlocks_ << " converged_after_ms=" << quiet.count() << " faults=" << faults.dump();
     std::cout << o.str() << std::endl;
     const auto file = env_or("VTSYNC_CRASH_REPORT", "");
     if (!file.empty()) std::ofstream(file, std::ios::app) << o.str() << "\n";
