@@ -196,6 +196,52 @@ TEST_F(push, RemoteRejectionOfAReviseFailsTheRow) {
   EXPECT_EQ(row("_sync_error", "vtiger_id = '" + id + "'").rfind("ACCESS_DENIED: ", 0), 0u);
 }
 
+// Regression (found by tests/crash): a session error that survives the client's one re-login (an expiry
+// storm) is not Vtiger's verdict on the change. It used to mark the row failed with INVALID_SESSIONID, so a
+// local insert never reached Vtiger; now the entry waits for the next drain like after any outage.
+TEST_F(push, SessionErrorsAfterTheReloginLeaveTheChangePending) {
+  start({"--fault", "create:invalid_session:every=1"});
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Stormy')");
+  const auto stats = drain();
+  EXPECT_EQ(stats.failed, 0u);
+  EXPECT_GE(stats.released, 1u);
+  EXPECT_EQ(row("_sync_state", "lastname = 'Stormy'"), "pending");
+  EXPECT_EQ(sql("SELECT state FROM " + state("outbox")), "pending");
+  EXPECT_EQ(dump_count_with_lastname_prefix("Stormy"), 0u);
+}
+
+TEST_F(push, SessionErrorsOnReviseAndDeleteLeaveTheChangesPending) {
+  start({"--fault", "revise:invalid_session:every=1", "--fault", "delete:invalid_session:every=1", "--fault",
+         "retrieve:invalid_session:every=3"});
+  const auto id = pushed_contact("Squall");
+  const auto other = pushed_contact("Gale");
+  sql("UPDATE " + contacts() + " SET title = 'x' WHERE vtiger_id = '" + id + "'");
+  sql("DELETE FROM " + contacts() + " WHERE vtiger_id = '" + other + "'");
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(drain().failed, 0u);
+  EXPECT_EQ(row("_sync_state", "vtiger_id = '" + id + "'"), "pending");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state = 'failed'"), "0");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state = 'pending'"), "2");
+  EXPECT_TRUE(remote(other).is_object());
+}
+
+// Regression: two daemons with different postgres.schema share the database and the state schema. One must
+// neither claim the other's changes (it would push them with the wrong table) nor, at its start-up, put the
+// other's in-flight entries back to pending (a second create of the same row).
+TEST_F(push, AStoreOfAnotherMirrorSchemaLeavesTheseEntriesAlone) {
+  start();
+  st::state_options other_options = options;
+  other_options.mirror_schema = mirror_schema + "_other";
+  st::store other{*conn, other_options};
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Mine')");
+  EXPECT_TRUE(run(other.claim(50)).empty());
+  EXPECT_EQ(run(other.count_outbox()).pending, 0);
+  const auto claimed = run(db->claim(50));
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(run(other.reset_in_flight()), 0u);
+  EXPECT_EQ(sql("SELECT state FROM " + state("outbox")), "in_flight");
+  EXPECT_EQ(run(db->reset_in_flight()), 1u);
+}
+
 TEST_F(push, DeleteOfARecordAlreadyDeletedInVtigerIsDone) {
   start();
   const auto id = pushed_contact("Gone");
@@ -331,6 +377,26 @@ struct simulated_crash : std::runtime_error {
 };
 
 }  // namespace
+
+// Regression (found by tests/crash): the process dies after Vtiger accepted a create and before the
+// write-back, and the user deletes the row before the next start. The record used to stay in Vtiger with no
+// mirror row (the pull then brought it back); now it is found by its idempotency key and deleted.
+TEST_F(push, RowDeletedAfterAnUnconfirmedCreateDoesNotLeaveTheRecordInVtiger) {
+  sy::push_settings s;
+  s.idempotency_field = "cf_901";
+  start({"--idempotency-field", "cf_901"}, s);
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Orphan')");
+  auto crashing = s;
+  crashing.after_create = [](const st::outbox_entry&) { throw simulated_crash{}; };
+  make_pusher(crashing);
+  EXPECT_THROW(drain(), simulated_crash);
+  ASSERT_EQ(dump().size(), 1u);
+  sql("DELETE FROM " + contacts() + " WHERE lastname = 'Orphan'");
+  make_pusher(s);
+  drain();
+  EXPECT_EQ(dump().size(), 0u);
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state <> 'done'"), "0");
+}
 
 TEST_P(push_no_duplicates, EveryLocalInsertBecomesExactlyOneRecord) {
   const auto param = GetParam();

@@ -193,6 +193,9 @@ class store {
   asio::awaitable<std::vector<backfill_range>> load_backfill(std::string_view module);
 
   // --- push side -------------------------------------------------------------------------------------
+  // claim, reset_in_flight, retry_failed and count_outbox see only the entries of this store's
+  // mirror_schema (as the cursors do), so daemons with different postgres.schema can share one database
+  // and state schema without taking, or resetting, each other's changes.
   // Claims up to `limit` pending entries, oldest first, at most one per row and none for a row that still
   // has an older entry pending or in flight (so each record's changes go out in commit order). Claimed
   // entries become in_flight with attempts + 1. Concurrent claimers never get the same entry

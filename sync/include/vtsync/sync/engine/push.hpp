@@ -62,7 +62,8 @@
 //   to pending and is simply sent again (both are idempotent).
 // - Any other client_error (transient kinds after the client's own retries, login_failed, ...) means
 //   Vtiger is not usable now: the entry and the rest of the batch go back to pending (store::release, the
-//   error remembered, never marked failed) and the engine pauses with exponential backoff and full jitter.
+//   error remembered, never marked failed) and the engine pauses with exponential backoff and full jitter
+//   (only backoff_initial when the same drain got other entries through first: Vtiger is working).
 // - storage::pg_error (after the store's own retries): the drain stops and throws; run() catches it, logs
 //   it, pauses with backoff and starts over, first putting entries left in flight back to pending
 //   (reset_in_flight). Therefore: ONE pusher per state schema.
