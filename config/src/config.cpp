@@ -145,7 +145,8 @@ bool is_zone_name(const std::string& s) {
 bool is_listen_address(const std::string& s) {
   const auto colon = s.rfind(':');
   if (colon == std::string::npos) return false;
-  const std::string_view host = std::string_view{s}.substr(0, colon), port = std::string_view{s}.substr(colon + 1);
+  const std::string_view host = std::string_view{s}.substr(0, colon),
+                         port = std::string_view{s}.substr(colon + 1);
   if (!all_digits(port) || port.size() > 5 || std::stoi(std::string{port}) > 65535) return false;
   if (host == "localhost") return true;
   if (host.size() >= 3 && host.front() == '[' && host.back() == ']') {
@@ -154,7 +155,8 @@ bool is_listen_address(const std::string& s) {
       return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
     });
   }
-  return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; });
+  return !host.empty() &&
+         std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; });
 }
 
 std::string normalise_vtiger_url(const std::string& text, const origin& at) {
@@ -314,8 +316,8 @@ const std::vector<key_impl>& impl_table() {
         },
         [](const settings& s) { return s.vtiger.name; });
     add(
-        {"vtiger.schema", key_type::string, "",
-         "This instance's mirror schema; default `postgres.schema`.", false},
+        {"vtiger.schema", key_type::string, "", "This instance's mirror schema; default `postgres.schema`.",
+         false},
         [](settings& s, const toml::node& n, const origin& at) { apply_key("postgres.schema", s, n, at); },
         [](const settings& s) { return s.postgres.schema; });
     add(
@@ -333,7 +335,9 @@ const std::vector<key_impl>& impl_table() {
     add(
         {"vtiger.idempotency_field", key_type::string, "",
          "This instance's idempotency custom field; default `sync.idempotency_field`.", false},
-        [](settings& s, const toml::node& n, const origin& at) { apply_key("sync.idempotency_field", s, n, at); },
+        [](settings& s, const toml::node& n, const origin& at) {
+          apply_key("sync.idempotency_field", s, n, at);
+        },
         [](const settings& s) { return s.sync.idempotency_field; });
 
     // [postgres]
@@ -628,7 +632,8 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
         const auto* node = element.get(k.spec.name.substr(7));
         if (node != nullptr) k.apply(one, *node, at);
       }
-      if (!element.contains("name")) throw config_error(path + ":" + where + ".name: missing: each [[vtiger]] needs a name");
+      if (!element.contains("name"))
+        throw config_error(path + ":" + where + ".name: missing: each [[vtiger]] needs a name");
       if (!element.contains("schema"))
         throw config_error(path + ":" + where + ".schema: missing: each [[vtiger]] needs its own schema");
       for (const auto& required : {"url", "username"}) {
@@ -638,7 +643,8 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
       if (one.vtiger.access_key.empty()) {
         if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
           const std::string cred = *dir + "/vtiger-access-key-" + one.vtiger.name;
-          if (std::ifstream(cred)) one.vtiger.access_key = read_secret_file(cred, origin{path, where + ".access_key"});
+          if (std::ifstream(cred))
+            one.vtiger.access_key = read_secret_file(cred, origin{path, where + ".access_key"});
         }
       }
       if (one.vtiger.access_key.empty()) {

@@ -188,48 +188,49 @@ int run_status(const common_options& opts, bool as_json) {
       std::vector<config::settings> instances = settings->instances;
       if (instances.empty()) instances.push_back(*settings);
       for (const auto& inst : instances) {
-      const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
-      storage::store instance_store{*first.conn, state_options_from(inst)};
-      struct {
-        storage::connection* conn;
-        storage::store* store;
-      } db{first.conn.get(), &instance_store};
-      const auto cursors = co_await db.store->load_cursors();
-      // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
-      const auto state_schema = db.store->options().state_schema;
-      {
-        const auto holder =
-            co_await storage::lease_holder(*db.conn, storage::lease_key(state_schema, inst.postgres.schema, "push"));
-        leases[prefix.empty() ? "push" : "push:" + inst.vtiger.name] = holder ? json(*holder) : json(nullptr);
-      }
-      for (const auto& module : inst.sync.modules) {
-        json m;
-        m["cursor"] = nullptr;
-        m["last_success"] = nullptr;
-        for (const auto& c : cursors) {
-          if (c.module != module) continue;
-          if (c.position)
-            m["cursor"] =
-                c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
-          if (c.last_success_at) m["last_success"] = *c.last_success_at;
+        const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
+        storage::store instance_store{*first.conn, state_options_from(inst)};
+        struct {
+          storage::connection* conn;
+          storage::store* store;
+        } db{first.conn.get(), &instance_store};
+        const auto cursors = co_await db.store->load_cursors();
+        // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
+        const auto state_schema = db.store->options().state_schema;
+        {
+          const auto holder = co_await storage::lease_holder(
+              *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "push"));
+          leases[prefix.empty() ? "push" : "push:" + inst.vtiger.name] =
+              holder ? json(*holder) : json(nullptr);
         }
-        const std::string name = module;
-        const auto counts = co_await db.store->count_outbox(name);
-        const auto holder = co_await storage::lease_holder(
-            *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
-        m["holder"] = holder ? json(*holder) : json(nullptr);
-        leases["pull:" + prefix + module] = m["holder"];
-        m["pending"] = counts.pending + counts.in_flight;
-        m["failed"] = counts.failed;
-        const std::string lag_sql = "SELECT extract(epoch FROM now() - last_success_at)::bigint FROM " +
-                                    storage::quote_ident(db.store->options().state_schema) +
-                                    ".cursors WHERE schema_name = $1 AND module = $2";
-        auto lag = co_await db.conn->query(lag_sql, storage::params(inst.postgres.schema, name));
-        m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0)
-                               ? json(std::stoll(std::string{lag.value(0, 0)}))
-                               : json(nullptr);
-        modules[prefix + module] = m;
-      }
+        for (const auto& module : inst.sync.modules) {
+          json m;
+          m["cursor"] = nullptr;
+          m["last_success"] = nullptr;
+          for (const auto& c : cursors) {
+            if (c.module != module) continue;
+            if (c.position)
+              m["cursor"] =
+                  c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
+            if (c.last_success_at) m["last_success"] = *c.last_success_at;
+          }
+          const std::string name = module;
+          const auto counts = co_await db.store->count_outbox(name);
+          const auto holder = co_await storage::lease_holder(
+              *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
+          m["holder"] = holder ? json(*holder) : json(nullptr);
+          leases["pull:" + prefix + module] = m["holder"];
+          m["pending"] = counts.pending + counts.in_flight;
+          m["failed"] = counts.failed;
+          const std::string lag_sql = "SELECT extract(epoch FROM now() - last_success_at)::bigint FROM " +
+                                      storage::quote_ident(db.store->options().state_schema) +
+                                      ".cursors WHERE schema_name = $1 AND module = $2";
+          auto lag = co_await db.conn->query(lag_sql, storage::params(inst.postgres.schema, name));
+          m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0)
+                                 ? json(std::stoll(std::string{lag.value(0, 0)}))
+                                 : json(nullptr);
+          modules[prefix + module] = m;
+        }
       }
       first.conn->close();
       co_return json{{"modules", modules}, {"leases", leases}};

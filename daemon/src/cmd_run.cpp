@@ -165,8 +165,8 @@ class daemon_app {
     notifier_.ready();
     notifier_.status("running: " + std::to_string(modules_.size()) + " module(s)");
     notifier_.start_watchdog(io_.get_executor());
-    spdlog::info("vtsyncd ready: {} instance(s), {} module(s), poll every {}", instances_.size(), modules_.size(),
-                 config::format_duration(settings_.sync.poll_interval));
+    spdlog::info("vtsyncd ready: {} instance(s), {} module(s), poll every {}", instances_.size(),
+                 modules_.size(), config::format_duration(settings_.sync.poll_interval));
 
     std::vector<std::pair<std::string, asio::awaitable<void>>> loops;
     for (auto& inst : instances_) {
@@ -256,8 +256,8 @@ class daemon_app {
             metrics_.records_pulled(m).inc(static_cast<double>(n));
             state.records += n;
           };
-          puller = std::make_unique<sync::module_puller>(client, *db->store, *table,
-                                                         pull_settings_from(inst.settings), std::move(observer));
+          puller = std::make_unique<sync::module_puller>(
+              client, *db->store, *table, pull_settings_from(inst.settings), std::move(observer));
           puller->set_stop_check([this] { return stopping_; });
           co_await puller->probe_sync();
           state.sync_supported = puller->sync_supported();
@@ -582,7 +582,8 @@ class daemon_app {
                              {"mine", state.leased}};
     }
     for (const auto& inst : instances_) {
-      const std::string name = inst->prefix.empty() ? "push" : "push:" + inst->prefix.substr(0, inst->prefix.size() - 1);
+      const std::string name =
+          inst->prefix.empty() ? "push" : "push:" + inst->prefix.substr(0, inst->prefix.size() - 1);
       out[name] = {{"holder", inst->push_holder.empty() ? json(nullptr) : json(inst->push_holder)},
                    {"mine", inst->push_leased}};
     }

@@ -312,7 +312,8 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
   auto res = co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<result> {
-        co_return co_await c.query(sql, params(std::to_string(limit), options_.vtiger_timezone, options_.mirror_schema));
+        co_return co_await c.query(
+            sql, params(std::to_string(limit), options_.vtiger_timezone, options_.mirror_schema));
       },
       options_.retry);
 
@@ -469,7 +470,8 @@ asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
   auto res = co_await conn_.query(
       "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'), "
       "count(*) FILTER (WHERE state = 'failed') FROM " +
-          quote_ident(options_.state_schema) + ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1) "
+          quote_ident(options_.state_schema) +
+          ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1) "
           "AND schema_name = $2",
       params(std::string{module}, options_.mirror_schema));
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
@@ -482,9 +484,9 @@ asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {
   co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<void> {
-        co_await c.query(sql, params(conflict.module, conflict.vtiger_id, conflict.field,
-                                     conflict.local_value, conflict.remote_value, conflict.decision,
-                                     options_.mirror_schema));
+        co_await c.query(sql,
+                         params(conflict.module, conflict.vtiger_id, conflict.field, conflict.local_value,
+                                conflict.remote_value, conflict.decision, options_.mirror_schema));
       },
       options_.retry);
 }

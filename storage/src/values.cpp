@@ -100,7 +100,8 @@ bool valid_bigint(std::string_view s) {
   const char* first = s.data();
   if (!s.empty() && s.front() == '+') ++first;
   // from_chars takes a '-' of its own: "+-5" must not pass (PostgreSQL's int8 input rejects it).
-  if (first == s.data() + s.size() || (!is_digit(*first) && (*first != '-' || first != s.data()))) return false;
+  if (first == s.data() + s.size() || (!is_digit(*first) && (*first != '-' || first != s.data())))
+    return false;
   const auto [ptr, ec] = std::from_chars(first, s.data() + s.size(), v);
   return ec == std::errc{} && ptr == s.data() + s.size() && first != s.data() + s.size();
 }

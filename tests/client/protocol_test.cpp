@@ -277,8 +277,8 @@ TEST(VtigerResponse, FuzzRegressionDeepNestingIsBadJsonNotACrash) {
                            "{\"success\":true,\"result\":" + nested(max_json_depth - 1) + "}");
   ASSERT_TRUE(ok.has_value());
   EXPECT_FALSE(ok.value().dump().empty());
-  auto in_string = parse_response(
-      200, "application/json", "{\"success\":true,\"result\":\"" + std::string(100000, '[') + "\\\"{\"}");
+  auto in_string = parse_response(200, "application/json",
+                                  "{\"success\":true,\"result\":\"" + std::string(100000, '[') + "\\\"{\"}");
   ASSERT_TRUE(in_string.has_value());
   EXPECT_EQ(in_string.value().get<std::string>().size(), 100002u);
 }

@@ -369,25 +369,30 @@ idempotency_field = "cf_777"
 
 TEST(Config, SeveralVtigerInstancesAreChecked) {
   temp_dir dir;
-  const std::string head = "[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
-  const std::string a = "[[vtiger]]\nname = \"a\"\nurl = \"https://a.example.com\"\nusername = \"u\"\n"
-                        "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
+  const std::string head =
+      "[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
+  const std::string a =
+      "[[vtiger]]\nname = \"a\"\nurl = \"https://a.example.com\"\nusername = \"u\"\n"
+      "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
   EXPECT_NE(load_error(dir.write("dup.toml", head + a + a)).find("vtiger[1].name: 'a' is used twice"),
             std::string::npos)
       << load_error(dir.write("dup.toml", head + a + a));
-  const std::string same_schema = "[[vtiger]]\nname = \"b\"\nurl = \"https://b.example.com\"\nusername = \"u\"\n"
-                                  "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
+  const std::string same_schema =
+      "[[vtiger]]\nname = \"b\"\nurl = \"https://b.example.com\"\nusername = \"u\"\n"
+      "access_key = \"K-1234567890\"\nschema = \"sa\"\n";
   EXPECT_NE(load_error(dir.write("schema.toml", head + a + same_schema)).find("vtiger[1].schema"),
             std::string::npos);
-  const std::string no_schema = "[[vtiger]]\nname = \"c\"\nurl = \"https://c.example.com\"\nusername = \"u\"\n"
-                                "access_key = \"K-1234567890\"\n";
+  const std::string no_schema =
+      "[[vtiger]]\nname = \"c\"\nurl = \"https://c.example.com\"\nusername = \"u\"\n"
+      "access_key = \"K-1234567890\"\n";
   EXPECT_NE(load_error(dir.write("noschema.toml", head + no_schema)).find("vtiger[0].schema: missing"),
             std::string::npos);
   const std::string bad_key = a + "colour = \"red\"\n";
   EXPECT_NE(load_error(dir.write("bad.toml", head + bad_key)).find("vtiger[0].colour: unknown key"),
             std::string::npos);
-  const std::string no_key = "[[vtiger]]\nname = \"d\"\nurl = \"https://d.example.com\"\nusername = \"u\"\n"
-                             "schema = \"sd\"\n";
+  const std::string no_key =
+      "[[vtiger]]\nname = \"d\"\nurl = \"https://d.example.com\"\nusername = \"u\"\n"
+      "schema = \"sd\"\n";
   const auto err = load_error(dir.write("nokey.toml", head + no_key));
   EXPECT_NE(err.find("vtiger[0].access_key_file: missing"), std::string::npos) << err;
 }
@@ -407,11 +412,13 @@ TEST(ConfigFuzzRegressions, VeryLongValuesAreReportedNotACrash) {
     }
   };
   expect_error(good_body + "\n[health]\nlisten = \"" + huge + ":80\"\n", "health.listen");
-  const std::string sync_head = R"([vtiger]
+  const std::string sync_head =
+      R"([vtiger]
 url = "https://crm.example.com"
 username = "sync"
 access_key = "AKEY-1234567890"
-server_timezone = ")" + huge + "!\"\n[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
+server_timezone = ")" +
+      huge + "!\"\n[postgres]\nconninfo = \"postgresql:///vtsync\"\n[sync]\nmodules = [\"Contacts\"]\n";
   expect_error(sync_head, "vtiger.server_timezone");
   std::string body = good_body;
   body.replace(body.find("\"Contacts\""), 10, "\"" + huge + "-\"");
@@ -435,8 +442,9 @@ TEST(ConfigFuzzRegressions, HandWrittenChecksMatchTheOldPatterns) {
   };
   for (const char* ok : {"127.0.0.1:8089", "[::1]:8089", "localhost:1", "0.0.0.0:65535"})
     EXPECT_TRUE(listen_ok(ok)) << ok;
-  for (const char* bad : {"[fe80::1%]:1", "127.0.0.1", ":80", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:123456", "host:80",
-                          "[]:80", "[::1:80", "127.0.0.1:8a", "localhost:80:80"})
+  for (const char* bad :
+       {"[fe80::1%]:1", "127.0.0.1", ":80", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:123456", "host:80",
+        "[]:80", "[::1:80", "127.0.0.1:8a", "localhost:80:80"})
     EXPECT_FALSE(listen_ok(bad)) << bad;
 
   const auto zone_ok = [](const std::string& z) {
@@ -451,5 +459,6 @@ TEST(ConfigFuzzRegressions, HandWrittenChecksMatchTheOldPatterns) {
   };
   for (const char* ok : {"UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"})
     EXPECT_TRUE(zone_ok(ok)) << ok;
-  for (const char* bad : {"/UTC", "UTC/", "Europe//Berlin", "Europe/Ber lin", "a;b"}) EXPECT_FALSE(zone_ok(bad)) << bad;
+  for (const char* bad : {"/UTC", "UTC/", "Europe//Berlin", "Europe/Ber lin", "a;b"})
+    EXPECT_FALSE(zone_ok(bad)) << bad;
 }

@@ -106,8 +106,8 @@ class private_postgres {
     std::filesystem::permissions(dir_, std::filesystem::perms(0755));
     if (::geteuid() == 0) run_shell("chown nobody: " + sh_quote(dir_));
     if (as_owner(bin_ + "/initdb -D " + sh_quote(dir_ + "/data") +
-                 " -U postgres -A trust --nosync -E UTF8 --locale=C.UTF-8 >" + sh_quote(dir_ + "/initdb.log") +
-                 " 2>&1") != 0)
+                 " -U postgres -A trust --nosync -E UTF8 --locale=C.UTF-8 >" +
+                 sh_quote(dir_ + "/initdb.log") + " 2>&1") != 0)
       throw std::runtime_error("initdb failed; see " + dir_ + "/initdb.log");
     for (int tries = 0; tries < 10 && port_ == 0; ++tries) {
       const auto port = free_port();
@@ -134,8 +134,8 @@ class private_postgres {
   }
   // A full server restart (fast shutdown: every session is cut); true when it is up again.
   bool restart() {
-    return as_owner(bin_ + "/pg_ctl -D " + sh_quote(dir_ + "/data") + " -m fast -w -t 60 restart >/dev/null 2>&1") ==
-           0;
+    return as_owner(bin_ + "/pg_ctl -D " + sh_quote(dir_ + "/data") +
+                    " -m fast -w -t 60 restart >/dev/null 2>&1") == 0;
   }
 
  private:
@@ -294,8 +294,9 @@ class crash_harness {
       const auto at = a.find("@SEED@");
       if (at != std::string::npos) a.replace(at, 6, std::to_string(seed_ % 100000));
     }
-    fake_args.insert(fake_args.end(), {"--access-key", access_key, "--seed", "Contacts=" + std::to_string(seeded_),
-                                       "--idempotency-field", "cf_901"});
+    fake_args.insert(fake_args.end(),
+                     {"--access-key", access_key, "--seed", "Contacts=" + std::to_string(seeded_),
+                      "--idempotency-field", "cf_901"});
     fake_ = std::make_unique<vt::fake_vtiger>(fake_args);
     ws_ = std::make_unique<ws_client>(fake_->port());
 
@@ -342,7 +343,8 @@ class crash_harness {
     // The driver's SQL needs the mirror table, which the daemon makes from describe (slow under faults).
     const auto table_deadline = std::chrono::steady_clock::now() + vt::scaled(60s);
     while (db_->scalar("SELECT to_regclass('vtiger.contacts') IS NOT NULL") != "t") {
-      ASSERT_LT(std::chrono::steady_clock::now(), table_deadline) << "no mirror table; daemon log:\n" << log_tail();
+      ASSERT_LT(std::chrono::steady_clock::now(), table_deadline) << "no mirror table; daemon log:\n"
+                                                                  << log_tail();
       std::this_thread::sleep_for(100ms);
     }
     for (int k = 0; k < kills_; ++k) {
@@ -364,8 +366,8 @@ class crash_harness {
     // Quiet period: no more changes; wait for convergence.
     const auto quiet_start = std::chrono::steady_clock::now();
     std::vector<std::string> problems;
-    // 120 s, extended while the backlog (open outbox entries + undelivered changes) keeps shrinking: a long run
-    // under stalls can leave more to push than 120 s allow, which is slow, not stuck. At most 15 minutes.
+    // 120 s, extended while the backlog (open outbox entries + undelivered changes) keeps shrinking: a long
+    // run under stalls can leave more to push than 120 s allow, which is slow, not stuck. At most 15 minutes.
     bool converged = false;
     auto deadline = quiet_start + vt::scaled(120s);
     const auto hard_deadline = quiet_start + vt::scaled(900s);
@@ -378,7 +380,9 @@ class crash_harness {
       }
       const long backlog = open_entries_ + lost_;
       if (best_backlog < 0 || backlog < best_backlog) {
-        if (best_backlog >= 0) deadline = std::min(hard_deadline, std::max(deadline, std::chrono::steady_clock::now() + vt::scaled(60s)));
+        if (best_backlog >= 0)
+          deadline =
+              std::min(hard_deadline, std::max(deadline, std::chrono::steady_clock::now() + vt::scaled(60s)));
         best_backlog = backlog;
       }
       if (std::chrono::steady_clock::now() > deadline) break;
@@ -405,7 +409,9 @@ class crash_harness {
   std::size_t pick(const C& c) {
     return static_cast<std::size_t>(uniform(0, static_cast<int>(c.size()) - 1));
   }
-  std::string token(const char* kind) { return std::string{"crash"} + kind + "-" + std::to_string(++counter_); }
+  std::string token(const char* kind) {
+    return std::string{"crash"} + kind + "-" + std::to_string(++counter_);
+  }
 
   // --- daemon
   void start_daemon() {
@@ -460,7 +466,8 @@ class crash_harness {
   // record our create made, before the push's write-back merges it away), and a DELETE by name would take
   // both (and, via the pulled row's id, the record in Vtiger) while answering "2 rows".
   std::string where(const std::string& key) const {
-    return key[0] == 'L' ? "_row_id = " + row_ids_.at(key.substr(2)) : "vtiger_id = " + sql_literal(key.substr(2));
+    return key[0] == 'L' ? "_row_id = " + row_ids_.at(key.substr(2))
+                         : "vtiger_id = " + sql_literal(key.substr(2));
   }
 
   void local_insert() {
@@ -486,7 +493,8 @@ class crash_harness {
     const auto key = local_key();
     if (!key || deleted_local_.count(*key) != 0) return;
     const auto value = token("U");
-    if (db_->exec("UPDATE " + table() + " SET title = " + sql_literal(value) + " WHERE " + where(*key)) == 1) {
+    if (db_->exec("UPDATE " + table() + " SET title = " + sql_literal(value) + " WHERE " + where(*key)) ==
+        1) {
       expected_title_[*key] = value;
       ++local_changes_;
     }
@@ -601,7 +609,9 @@ class crash_harness {
       }
     }
     for (const auto& [key, title] : expected_title_) {
-      const std::string id = key[0] == 'S' ? key.substr(2) : (id_of_insert.count(key.substr(2)) != 0 ? id_of_insert[key.substr(2)] : "");
+      const std::string id =
+          key[0] == 'S' ? key.substr(2)
+                        : (id_of_insert.count(key.substr(2)) != 0 ? id_of_insert[key.substr(2)] : "");
       if (id.empty() || by_id.count(id) == 0) continue;  // counted above
       const auto got = by_id[id].value("title", "");
       if (got != title) {
@@ -616,8 +626,8 @@ class crash_harness {
         note("remote record " + id + " vanished from Vtiger");
       } else if (it->second.value("department", "") != dep) {
         ++lost_;
-        note("remote edit of " + id + " was reverted: '" + it->second.value("department", "") + "' instead of '" +
-             dep + "'");
+        note("remote edit of " + id + " was reverted: '" + it->second.value("department", "") +
+             "' instead of '" + dep + "'");
       }
     }
     for (const auto& id : deleted_remote_)
@@ -625,23 +635,27 @@ class crash_harness {
     // The mirror against Vtiger, and nothing left behind in the mirror or the outbox.
     try {
       for (auto& d : vt::mirror_differences(db_->raw(), "vtiger", "contacts", dump)) note("mirror: " + d);
-      const auto extra = db_->scalar("SELECT coalesce(string_agg(vtiger_id || ' ' || coalesce(lastname, ''), ', '), '') FROM " +
-                                     table() + " WHERE vtiger_id IS NOT NULL AND vtiger_id <> ALL (ARRAY[" +
-                                     [&] {
-                                       std::string ids = "''";
-                                       for (const auto& [id, r] : by_id) ids += "," + sql_literal(id);
-                                       return ids;
-                                     }() + "])");
+      const auto extra = db_->scalar(
+          "SELECT coalesce(string_agg(vtiger_id || ' ' || coalesce(lastname, ''), ', '), '') FROM " +
+          table() + " WHERE vtiger_id IS NOT NULL AND vtiger_id <> ALL (ARRAY[" +
+          [&] {
+            std::string ids = "''";
+            for (const auto& [id, r] : by_id) ids += "," + sql_literal(id);
+            return ids;
+          }() +
+          "])");
       if (!extra.empty()) note("in the mirror but not in Vtiger: " + extra);
       const auto stuck_rows = db_->scalar("SELECT count(*) FROM " + table() +
                                           " WHERE vtiger_id IS NULL OR _sync_state <> 'synced'");
       if (stuck_rows != "0") note(stuck_rows + " mirror rows unpushed or not 'synced'");
-      const auto open = db_->scalar("SELECT coalesce(string_agg(state || ':' || n, ', '), '') FROM (SELECT state, "
-                                    "count(*) n FROM vtsync.outbox WHERE state <> 'done' GROUP BY state) s");
+      const auto open = db_->scalar(
+          "SELECT coalesce(string_agg(state || ':' || n, ', '), '') FROM (SELECT state, "
+          "count(*) n FROM vtsync.outbox WHERE state <> 'done' GROUP BY state) s");
       if (!open.empty()) note("outbox not drained: " + open);
       open_entries_ = std::stol(db_->scalar("SELECT count(*) FROM vtsync.outbox WHERE state <> 'done'"));
-      const auto failed = db_->scalar("SELECT coalesce(string_agg(op || ' ' || coalesce(vtiger_id, '-') || ' attempts ' || "
-                                      "attempts || ': ' || coalesce(error, ''), '; '), '') FROM vtsync.outbox WHERE state = 'failed'");
+      const auto failed = db_->scalar(
+          "SELECT coalesce(string_agg(op || ' ' || coalesce(vtiger_id, '-') || ' attempts ' || "
+          "attempts || ': ' || coalesce(error, ''), '; '), '') FROM vtsync.outbox WHERE state = 'failed'");
       if (!failed.empty()) note("failed outbox entries: " + failed);
     } catch (const std::exception& e) {
       note(std::string{"mirror check failed: "} + e.what());
@@ -660,7 +674,8 @@ class crash_harness {
       << " local_changes=" << local_changes_ << " remote_changes=" << remote_changes_
       << " local_inserts=" << inserted_.size() << " records_compared=" << compared_ << " lost=" << lost_
       << " duplicated=" << duplicated_ << " pg_terminated_sessions=" << terminated_
-      << " pg_restarts=" << pg_restarts_ << " driver_deadlocks_retried=" << db_->deadlocks_ << " converged_after_ms=" << quiet.count() << " faults=" << faults.dump();
+      << " pg_restarts=" << pg_restarts_ << " driver_deadlocks_retried=" << db_->deadlocks_
+      << " converged_after_ms=" << quiet.count() << " faults=" << faults.dump();
     std::cout << o.str() << std::endl;
     const auto file = env_or("VTSYNC_CRASH_REPORT", "");
     if (!file.empty()) std::ofstream(file, std::ios::app) << o.str() << "\n";
@@ -706,14 +721,15 @@ INSTANTIATE_TEST_SUITE_P(
     Profiles, CrashConsistency,
     ::testing::Values(
         profile{"clean", {}, "", 20},
-        profile{"vtiger_faults",
-                {"--fault", "*:http500:prob=0.04:seed=@SEED@", "--fault", "*:html:prob=0.03:seed=@SEED@",
-                 "--fault", "*:truncated:prob=0.03:seed=@SEED@", "--fault", "*:reset:prob=0.03:seed=@SEED@",
-                 "--fault", "*:invalid_session:prob=0.03:seed=@SEED@", "--fault",
-                 "create:drop_reply:prob=0.25:seed=@SEED@", "--fault", "revise:drop_reply:prob=0.15:seed=@SEED@",
-                 "--fault", "delete:drop_reply:prob=0.15:seed=@SEED@", "--expire-sessions-every", "15"},
-                "timeout = \"5s\"\n",
-                8},
+        profile{
+            "vtiger_faults",
+            {"--fault", "*:http500:prob=0.04:seed=@SEED@", "--fault", "*:html:prob=0.03:seed=@SEED@",
+             "--fault", "*:truncated:prob=0.03:seed=@SEED@", "--fault", "*:reset:prob=0.03:seed=@SEED@",
+             "--fault", "*:invalid_session:prob=0.03:seed=@SEED@", "--fault",
+             "create:drop_reply:prob=0.25:seed=@SEED@", "--fault", "revise:drop_reply:prob=0.15:seed=@SEED@",
+             "--fault", "delete:drop_reply:prob=0.15:seed=@SEED@", "--expire-sessions-every", "15"},
+            "timeout = \"5s\"\n",
+            8},
         // Stalled revises are left out here: they exposed bug 5 of docs/reliability.md (an applied revise
         // whose reply timed out taken for a remote change). Fixed since, but only a few runs confirm it, so
         // that profile is DISABLED_KnownBugs/...stalls_revise (--gtest_also_run_disabled_tests).
@@ -726,13 +742,14 @@ INSTANTIATE_TEST_SUITE_P(
         profile{"postgres", {}, "", 8, true, true}),
     [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
 
-INSTANTIATE_TEST_SUITE_P(
-    DISABLED_KnownBugs, CrashConsistency,
-    ::testing::Values(profile{"stalls_revise",
-                              {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4",
-                               "--fault", "revise:delay=3000:every=5", "--fault", "retrieve:delay=3000:every=7"},
-                              "timeout = \"2s\"\n",
-                              6}),
-    [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
+INSTANTIATE_TEST_SUITE_P(DISABLED_KnownBugs, CrashConsistency,
+                         ::testing::Values(profile{
+                             "stalls_revise",
+                             {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4",
+                              "--fault", "revise:delay=3000:every=5", "--fault",
+                              "retrieve:delay=3000:every=7"},
+                             "timeout = \"2s\"\n",
+                             6}),
+                         [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
 
 }  // namespace

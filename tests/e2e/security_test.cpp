@@ -28,9 +28,8 @@ struct self_signed {
   std::filesystem::path dir;
   std::string cert, key;
   self_signed() {
-    dir = std::filesystem::temp_directory_path() /
-          ("vtsync-e2e-tls-" + std::to_string(::getpid()) + "-" +
-           std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+    dir = std::filesystem::temp_directory_path() / ("vtsync-e2e-tls-" + std::to_string(::getpid()) + "-" +
+                                                    std::to_string(reinterpret_cast<std::uintptr_t>(this)));
     std::filesystem::create_directories(dir);
     cert = (dir / "cert.pem").string();
     key = (dir / "key.pem").string();
@@ -76,8 +75,8 @@ std::string secret_problems(const std::string& what, const std::string& text) {
 
 TEST(SecurityE2e, CommandsRefuseAnUnverifiableCertificateAndWorkWithCaFileOrALoudOptOut) {
   self_signed tls;
-  vt::fake_vtiger fake({"--tls-cert", tls.cert, "--tls-key", tls.key, "--access-key", key, "--seed",
-                        "Contacts=5"});
+  vt::fake_vtiger fake(
+      {"--tls-cert", tls.cert, "--tls-key", tls.key, "--access-key", key, "--seed", "Contacts=5"});
   vt::temp_dir dir;
   vt::config_params p;
   p.vtiger_url = "https://127.0.0.1:" + std::to_string(fake.port());
@@ -134,15 +133,19 @@ TEST(SecurityE2e, NoSecretInTheOutputOfAnyCommandOrAFailingLogin) {
   runs.emplace_back("check", vt::run_vtsyncd({"check", "--config", config}, vt::scaled(60s)));
   runs.emplace_back("backfill", vt::run_vtsyncd({"backfill", "--config", config}, vt::scaled(120s)));
   runs.emplace_back("status", vt::run_vtsyncd({"status", "--config", config}, vt::scaled(60s)));
-  runs.emplace_back("status --json", vt::run_vtsyncd({"status", "--json", "--config", config}, vt::scaled(60s)));
-  runs.emplace_back("call listtypes", vt::run_vtsyncd({"call", "listtypes", "--config", config}, vt::scaled(60s)));
-  runs.emplace_back("call query", vt::run_vtsyncd({"call", "query", "query=SELECT id, lastname FROM Contacts LIMIT 3;",
-                                                   "--config", config},
-                                                  vt::scaled(60s)));
+  runs.emplace_back("status --json",
+                    vt::run_vtsyncd({"status", "--json", "--config", config}, vt::scaled(60s)));
+  runs.emplace_back("call listtypes",
+                    vt::run_vtsyncd({"call", "listtypes", "--config", config}, vt::scaled(60s)));
+  runs.emplace_back("call query",
+                    vt::run_vtsyncd({"call", "query", "query=SELECT id, lastname FROM Contacts LIMIT 3;",
+                                     "--config", config},
+                                    vt::scaled(60s)));
   for (const auto& [what, r] : runs) EXPECT_EQ(r.exit_code, 0) << what << ":\n" << r.output;
   // A rejected call and a failing login (the key of the file is wrong): errors name no secret either.
-  runs.emplace_back("call retrieve (refused)",
-                    vt::run_vtsyncd({"call", "retrieve", "id=12x999999", "--config", config}, vt::scaled(60s)));
+  runs.emplace_back(
+      "call retrieve (refused)",
+      vt::run_vtsyncd({"call", "retrieve", "id=12x999999", "--config", config}, vt::scaled(60s)));
   vt::config_params wrong = p;
   wrong.access_key = key + "-WRONG";
   const auto wrong_config = vt::write_config(dir, wrong);
@@ -163,26 +166,31 @@ TEST(SecurityE2e, HostileValuesFromVtigerAreStoredVerbatimAndInjectNothing) {
   vt::daemon_options o;
   o.fake_args = {"--seed", "Contacts=3"};
   vt::daemon_fixture f{o};
-  ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 3; }, vt::scaled(60s))) << f.daemon().log();
+  ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 3; }, vt::scaled(60s)))
+      << f.daemon().log();
   const auto id = vt::fake_dump(f.fake().port(), "Contacts")[0]["id"].get<std::string>();
   const std::string table = "\"" + f.schema() + "\".contacts";
 
   const std::string injection = "Robert'); DROP TABLE " + table + "; --";
-  const std::string controls = "semi;colon \"double\" 'single' \\back\\slash \x01\x07\x1b\x7f\r\n\ttab $$ $1 %s";
+  const std::string controls =
+      "semi;colon \"double\" 'single' \\back\\slash \x01\x07\x1b\x7f\r\n\ttab $$ $1 %s";
   std::string megabyte;
   while (megabyte.size() < 1024 * 1024) megabyte += "ab;'\"\\ ";
   // Not fake_post: the fake answers with raw control characters in strings, as real Vtiger does, which a
   // strict JSON parser refuses (the daemon's client escapes them first).
-  const json edit = {{"id", id}, {"fields", {{"lastname", injection}, {"firstname", controls}, {"title", megabyte}}}};
-  ASSERT_EQ(vt::http_request(f.fake().port(), "POST", "/_fake/edit", edit.dump(), "application/json").status, 200);
+  const json edit = {{"id", id},
+                     {"fields", {{"lastname", injection}, {"firstname", controls}, {"title", megabyte}}}};
+  ASSERT_EQ(vt::http_request(f.fake().port(), "POST", "/_fake/edit", edit.dump(), "application/json").status,
+            200);
 
   auto conn = vt::connect_blocking();
   const auto where = " FROM " + table + " WHERE vtiger_id = '" + id + "'";
-  ASSERT_TRUE(vt::wait_until([&] { return vt::exec_scalar(conn.get(), "SELECT lastname" + where) == injection; },
-                             vt::scaled(60s)))
+  ASSERT_TRUE(vt::wait_until(
+      [&] { return vt::exec_scalar(conn.get(), "SELECT lastname" + where) == injection; }, vt::scaled(60s)))
       << f.daemon().log().substr(0, 20000);
   EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT firstname" + where), controls);
-  EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT octet_length(title)" + where), std::to_string(megabyte.size()));
+  EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT octet_length(title)" + where),
+            std::to_string(megabyte.size()));
   EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT title" + where), megabyte);
   EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT count(*) FROM " + table), "3");
   EXPECT_EQ(vt::exec_scalar(conn.get(), "SELECT _sync_state" + where), "synced");
@@ -197,7 +205,8 @@ TEST(SecurityE2e, TheHealthEndpointIsLoopbackAndReadOnly) {
   vt::daemon_options o;
   o.fake_args = {"--seed", "Contacts=1"};
   vt::daemon_fixture f{o};
-  EXPECT_NE(f.daemon().log().find("health endpoint listening on 127.0.0.1:"), std::string::npos) << f.daemon().log();
+  EXPECT_NE(f.daemon().log().find("health endpoint listening on 127.0.0.1:"), std::string::npos)
+      << f.daemon().log();
   for (const char* path : {"/healthz", "/readyz", "/metrics", "/status"}) {
     for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
       const auto r = vt::http_request(f.health_port(), method, path, "x=1");

@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(what.rfind("fuzz.toml", 0) == 0, "an error message that does not start with the file name");
     // (Unless the text itself holds those bytes, e.g. as a section name that the message quotes.)
     if (text.find("fuzzAccessKey0001") == std::string_view::npos)
-      FUZZ_CHECK(what.find("fuzzAccessKey0001") == std::string_view::npos, "the access key is in an error message");
+      FUZZ_CHECK(what.find("fuzzAccessKey0001") == std::string_view::npos,
+                 "the access key is in an error message");
   }
   return 0;
 }

@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view body(reinterpret_cast<const char*>(data + 1), size - 1);
 
   static constexpr int statuses[] = {200, 200, 200, 200, 500, 404, 302, 0};
-  static constexpr std::string_view types[] = {"application/json", "text/html; charset=UTF-8", "", "text/json"};
+  static constexpr std::string_view types[] = {"application/json", "text/html; charset=UTF-8", "",
+                                               "text/json"};
   const int status = statuses[mode & 7];
   const std::string_view content_type = types[(mode >> 3) & 3];
 
@@ -51,20 +52,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                  "a target that does not end in /webservice.php");
       (void)ep.to_string();
     } catch (const client_error& e) {
-      FUZZ_CHECK(e.kind() == error_kind::invalid_argument, "parse_endpoint threw a kind other than invalid_argument");
+      FUZZ_CHECK(e.kind() == error_kind::invalid_argument,
+                 "parse_endpoint threw a kind other than invalid_argument");
     }
   }
 
   // The secrets never reach a log line whatever else is in the parameters.
   const std::string secret = "S3cr3t-" + std::string(body.substr(0, 8));
-  const std::string line = redact_params({{"operation", std::string(body)}, {"accessKey", secret}, {"sessionName", secret}});
+  const std::string line =
+      redact_params({{"operation", std::string(body)}, {"accessKey", secret}, {"sessionName", secret}});
   FUZZ_CHECK(line.find("accessKey=***") != std::string::npos, "accessKey not redacted");
   FUZZ_CHECK(line.find("sessionName=***") != std::string::npos, "sessionName not redacted");
 
   const std::string encoded = percent_encode(body);
   for (char c : encoded) {
     const auto u = static_cast<unsigned char>(c);
-    FUZZ_CHECK(u > 0x20 && u < 0x7f && c != '&' && c != '=' && c != '+', "percent_encode let a delimiter through");
+    FUZZ_CHECK(u > 0x20 && u < 0x7f && c != '&' && c != '=' && c != '+',
+               "percent_encode let a delimiter through");
   }
   return 0;
 }

@@ -80,7 +80,8 @@ bool pg_date(std::string_view s) {
 }
 
 bool pg_timestamp(std::string_view s) {
-  if (s.size() != 19 || !pg_date(s.substr(0, 10)) || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
+  if (s.size() != 19 || !pg_date(s.substr(0, 10)) || s[10] != ' ' || s[13] != ':' || s[16] != ':')
+    return false;
   if (!digits(s.substr(11, 2)) || !digits(s.substr(14, 2)) || !digits(s.substr(17, 2))) return false;
   return std::stoi(std::string(s.substr(11, 2))) < 24 && std::stoi(std::string(s.substr(14, 2))) < 60 &&
          std::stoi(std::string(s.substr(17, 2))) < 60;
@@ -130,9 +131,9 @@ std::string without_nul(std::string_view s) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
-  static constexpr column_type types[] = {column_type::text,    column_type::date,    column_type::timestamptz,
-                                          column_type::boolean, column_type::bigint,  column_type::numeric,
-                                          column_type::text_array, column_type::text};
+  static constexpr column_type types[] = {
+      column_type::text,   column_type::date,    column_type::timestamptz, column_type::boolean,
+      column_type::bigint, column_type::numeric, column_type::text_array,  column_type::text};
   const column_type type = types[data[0] & 7];
   const std::string_view raw(reinterpret_cast<const char*>(data + 1), size - 1);
   json value;

@@ -26,14 +26,16 @@ namespace {
 // By value: the variant parse_vtql returns is a temporary.
 vtql_query parsed_or_die(const std::variant<vtql_query, vtsync::fake::vtql_error>& r, const std::string& q) {
   if (const auto* err = std::get_if<vtsync::fake::vtql_error>(&r)) {
-    std::fprintf(stderr, "query rejected: %s: %s\n  %s\n", err->code.c_str(), err->message.c_str(), q.c_str());
+    std::fprintf(stderr, "query rejected: %s: %s\n  %s\n", err->code.c_str(), err->message.c_str(),
+                 q.c_str());
     FUZZ_CHECK(false, "the reference parser rejected a query the builder produced");
   }
   return std::get<vtql_query>(r);
 }
 
 void check_value(const vtsync::fake::vtql_value& v, const std::string& expected) {
-  FUZZ_CHECK(v.type == vtsync::fake::vtql_value::kind::quoted, "a value did not come back as a quoted literal");
+  FUZZ_CHECK(v.type == vtsync::fake::vtql_value::kind::quoted,
+             "a value did not come back as a quoted literal");
   FUZZ_CHECK(v.text == expected, "a value came back different from what was quoted");
 }
 

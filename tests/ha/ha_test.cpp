@@ -81,7 +81,8 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
   p.vtiger_url = fake.url();
   p.schema = schema;
   p.modules = {"Contacts", "Accounts"};
-  p.extra_sync = "poll_interval = \"1s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n";
+  p.extra_sync =
+      "poll_interval = \"1s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n";
   const auto config = vt::write_config(dir, p);
   auto conn = vt::connect_blocking();
   const std::string contacts = "\"" + schema + "\".contacts";
@@ -126,7 +127,7 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
   ASSERT_GE(ids.size(), 60u);
 
   std::vector<std::int64_t> kills;
-  std::vector<std::string> inserted;  // lastnames of local inserts
+  std::vector<std::string> inserted;                // lastnames of local inserts
   std::map<std::string, std::string> local_title;   // vtiger_id -> title set locally
   std::map<std::string, std::string> remote_title;  // vtiger_id -> title set in Vtiger
   int change = 0;
@@ -151,7 +152,8 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
     changes(round);
     std::this_thread::sleep_for(vt::scaled(700ms));
     int victim = -1;
-    ASSERT_TRUE(vt::wait_until([&] { return (victim = holder_of(ds, "pull:Contacts")) >= 0; }, vt::scaled(30s)));
+    ASSERT_TRUE(
+        vt::wait_until([&] { return (victim = holder_of(ds, "pull:Contacts")) >= 0; }, vt::scaled(30s)));
     kills.push_back(vt::unix_ms_now());
     ds[static_cast<std::size_t>(victim)].proc->signal(SIGKILL);
     (void)ds[static_cast<std::size_t>(victim)].proc->wait_exit(vt::scaled(10s));
@@ -180,14 +182,16 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
   std::vector<std::string> diffs;
   ASSERT_TRUE(vt::wait_until(
       [&] {
-        diffs = vt::mirror_differences(conn.get(), schema, "contacts", vt::fake_dump(fake.port(), "Contacts"));
+        diffs =
+            vt::mirror_differences(conn.get(), schema, "contacts", vt::fake_dump(fake.port(), "Contacts"));
         return diffs.empty();
       },
       vt::scaled(60s)))
       << join(diffs);
   ASSERT_TRUE(vt::wait_until(
       [&] {
-        diffs = vt::mirror_differences(conn.get(), schema, "accounts", vt::fake_dump(fake.port(), "Accounts"));
+        diffs =
+            vt::mirror_differences(conn.get(), schema, "accounts", vt::fake_dump(fake.port(), "Accounts"));
         return diffs.empty();
       },
       vt::scaled(30s)))
@@ -223,7 +227,8 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
     creates += r.operation == "create" ? 1 : 0;
     lookups += r.operation == "query" && r.query.find(idem) != std::string::npos ? 1 : 0;
   }
-  std::printf("local inserts=%zu, creates sent=%zu, lookups by %s=%zu\n", inserted.size(), creates, idem, lookups);
+  std::printf("local inserts=%zu, creates sent=%zu, lookups by %s=%zu\n", inserted.size(), creates, idem,
+              lookups);
   auto times = vt::failover_times(vt::pull_requests(log, "Contacts", idem), kills);
   ASSERT_FALSE(times.empty());
   std::sort(times.begin(), times.end());
@@ -249,7 +254,8 @@ TEST(HaE2e, FailoverTime) {
   const std::string poll = poll_env != nullptr ? poll_env : "1s";
   vt::temp_dir dir;
   const std::string log_path = (dir.path() / "requests.jsonl").string();
-  vt::fake_vtiger fake{{"--seed", "Contacts=50", "--access-key", "e2e-ACCESS-KEY-7f3a9c", "--request-log", log_path}};
+  vt::fake_vtiger fake{
+      {"--seed", "Contacts=50", "--access-key", "e2e-ACCESS-KEY-7f3a9c", "--request-log", log_path}};
   const auto schema = vt::unique_schema("hab");
   vt::config_params p;
   p.vtiger_url = fake.url();
@@ -263,7 +269,8 @@ TEST(HaE2e, FailoverTime) {
   std::vector<std::int64_t> kills;
   for (int round = 0; round < rounds; ++round) {
     int victim = -1;
-    ASSERT_TRUE(vt::wait_until([&] { return (victim = holder_of(ds, "pull:Contacts")) >= 0; }, vt::scaled(60s)));
+    ASSERT_TRUE(
+        vt::wait_until([&] { return (victim = holder_of(ds, "pull:Contacts")) >= 0; }, vt::scaled(60s)));
     // Let the holder settle into its poll rhythm (kills land at random points of the cycle).
     std::this_thread::sleep_for(std::chrono::milliseconds{1200 + 317 * (round % 5)});
     victim = holder_of(ds, "pull:Contacts");
@@ -300,7 +307,8 @@ TEST(HaE2e, FailoverTime) {
 TEST(HaE2e, TwoInstancesIntoTwoSchemasFromOneConfiguration) {
   vt::temp_dir dir;
   vt::fake_vtiger eu{{"--seed", "Contacts=40", "--access-key", "eu-ACCESS-KEY-1111"}};
-  vt::fake_vtiger us{{"--seed", "Contacts=25", "--seed", "Accounts=10", "--access-key", "us-ACCESS-KEY-2222"}};
+  vt::fake_vtiger us{
+      {"--seed", "Contacts=25", "--seed", "Accounts=10", "--access-key", "us-ACCESS-KEY-2222"}};
   const auto s_eu = vt::unique_schema("ha_eu");
   const auto s_us = vt::unique_schema("ha_us");
   const auto key_eu = dir.write("eu.key", "eu-ACCESS-KEY-1111\n");
@@ -309,10 +317,18 @@ TEST(HaE2e, TwoInstancesIntoTwoSchemasFromOneConfiguration) {
                            "\"\n\n[sync]\nmodules = [\"Contacts\"]\npoll_interval = \"1s\"\n"
                            "default_assigned_user_id = \"19x1\"\n\n[health]\nlisten = \"127.0.0.1:0\"\n\n"
                            "[log]\nlevel = \"debug\"\n\n"
-                           "[[vtiger]]\nname = \"eu\"\nurl = \"" + eu.url() + "\"\nusername = \"admin\"\n"
-                           "access_key_file = \"" + key_eu + "\"\nschema = \"" + s_eu + "\"\n\n"
-                           "[[vtiger]]\nname = \"us\"\nurl = \"" + us.url() + "\"\nusername = \"admin\"\n"
-                           "access_key_file = \"" + key_us + "\"\nschema = \"" + s_us + "\"\n"
+                           "[[vtiger]]\nname = \"eu\"\nurl = \"" +
+                           eu.url() +
+                           "\"\nusername = \"admin\"\n"
+                           "access_key_file = \"" +
+                           key_eu + "\"\nschema = \"" + s_eu +
+                           "\"\n\n"
+                           "[[vtiger]]\nname = \"us\"\nurl = \"" +
+                           us.url() +
+                           "\"\nusername = \"admin\"\n"
+                           "access_key_file = \"" +
+                           key_us + "\"\nschema = \"" + s_us +
+                           "\"\n"
                            "modules = [\"Contacts\", \"Accounts\"]\n";
   const auto config = dir.write("multi.toml", text);
   auto d = start(config);
@@ -345,7 +361,8 @@ TEST(HaE2e, TwoInstancesIntoTwoSchemasFromOneConfiguration) {
     for (const auto& r : vt::fake_dump(f.port(), "Contacts")) n += r.value("lastname", "") == ln ? 1 : 0;
     return n;
   };
-  ASSERT_TRUE(vt::wait_until([&] { return has(eu, "OnlyEu") == 1 && has(us, "OnlyUs") == 1; }, vt::scaled(30s)));
+  ASSERT_TRUE(
+      vt::wait_until([&] { return has(eu, "OnlyEu") == 1 && has(us, "OnlyUs") == 1; }, vt::scaled(30s)));
   EXPECT_EQ(has(eu, "OnlyUs"), 0);
   EXPECT_EQ(has(us, "OnlyEu"), 0);
   EXPECT_EQ(exact(eu, s_eu, "Contacts"), "");

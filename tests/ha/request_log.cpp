@@ -61,7 +61,8 @@ std::vector<logged_request> pull_requests(const std::vector<logged_request>& log
   return out;
 }
 
-std::vector<logged_request> write_requests(const std::vector<logged_request>& log, const std::string& module) {
+std::vector<logged_request> write_requests(const std::vector<logged_request>& log,
+                                           const std::string& module) {
   std::vector<logged_request> out;
   for (const auto& r : log) {
     if (r.module == module && is_write(r)) out.push_back(r);

@@ -323,9 +323,10 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
         auto call = client_.delete_record(id);
         auto r = co_await capture(call);
         if (r.error || (r.answer->has_error() && r.answer->error().code != "ACCESS_DENIED")) {
-          co_await store_.release(entry, r.error ? std::string{r.error->what()} : describe_api_error(r.answer->error()));
-          co_return r.error && r.error->kind() == vtiger::error_kind::outcome_unknown ? outcome::released
-                                                                                      : outcome::vtiger_down;
+          co_await store_.release(
+              entry, r.error ? std::string{r.error->what()} : describe_api_error(r.answer->error()));
+          co_return r.error&& r.error->kind() == vtiger::error_kind::outcome_unknown ? outcome::released
+                                                                                     : outcome::vtiger_down;
         }
         ++stats.pushed;
         if (observer_.on_pushed) observer_.on_pushed(table.module, "delete");
@@ -527,8 +528,8 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
   // modified by the sync user itself, such a difference is not taken for a remote change (found by
   // tests/crash: remote_wins discarded the user's newer edit in favour of our own older, unconfirmed one).
   const auto& me = client_.session_info();
-  const bool last_change_ours =
-      entry.attempts > 1 && me && !me->user_id.empty() && remote.value("modifiedby", std::string{}) == me->user_id;
+  const bool last_change_ours = entry.attempts > 1 && me && !me->user_id.empty() &&
+                                remote.value("modifiedby", std::string{}) == me->user_id;
   std::optional<std::string> local_time;  // the local change's time in the server zone (newest_wins)
   for (const auto& name : entry.changed_columns) {
     const auto* col = table.find(name);

@@ -110,7 +110,8 @@ std::string module_of(const service& svc, const form_fields& f, std::string& id)
   return {};
 }
 
-void log_request(shared_state& state, const http_in& in, std::int64_t start, int status, unsigned short port) {
+void log_request(shared_state& state, const http_in& in, std::int64_t start, int status,
+                 unsigned short port) {
   const auto q = in.target.find('?');
   form_fields f =
       parse_form(q == std::string::npos ? std::string_view{} : std::string_view(in.target).substr(q + 1));

@@ -24,7 +24,7 @@ enum class log_format { text, json };
 
 struct vtiger_settings {
   std::string name = "default";  // the instance's name (logs, status, leases)
-  std::string url;  // normalised: always ends in webservice.php
+  std::string url;               // normalised: always ends in webservice.php
   std::string username;
   std::string access_key;  // secret: never print
   std::chrono::milliseconds timeout{std::chrono::seconds{30}};
