@@ -730,26 +730,21 @@ INSTANTIATE_TEST_SUITE_P(
              "--fault", "delete:drop_reply:prob=0.15:seed=@SEED@", "--expire-sessions-every", "15"},
             "timeout = \"5s\"\n",
             8},
-        // Stalled revises are left out here: they exposed bug 5 of docs/reliability.md (an applied revise
-        // whose reply timed out taken for a remote change). Fixed since, but only a few runs confirm it, so
-        // that profile is DISABLED_KnownBugs/...stalls_revise (--gtest_also_run_disabled_tests).
         profile{"stalls",
                 {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4", "--fault",
                  "retrieve:delay=3000:every=7"},
                 "timeout = \"2s\"\n",
                 6},
 
+        // Stalled revises exposed bug 5 of docs/reliability.md (an applied revise whose reply timed out
+        // taken for a remote change) and bug 6 (an adopted create's write-back put its older values over
+        // newer local edits).
+        profile{"stalls_revise",
+                {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4", "--fault",
+                 "revise:delay=3000:every=5", "--fault", "retrieve:delay=3000:every=7"},
+                "timeout = \"2s\"\n",
+                6},
         profile{"postgres", {}, "", 8, true, true}),
     [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
-
-INSTANTIATE_TEST_SUITE_P(DISABLED_KnownBugs, CrashConsistency,
-                         ::testing::Values(profile{
-                             "stalls_revise",
-                             {"--fault", "query:delay=3000:every=9", "--fault", "create:delay=3000:every=4",
-                              "--fault", "revise:delay=3000:every=5", "--fault",
-                              "retrieve:delay=3000:every=7"},
-                             "timeout = \"2s\"\n",
-                             6}),
-                         [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
 
 }  // namespace

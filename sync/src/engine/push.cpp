@@ -416,8 +416,33 @@ asio::awaitable<pusher::outcome> pusher::push_create(const storage::mirror_table
       co_return outcome::vtiger_down;
     }
   }
+  const std::string adopted_id = (*found)["id"].get<std::string>();
   spdlog::info("push: {} create of row {}: adopting {} made by an earlier attempt", table.module,
-               entry.row_id, (*found)["id"].get<std::string>());
+               entry.row_id, adopted_id);
+  // The adopted record holds what that earlier attempt sent; the row may have changed since (later edits
+  // folded into this entry). Bring the record up to the row's values before taking it as ours, or the
+  // write-back would put the older values over the user's newer ones. Any failure here releases the entry:
+  // the next attempt finds the record again and compares again (never a second create, never a lost edit).
+  json catch_up = json::object();
+  for (auto it = element.begin(); it != element.end(); ++it) {
+    const auto* col = table.find(it.key());
+    if (!same_value(col ? col->type : storage::column_type::text, it.value(), found->value(it.key(), json{})))
+      catch_up[it.key()] = it.value();
+  }
+  if (!catch_up.empty()) {
+    catch_up["id"] = adopted_id;
+    auto revise_call = client_.revise(catch_up);
+    auto r = co_await capture(revise_call);
+    if (r.error || r.answer->has_error()) {
+      const std::string error =
+          r.error ? std::string{r.error->what()} : describe_api_error(r.answer->error());
+      spdlog::warn("push: {} row {}: adopted {} but its newer values were not accepted yet: {}", table.module,
+                   entry.row_id, adopted_id, error);
+      co_await store_.release(entry, "adopted " + adopted_id + ", newer values not sent yet: " + error);
+      co_return outcome::vtiger_down;
+    }
+    found = r.answer->value();
+  }
   co_await store_.mark_done(table, entry, found);
   ++stats.adopted;
   ++stats.pushed;
