@@ -258,6 +258,26 @@ TEST(VtigerRetry, RateScheduleSpacesRequests) {
 // level, so a hostile body such as {"success":false,"error":{"code":[[[...]]]}} (200,000 levels) overflowed
 // the stack inside parse_response (the code is dumped when it is not a string), and a deep result would
 // crash `vtsyncd call`. Bodies nested deeper than max_json_depth are bad_json now, before parsing.
+// Found by tests/fuzz/fuzz_protocol: nlohmann's parser stops at a NUL byte, so a raw NUL outside any string
+// made a body's first part pass for the whole answer.
+TEST(VtigerResponse, FuzzRegressionRawNulOutsideAStringIsBadJson) {
+  using namespace std::string_literals;
+  for (const std::string& body :
+       {"{\"success\":true,\"result\":1}\0{garbage"s, "{\"success\":true,\"result\":[1,\0 2]}"s}) {
+    try {
+      (void)parse_response(200, "application/json", body);
+      ADD_FAILURE() << "accepted a body with a raw NUL outside a string";
+    } catch (const client_error& e) {
+      EXPECT_EQ(e.kind(), error_kind::bad_json) << e.what();
+    }
+  }
+  // Inside a string a raw NUL is a raw control character like the others: escaped, then parsed.
+  const std::string inside = "{\"success\":true,\"result\":\"a\0b\"}"s;
+  const auto r = parse_response(200, "application/json", inside);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r.value().get<std::string>(), "a\0b"s);
+}
+
 TEST(VtigerResponse, FuzzRegressionDeepNestingIsBadJsonNotACrash) {
   const auto nested = [](std::size_t levels) { return std::string(levels, '[') + std::string(levels, ']'); };
   for (const std::string& body :

@@ -40,7 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // escape_raw_controls: identity on JSON that is already valid; output parses whenever the input, with
   // its raw controls escaped, is JSON (it only ever touches bytes < 0x20 inside strings).
   const std::string escaped = escape_raw_controls(body);
-  if (json::accept(body)) FUZZ_CHECK(escaped == body, "escape_raw_controls changed valid JSON");
+  // (json::accept stops at a NUL byte, taking what is before it for the whole input: not valid JSON.)
+  if (body.find('\0') == std::string::npos && json::accept(body))
+    FUZZ_CHECK(escaped == body, "escape_raw_controls changed valid JSON");
   FUZZ_CHECK(escaped.size() >= body.size(), "escape_raw_controls dropped bytes");
 
   if (mode & 0x20) {

@@ -197,7 +197,14 @@ api_result<json> parse_response(int status, std::string_view content_type, std::
   // copy them unchanged.
   const bool has_controls =
       std::any_of(body.begin(), body.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20; });
-  json doc = has_controls ? json::parse(escape_raw_controls(body), nullptr, /*allow_exceptions=*/false)
+  // nlohmann's parser takes a NUL byte for the end of the input, so a raw NUL left outside a string
+  // (escaping only touches strings) would make it accept the text before it and ignore the rest: such a
+  // body is not JSON (found by tests/fuzz/fuzz_protocol).
+  std::string escaped;
+  if (has_controls) escaped = escape_raw_controls(body);
+  json doc = has_controls ? (escaped.find('\0') != std::string::npos
+                                 ? json(json::value_t::discarded)
+                                 : json::parse(escaped, nullptr, /*allow_exceptions=*/false))
                           : json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     throw client_error(error_kind::bad_json, "invalid or truncated JSON (" + std::to_string(body.size()) +
