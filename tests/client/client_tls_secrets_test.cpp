@@ -11,10 +11,12 @@
 #include <regex>
 
 #include "client_test_util.hpp"
+#include "test_env.hpp"
 
 using namespace vtsync;
 using namespace vtsync::vtiger;
 using vtsync::test::run;
+using vtsync::test::self_signed;
 using vtsync::test::test_options;
 
 namespace {
@@ -46,28 +48,6 @@ std::shared_ptr<spdlog::logger> capturing_logger(std::shared_ptr<capture_sink>& 
   logger->set_level(spdlog::level::trace);
   return logger;
 }
-
-// A self-signed certificate (for 127.0.0.1 and localhost by default) in a fresh directory.
-struct self_signed {
-  std::filesystem::path dir;
-  std::string cert, key;
-  explicit self_signed(const std::string& names = "IP:127.0.0.1,DNS:localhost") {
-    dir = std::filesystem::temp_directory_path() / ("vtsync-tls-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    std::filesystem::create_directories(dir);
-    cert = (dir / "cert.pem").string();
-    key = (dir / "key.pem").string();
-    const std::string cmd =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
-        "subjectAltName=" +
-        names + " -keyout '" + key + "' -out '" + cert + "' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
-  }
-  ~self_signed() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
 
 std::string https_url(const test::fake_vtiger& fake, const std::string& host = "127.0.0.1") {
   return "https://" + host + ":" + std::to_string(fake.port());

@@ -14,36 +14,16 @@
 
 #include "daemon_fixture.hpp"
 #include "mirror_compare.hpp"
+#include "test_env.hpp"
 
 namespace vt = vtsync::test;
 using namespace std::chrono_literals;
 using nlohmann::json;
+using vtsync::test::self_signed;
 
 namespace {
 
 const std::string key = "e2e-SECURITY-KEY-5b1e77";
-
-// A self-signed certificate for 127.0.0.1 and localhost in a fresh directory.
-struct self_signed {
-  std::filesystem::path dir;
-  std::string cert, key;
-  self_signed() {
-    dir = std::filesystem::temp_directory_path() / ("vtsync-e2e-tls-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-    std::filesystem::create_directories(dir);
-    cert = (dir / "cert.pem").string();
-    key = (dir / "key.pem").string();
-    const std::string cmd =
-        "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
-        "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout '" +
-        key + "' -out '" + cert + "' >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
-  }
-  ~self_signed() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
-};
 
 std::string lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -49,6 +50,23 @@ std::string binary_path(const std::string& name) { return std::string{VTSYNC_BIN
 std::string fixtures_dir() {
   if (const char* dir = std::getenv("VTSYNC_FIXTURES_DIR"); dir != nullptr && *dir != '\0') return dir;
   return VTSYNC_FIXTURES_DIR;
+}
+
+self_signed::self_signed(const std::string& names) {
+  dir = std::filesystem::temp_directory_path() / ("vtsync-tls-" + std::to_string(::getpid()) + "-" +
+                                                  std::to_string(reinterpret_cast<std::uintptr_t>(this)));
+  std::filesystem::create_directories(dir);
+  cert = (dir / "cert.pem").string();
+  key = (dir / "key.pem").string();
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=" +
+      names + " -keyout '" + key + "' -out '" + cert + "' >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make a certificate");
+}
+
+self_signed::~self_signed() {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace vtsync::test

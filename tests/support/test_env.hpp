@@ -2,6 +2,7 @@
 // What a test needs from its surroundings. Integration tests never skip: a missing PostgreSQL is a failure.
 #include <libpq-fe.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -26,5 +27,16 @@ std::string exec_scalar(PGconn* conn, const std::string& sql);
 
 [[nodiscard]] std::string binary_path(const std::string& name);  // e.g. "fake-vtiger" -> build/fake-vtiger
 [[nodiscard]] std::string fixtures_dir();                        // ../shared/vtiger-fixtures
+
+// A self-signed certificate (for 127.0.0.1 and localhost by default; `names` is an openssl subjectAltName
+// list) and its key, made with openssl in a fresh directory that goes with the object.
+struct self_signed {
+  std::filesystem::path dir;
+  std::string cert, key;
+  explicit self_signed(const std::string& names = "IP:127.0.0.1,DNS:localhost");
+  ~self_signed();
+  self_signed(const self_signed&) = delete;
+  self_signed& operator=(const self_signed&) = delete;
+};
 
 }  // namespace vtsync::test
