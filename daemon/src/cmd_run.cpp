@@ -474,22 +474,21 @@ class daemon_app {
         spdlog::warn("reload: {} changed; it takes effect after a restart", key);
       }
       // Keys marked reloadable take effect now; the rest keep their running values.
+      // The reloadable [sync] keys every instance shares (default_assigned_user_id may differ per instance).
+      const auto take_shared = [&next](config::sync_settings& to) {
+        to.poll_interval = next.sync.poll_interval;
+        to.overlap = next.sync.overlap;
+        to.deletion_scan_interval = next.sync.deletion_scan_interval;
+        to.conflicts = next.sync.conflicts;
+        to.on_remote_delete = next.sync.on_remote_delete;
+        to.backfill_parallel = next.sync.backfill_parallel;
+      };
       settings_.log = next.log;
-      settings_.sync.poll_interval = next.sync.poll_interval;
-      settings_.sync.overlap = next.sync.overlap;
-      settings_.sync.deletion_scan_interval = next.sync.deletion_scan_interval;
-      settings_.sync.conflicts = next.sync.conflicts;
-      settings_.sync.on_remote_delete = next.sync.on_remote_delete;
+      take_shared(settings_.sync);
       settings_.sync.default_assigned_user_id = next.sync.default_assigned_user_id;
-      settings_.sync.backfill_parallel = next.sync.backfill_parallel;
       for (auto& inst : instances_) {
         auto& is = inst->settings.sync;
-        is.poll_interval = next.sync.poll_interval;
-        is.overlap = next.sync.overlap;
-        is.deletion_scan_interval = next.sync.deletion_scan_interval;
-        is.conflicts = next.sync.conflicts;
-        is.on_remote_delete = next.sync.on_remote_delete;
-        is.backfill_parallel = next.sync.backfill_parallel;
+        take_shared(is);
         if (instances_.size() == 1) is.default_assigned_user_id = next.sync.default_assigned_user_id;
         for (const auto& one : next.instances) {
           if (instances_.size() > 1 && one.vtiger.name == inst->settings.vtiger.name)
