@@ -407,7 +407,7 @@ TEST_P(push_no_duplicates, EveryLocalInsertBecomesExactlyOneRecord) {
     s.idempotency_field = "cf_901";
   }
   if (!param.crash) args.insert(args.end(), {"--fault", "create:drop_reply:every=10"});
-  const int rows = param.crash ? 200 : 1000;
+  const int rows = 1000;
   start(args, s);
 
   sql("INSERT INTO " + contacts() + " (firstname, lastname) SELECT 'N', 'Dup' || g FROM generate_series(1, " +
