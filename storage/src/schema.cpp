@@ -121,7 +121,7 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
       ddl +=
           ", _sync_state text NOT NULL DEFAULT 'pending'"
           " CHECK (_sync_state IN ('synced', 'pending', 'failed', 'deleted'))"
-          ", _sync_error text, _sync_base jsonb" +
+          ", _sync_error text, _sync_base text" +
           base_compression + ")";
       co_await c.execute(ddl);
     } else {
@@ -136,6 +136,12 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
           change.type_mismatches.push_back(col.name + ": column is " + it->second + ", describe says " +
                                            col.vtiger_type);
         }
+      }
+      // Tables made before _sync_base became text (it was jsonb): convert once. jsonb's text form differs
+      // from ours in spacing, so each row is rewritten once more when it is next pulled.
+      if (const auto base = columns.find("_sync_base"); base != columns.end() && base->second == "jsonb") {
+        alter += (alter.empty() ? "ALTER TABLE " + qualified + " " : std::string{", "}) +
+                 "ALTER COLUMN _sync_base TYPE text USING _sync_base::text";
       }
       if (!alter.empty()) co_await c.execute(alter);
       for (const auto& [name, type] : columns) {

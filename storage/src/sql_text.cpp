@@ -33,7 +33,7 @@ std::int64_t lock_key(std::string_view name) noexcept {
 }
 
 std::string record_definition(const mirror_table& table) {
-  std::string out = "vtiger_id text, _sync_base jsonb";
+  std::string out = "vtiger_id text, _sync_base text";
   for (const auto& c : table.columns) {
     out += ", ";
     out += quote_ident(c.name);
@@ -61,7 +61,7 @@ std::string converted_columns(const mirror_table& table, std::string_view alias,
         break;
     }
   }
-  out += ", " + a + "._sync_base::jsonb";
+  out += ", " + a + "._sync_base";
   return out;
 }
 
@@ -116,6 +116,12 @@ nlohmann::json without_nul(const nlohmann::json& v) {
     return out;
   }
   return v;
+}
+
+// A record as _sync_base holds it: compact JSON, keys sorted, NULs dropped. The page store and the push's
+// write-back both use it, so the pull of a record we just wrote back finds it unchanged.
+std::string base_text(const nlohmann::json& record) {
+  return has_nul(record) ? to_param(without_nul(record)) : to_param(record);
 }
 
 }  // namespace
@@ -174,7 +180,7 @@ column_arrays to_column_arrays(const mirror_table& table, const std::vector<cons
     } else {
       out.vtiger_ids.emplace_back(std::nullopt);
     }
-    out.bases.emplace_back(has_nul(*record) ? to_param(without_nul(*record)) : to_param(*record));
+    out.bases.emplace_back(base_text(*record));
     if (!record->is_object()) {
       for (auto& c : out.columns) c.emplace_back(std::nullopt);
       continue;
@@ -200,7 +206,7 @@ nlohmann::json row_object(const mirror_table& table, const nlohmann::json& recor
   nlohmann::json row = nlohmann::json::object();
   const auto id = record.find("id");
   row["vtiger_id"] = (id != record.end() && id->is_string()) ? without_nul(*id) : nlohmann::json(nullptr);
-  row["_sync_base"] = without_nul(record);
+  row["_sync_base"] = base_text(record);
   for (const auto& c : table.columns) {
     const auto it = record.find(c.name);
     if (it == record.end()) {

@@ -396,7 +396,7 @@ asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_e
           // The user changed the row again meanwhile: keep those values (their entry is still to push).
           co_await c.query(
               "UPDATE " + target +
-                  " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = ($2::jsonb)->'_sync_base' "
+                  " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = ($2::jsonb)->>'_sync_base' "
                   "WHERE _row_id = $3",
               params(vtiger_id, *row_param, row_id));
         } else if (!changed_again) {

@@ -66,7 +66,7 @@ TEST_F(push, InsertUpdateDeleteReachVtiger) {
   // Server-side values were written back: numbering field, modifiedtime, and the agreed base.
   EXPECT_EQ(row("contact_no", "vtiger_id = '" + id + "'"), rec["contact_no"].get<std::string>());
   EXPECT_FALSE(rec["contact_no"].get<std::string>().empty());
-  EXPECT_EQ(row("_sync_base->>'modifiedtime'", "vtiger_id = '" + id + "'"),
+  EXPECT_EQ(row("_sync_base::jsonb->>'modifiedtime'", "vtiger_id = '" + id + "'"),
             rec["modifiedtime"].get<std::string>());
   EXPECT_EQ(row("assigned_user_id", "vtiger_id = '" + id + "'"), "19x1");
 

@@ -134,7 +134,7 @@ TEST_F(outbox, ClaimGivesEachRowsChangesInOrderAndMarkDoneWritesBack) {
   auto server = vt::contact_record(500);
   server["lastname"] = "Lamarr";
   run(push.mark_done(table, created, server));
-  EXPECT_EQ(row("vtiger_id || '/' || title || '/' || _sync_state || '/' || (_sync_base->>'lastname')",
+  EXPECT_EQ(row("vtiger_id || '/' || title || '/' || _sync_state || '/' || (_sync_base::jsonb->>'lastname')",
                 "lastname = 'Lamarr'"),
             "12x500/Inventor/pending/Lamarr");
 

@@ -45,7 +45,7 @@ TEST_F(page_store, RowsAndCursorCommitTogether) {
   EXPECT_EQ(outbox_size(), "0");  // the daemon's own writes are not captured
   EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
                    " WHERE _sync_state = 'synced' AND "
-                   "_sync_base->>'id' = vtiger_id"),
+                   "_sync_base::jsonb->>'id' = vtiger_id"),
             "100");
 }
 
