@@ -199,6 +199,38 @@ asio::awaitable<result> connection::execute(std::string_view sql) {
   co_return co_await run(sql, nullptr, true);
 }
 
+asio::awaitable<result> connection::copy_in(std::string_view sql, std::string_view data) {
+  busy_guard guard{busy_};
+  co_await ensure_open();
+  const auto deadline = clock::now() + options_.call_timeout;
+  const std::string text{sql};
+  if (PQsendQuery(conn_.get(), text.c_str()) == 0) fail_connection("sending a statement");
+  co_await flush_all(deadline);
+  // An error instead (no such table, ...) is thrown from here.
+  co_await collect_results(deadline, /*until_copy_in=*/true);
+  // Non-blocking mode: PQputCopyData returns 0 when libpq's buffer is full; wait until the socket drains.
+  constexpr std::size_t chunk = std::size_t{1} << 16;
+  for (std::size_t offset = 0; offset < data.size();) {
+    const auto size = std::min(chunk, data.size() - offset);
+    const int put = PQputCopyData(conn_.get(), data.data() + offset, static_cast<int>(size));
+    if (put < 0) fail_connection("sending COPY data");
+    if (put == 0) {
+      if (!co_await wait_socket(wait_type::wait_write, deadline)) fail_timeout("COPY");
+      if (PQconsumeInput(conn_.get()) == 0) fail_connection("reading");
+      continue;
+    }
+    offset += size;
+  }
+  for (;;) {
+    const int ended = PQputCopyEnd(conn_.get(), nullptr);
+    if (ended < 0) fail_connection("ending COPY data");
+    if (ended == 1) break;
+    if (!co_await wait_socket(wait_type::wait_write, deadline)) fail_timeout("COPY");
+  }
+  co_await flush_all(deadline);
+  co_return co_await collect_results(deadline);
+}
+
 asio::awaitable<void> connection::flush_all(clock::time_point deadline) {
   // Push the whole statement out; libpq may need to read (server notices) to make progress.
   for (;;) {
@@ -244,7 +276,7 @@ asio::awaitable<result> connection::run(std::string_view sql, const std::vector<
   co_return co_await collect_results(deadline);
 }
 
-asio::awaitable<result> connection::collect_results(clock::time_point deadline) {
+asio::awaitable<result> connection::collect_results(clock::time_point deadline, bool until_copy_in) {
   result last;
   std::optional<pg_error> error;
   for (;;) {
@@ -268,9 +300,11 @@ asio::awaitable<result> connection::collect_results(clock::time_point deadline) 
         const std::string sqlstate = state != nullptr ? state : "";
         error.emplace(classify_sqlstate(sqlstate), sqlstate, "PostgreSQL: " + message);
       }
+    } else if (status == PGRES_COPY_IN && until_copy_in && !error) {
+      co_return r;
     } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
       close();
-      throw std::logic_error("COPY is not supported through vtsync::storage::connection::query");
+      throw std::logic_error("COPY is only supported through vtsync::storage::connection::copy_in");
     } else {
       last = std::move(r);
     }

@@ -202,6 +202,64 @@ column_arrays to_column_arrays(const mirror_table& table, const std::vector<cons
   return out;
 }
 
+namespace {
+
+void append_copy_field(std::string& out, const std::optional<std::string>& value) {
+  if (!value) {
+    out += "\\N";
+    return;
+  }
+  const char* run = value->data();
+  const char* const end = run + value->size();
+  for (const char* p = run; p != end; ++p) {
+    const char c = *p;
+    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
+    out.append(run, p);
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        break;  // NUL: dropped, as PostgreSQL text cannot hold it
+    }
+    run = p + 1;
+  }
+  out.append(run, end);
+}
+
+}  // namespace
+
+std::string copy_rows(const column_arrays& arrays) {
+  std::size_t size = 0;
+  for (const auto& v : arrays.bases) size += v ? v->size() + 1 : 3;
+  for (const auto& column : arrays.columns)
+    for (const auto& v : column) size += v ? v->size() + 1 : 3;
+  std::string out;
+  out.reserve(size + size / 32 + arrays.vtiger_ids.size() * 24);
+  for (std::size_t row = 0; row < arrays.vtiger_ids.size(); ++row) {
+    append_copy_field(out, arrays.vtiger_ids[row]);
+    for (const auto& column : arrays.columns) {
+      out += '\t';
+      append_copy_field(out, column[row]);
+    }
+    out += '\t';
+    append_copy_field(out, arrays.bases[row]);
+    out += "\tsynced\n";
+  }
+  return out;
+}
+
+std::string copy_column_list(const mirror_table& table) { return column_list(table) + ", _sync_state"; }
+
 nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record, std::size_t& malformed) {
   nlohmann::json row = nlohmann::json::object();
   const auto id = record.find("id");

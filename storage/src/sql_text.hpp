@@ -56,6 +56,13 @@ struct column_arrays {
 [[nodiscard]] column_arrays to_column_arrays(const mirror_table& table,
                                              const std::vector<const nlohmann::json*>& records);
 
+// The same rows in COPY text format, one line per record: vtiger_id, the data columns, _sync_base and
+// _sync_state 'synced' (the columns of copy_column_list()). Backslash, tab, newline and carriage return are
+// escaped, NUL dropped, NULL is \N.
+[[nodiscard]] std::string copy_rows(const column_arrays& arrays);
+// "vtiger_id, <data columns...>, _sync_base, _sync_state", quoted: the columns of copy_rows().
+[[nodiscard]] std::string copy_column_list(const mirror_table& table);
+
 // JSON text for a parameter: never throws on invalid UTF-8 (it is replaced), which PostgreSQL would reject.
 [[nodiscard]] std::string to_param(const nlohmann::json& value);
 

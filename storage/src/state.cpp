@@ -3,6 +3,8 @@
 #include "sql_text.hpp"
 #include "vtsync/storage/values.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <unordered_map>
 
@@ -76,28 +78,43 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
                                                const page_options& options) {
   page_result outcome;
   const auto unique = last_per_id(records);
-  // Column-major parameters: one text[] per column, unnested side by side. Much cheaper for the server
-  // than a JSON document per page (no per-row object lookups), and ROWS FROM has no limit on columns.
   auto arrays = detail::to_column_arrays(table, unique);
   outcome.malformed_values = arrays.malformed;
+  const std::string target = table.qualified_name();
+  const bool keep_local = options.on_local_changes == local_changes::keep;
+
+  // COPY first when the last page of this table was all new (see store_page in state.hpp).
+  const bool try_copy = !unique.empty() && !upsert_first_.contains(target);
+  const std::string copy_data = try_copy ? detail::copy_rows(arrays) : std::string{};
+  const std::string copy_sql = "COPY " + target + " (" + detail::copy_column_list(table) + ") FROM STDIN";
+  // COPY reads a timestamptz in the session's zone (the upsert names the zone instead). The zone is an
+  // IANA name (config checks it); the savepoint's rollback undoes the setting too.
+  const std::string copy_setup = "SAVEPOINT vtsync_copy; SELECT set_config('TimeZone', " +
+                                 detail::quote_literal(options_.vtiger_timezone) + ", true)";
+
+  // Column-major parameters: one text[] per column, unnested side by side. Much cheaper for the server
+  // than a JSON document per page (no per-row object lookups), and ROWS FROM has no limit on columns.
+  // Built only when the page is upserted.
   std::vector<param> values;
-  values.reserve(table.columns.size() + 3);
-  values.emplace_back(detail::array_literal(arrays.vtiger_ids));
-  values.emplace_back(options_.vtiger_timezone);
-  values.emplace_back(detail::array_literal(arrays.bases));
+  const auto upsert_values = [&]() -> const std::vector<param>& {
+    if (values.empty()) {
+      values.reserve(table.columns.size() + 3);
+      values.emplace_back(detail::array_literal(arrays.vtiger_ids));
+      values.emplace_back(options_.vtiger_timezone);
+      values.emplace_back(detail::array_literal(arrays.bases));
+      for (const auto& column : arrays.columns) values.emplace_back(detail::array_literal(column));
+    }
+    return values;
+  };
   std::string unnest = "unnest($1::text[]), unnest($3::text[])";
   std::string aliases = "vtiger_id, _sync_base";
   for (std::size_t i = 0; i < table.columns.size(); ++i) {
-    values.emplace_back(detail::array_literal(arrays.columns[i]));
     unnest += ", unnest($" + std::to_string(i + 4) + "::text[])";
     aliases += ", " + quote_ident(table.columns[i].name);
   }
-  arrays = {};
-  const bool keep_local = options.on_local_changes == local_changes::keep;
 
   // One statement for the whole page: stage the rows, upsert them, and leave rows whose content is already
   // equal untouched (no new row version, no trigger, no bloat).
-  const std::string target = table.qualified_name();
   std::string set_list, old_values, new_values;
   for (const auto& c : table.columns) {
     const auto q = quote_ident(c.name);
@@ -129,12 +146,33 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
       conn_,
       [&](connection& c) -> asio::awaitable<page_result> {
         page_result r = outcome;
-        if (!unique.empty()) {
-          auto res = co_await c.query(sql, values);
+        bool copied = false;
+        if (try_copy && !upsert_first_.contains(target)) {
+          co_await c.execute(copy_setup);
+          try {
+            const auto res = co_await c.copy_in(copy_sql, copy_data);
+            co_await c.execute("RELEASE SAVEPOINT vtsync_copy; SELECT set_config('TimeZone', 'UTC', true)");
+            r.inserted = static_cast<std::size_t>(res.affected_rows());
+            r.copied = copied = true;
+          } catch (const pg_error& e) {
+            if (e.retryable()) throw;
+            // A stored id (unique violation), or anything else: the upsert handles the page.
+            if (e.kind() == error_kind::data) {
+              spdlog::debug("{}: COPY met stored rows ({}): upserting", target, e.what());
+            } else {
+              spdlog::warn("{}: COPY failed ({}): upserting", target, e.what());
+            }
+            upsert_first_.insert(target);
+          }
+          if (!copied) co_await c.execute("ROLLBACK TO SAVEPOINT vtsync_copy; RELEASE SAVEPOINT vtsync_copy");
+        }
+        if (!copied && !unique.empty()) {
+          auto res = co_await c.query(sql, upsert_values());
           r.inserted = static_cast<std::size_t>(to_i64(res.value(0, 0)));
           r.updated = static_cast<std::size_t>(to_i64(res.value(0, 1)));
           for (const auto& id : parse_json(res.value(0, 2))) r.skipped_local.push_back(id.get<std::string>());
           r.unchanged = unique.size() - r.inserted - r.updated - r.skipped_local.size();
+          if (r.inserted == unique.size()) upsert_first_.erase(target);  // all new: COPY the next page
         }
         if (options.before_progress) options.before_progress();
         if (options.cursor) {

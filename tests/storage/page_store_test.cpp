@@ -102,6 +102,51 @@ TEST_F(page_store, UnchangedRowsAreNotRewritten) {
   EXPECT_EQ(outbox_size(), "0");
 }
 
+// New records are COPYed; a page that meets stored records is rolled back to its savepoint and upserted,
+// and COPY is tried again only after a page that was all new. Whichever way, the rows are the same.
+TEST_F(page_store, NewPagesAreCopiedAndPagesWithStoredRecordsUpserted) {
+  st::state_options berlin = options;
+  berlin.vtiger_timezone = "Europe/Berlin";
+  st::store s{*conn, berlin};
+  const auto a = run(s.store_page(table, vt::contact_records(1, 100), {.cursor = next}));
+  EXPECT_TRUE(a.copied);
+  EXPECT_EQ(a.inserted, 100u);
+  EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
+
+  auto overlap = vt::contact_records(91, 100);
+  overlap[0]["title"] = "Changed";  // 12x91: stored, now different
+  const auto b = run(s.store_page(table, overlap));
+  EXPECT_FALSE(b.copied);
+  EXPECT_EQ(b.inserted, 90u);
+  EXPECT_EQ(b.updated, 1u);
+  EXPECT_EQ(b.unchanged, 9u);
+  EXPECT_EQ(rows(), "190");  // the rolled-back COPY left nothing behind
+
+  const auto c = run(s.store_page(table, vt::contact_records(191, 10)));
+  EXPECT_FALSE(c.copied);  // the last page held stored records: upsert first
+  EXPECT_EQ(c.inserted, 10u);
+  const auto d = run(s.store_page(table, vt::contact_records(201, 10)));
+  EXPECT_TRUE(d.copied);  // the last page was all new: COPY again
+  EXPECT_EQ(d.inserted, 10u);
+  EXPECT_EQ(rows(), "210");
+  EXPECT_EQ(scalar("SELECT count(DISTINCT vtiger_id) FROM " + mirror("contacts")), "210");
+  EXPECT_EQ(scalar("SELECT title FROM " + mirror("contacts") + " WHERE vtiger_id = '12x91'"), "Changed");
+
+  // The same wall-clock text becomes the same instant by COPY (the session's zone) and by the upsert (the
+  // zone named in the statement), in the server's zone, and the session is back in UTC afterwards.
+  auto copied = vt::contact_record(211, "2026-07-01 12:00:00");
+  auto upserted = vt::contact_record(191, "2026-07-01 12:00:00");
+  ASSERT_TRUE(run(s.store_page(table, std::vector<json>{copied})).copied);
+  ASSERT_FALSE(run(s.store_page(table, std::vector<json>{upserted})).copied);
+  EXPECT_EQ(
+      scalar("SELECT string_agg(vtiger_id || '=' || (modifiedtime AT TIME ZONE 'UTC')::text, ',' ORDER BY "
+             "vtiger_id) FROM " +
+             mirror("contacts") + " WHERE vtiger_id IN ('12x191', '12x211')"),
+      "12x191=2026-07-01 10:00:00,12x211=2026-07-01 10:00:00");
+  EXPECT_EQ(run(conn->query("SHOW TimeZone")).value(0, 0), "UTC");
+  EXPECT_EQ(outbox_size(), "0");  // COPY's rows are the daemon's: not captured
+}
+
 TEST_F(page_store, DuplicateIdsInAPageKeepTheLastOne) {
   auto records = vt::contact_records(1, 3);
   auto newer = vt::contact_record(2, "2026-11-30 00:00:00");

@@ -150,6 +150,12 @@ class connection {
   // last statement's result. Throws pg_error.
   asio::awaitable<result> execute(std::string_view sql);
 
+  // A `COPY ... FROM STDIN` statement (no parameters) fed with `data`, the whole input in the COPY format
+  // the statement names. Returns the command's result (affected_rows() is the number of rows copied).
+  // Throws pg_error as query() does; a failed COPY (a unique violation, bad data) aborts the surrounding
+  // transaction, so callers that want to go on wrap it in a savepoint.
+  asio::awaitable<result> copy_in(std::string_view sql, std::string_view data);
+
   // LISTEN on a channel (quoted safely); remembered and re-issued after every reconnect.
   asio::awaitable<void> listen(std::string channel);
   // The next notification, or nullopt when `timeout` passes first (not an error: the connection stays).
@@ -171,7 +177,9 @@ class connection {
   asio::awaitable<void> open_session();
   asio::awaitable<void> ensure_open();
   asio::awaitable<result> run(std::string_view sql, const std::vector<param>* params, bool simple);
-  asio::awaitable<result> collect_results(clock::time_point deadline);
+  // Reads results until the statement is done (or, with `until_copy_in`, until the server waits for COPY
+  // data: then returns that result).
+  asio::awaitable<result> collect_results(clock::time_point deadline, bool until_copy_in = false);
   asio::awaitable<void> flush_all(clock::time_point deadline);
   // Waits until libpq's socket is ready; returns false when the deadline passed first.
   asio::awaitable<bool> wait_socket(asio::posix::stream_descriptor::wait_type what,

@@ -37,6 +37,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace vtsync::storage {
@@ -109,6 +110,7 @@ struct page_result {
   std::size_t unchanged = 0;               // identical rows, not rewritten
   std::vector<std::string> skipped_local;  // vtiger_ids with local changes not yet pushed (keep mode)
   std::size_t malformed_values = 0;        // values that did not fit their column and were stored as NULL
+  bool copied = false;                     // stored by COPY (all new), not by the upsert
 };
 
 enum class remote_delete { remove, mark };  // on_remote_delete = "delete" | "mark"
@@ -169,6 +171,10 @@ class store {
   // equal are not rewritten. Duplicate ids in `records`: the last one wins. Records must be complete
   // (every describe field present, as `query SELECT *` and `retrieve` return them): an absent field is
   // stored as NULL.
+  // A page of records the mirror does not hold yet (a backfill, new records) is COPYed straight into the
+  // table (a fraction of the upsert's cost for PostgreSQL); when the COPY meets a stored id it is rolled
+  // back to a savepoint and the page is upserted instead, and COPY is tried again only after a page that
+  // turned out to be all new.
   asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const nlohmann::json> records,
                                           const page_options& options = {});
   asio::awaitable<std::optional<cursor_position>> load_cursor(std::string_view module);
@@ -225,6 +231,7 @@ class store {
  private:
   connection& conn_;
   state_options options_;
+  std::unordered_set<std::string> upsert_first_;  // tables whose last page held stored records
 };
 
 }  // namespace vtsync::storage
