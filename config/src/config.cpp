@@ -21,6 +21,18 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The pieces one after the other, appended to one string (no temporary strings per `+`).
+template <class... Parts>
+void append(std::string& out, const Parts&... parts) {
+  ((out += parts), ...);
+}
+template <class... Parts>
+[[nodiscard]] std::string concat(const Parts&... parts) {
+  std::string out;
+  append(out, parts...);
+  return out;
+}
+
 // Where a value is being read from, for error messages.
 struct origin {
   const std::string& file;
@@ -578,12 +590,12 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
       for (std::size_t i = 0; i < instance_array->size(); ++i) {
         const auto* element = instance_array->get(i)->as_table();
         const std::string where = "vtiger[" + std::to_string(i) + "]";
-        if (element == nullptr) throw config_error(path + ":" + where + ": expected a [[vtiger]] table");
+        if (element == nullptr) throw config_error(concat(path, ":", where, ": expected a [[vtiger]] table"));
         for (const auto& [key, node] : *element) {
           const std::string full = "vtiger." + std::string{key.str()};
           bool known = false;
           for (const auto& k : table) known = known || k.spec.name == full;
-          if (!known) throw config_error(path + ":" + where + "." + std::string{key.str()} + ": unknown key");
+          if (!known) throw config_error(concat(path, ":", where, ".", key.str(), ": unknown key"));
         }
       }
       continue;
@@ -592,14 +604,14 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
     bool known_section = false;
     for (const auto& k : table) known_section = known_section || k.spec.name.rfind(section + ".", 0) == 0;
     if (!known_section || section_table == nullptr) {
-      throw config_error(path + ":" + section + ": unknown " + (section_table ? "section" : "key") +
-                         " (sections are [vtiger], [postgres], [sync], [health], [log])");
+      throw config_error(concat(path, ":", section, ": unknown ", section_table ? "section" : "key",
+                                " (sections are [vtiger], [postgres], [sync], [health], [log])"));
     }
     for (const auto& [key, node] : *section_table) {
       const std::string full = section + "." + std::string{key.str()};
       bool known = false;
       for (const auto& k : table) known = known || k.spec.name == full;
-      if (!known) throw config_error(path + ":" + full + ": unknown key");
+      if (!known) throw config_error(concat(path, ":", full, ": unknown key"));
     }
   }
 
@@ -633,12 +645,13 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
         if (node != nullptr) k.apply(one, *node, at);
       }
       if (!element.contains("name"))
-        throw config_error(path + ":" + where + ".name: missing: each [[vtiger]] needs a name");
+        throw config_error(concat(path, ":", where, ".name: missing: each [[vtiger]] needs a name"));
       if (!element.contains("schema"))
-        throw config_error(path + ":" + where + ".schema: missing: each [[vtiger]] needs its own schema");
+        throw config_error(
+            concat(path, ":", where, ".schema: missing: each [[vtiger]] needs its own schema"));
       for (const auto& required : {"url", "username"}) {
         if (!element.contains(required))
-          throw config_error(path + ":" + where + "." + required + ": missing: this key is required");
+          throw config_error(concat(path, ":", where, ".", required, ": missing: this key is required"));
       }
       if (one.vtiger.access_key.empty()) {
         if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
@@ -648,18 +661,18 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
         }
       }
       if (one.vtiger.access_key.empty()) {
-        throw config_error(path + ":" + where +
-                           ".access_key_file: missing: no access key (set access_key_file, or provide "
-                           "$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>)");
+        throw config_error(concat(path, ":", where,
+                                  ".access_key_file: missing: no access key (set access_key_file, or provide "
+                                  "$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>)"));
       }
       if (one.sync.modules.empty())
-        throw config_error(path + ":" + where + ".modules: missing: no modules (here or in [sync])");
+        throw config_error(concat(path, ":", where, ".modules: missing: no modules (here or in [sync])"));
       for (const auto& other : instances) {
         if (other.vtiger.name == one.vtiger.name)
-          throw config_error(path + ":" + where + ".name: '" + one.vtiger.name + "' is used twice");
+          throw config_error(concat(path, ":", where, ".name: '", one.vtiger.name, "' is used twice"));
         if (other.postgres.schema == one.postgres.schema)
-          throw config_error(path + ":" + where + ".schema: '" + one.postgres.schema +
-                             "' is already the schema of instance '" + other.vtiger.name + "'");
+          throw config_error(concat(path, ":", where, ".schema: '", one.postgres.schema,
+                                    "' is already the schema of instance '", other.vtiger.name, "'"));
       }
       instances.push_back(std::move(one));
     }
@@ -692,7 +705,7 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
     if (!k.spec.required) continue;
     if (k.show(s).empty()) {
       std::string hint = k.spec.env_override.empty() ? "" : " (or set " + k.spec.env_override + ")";
-      throw config_error(path + ":" + k.spec.name + ": missing: this key is required" + hint);
+      throw config_error(concat(path, ":", k.spec.name, ": missing: this key is required", hint));
     }
   }
   if (instance_array == nullptr) instances.push_back(s);
@@ -747,8 +760,8 @@ std::string render_reference_markdown() {
     std::string def = k.required ? "required" : (k.default_text.empty() ? "—" : "`" + k.default_text + "`");
     std::string desc = k.description;
     if (!k.env_override.empty()) desc += " Env `" + k.env_override + "` overrides.";
-    out += "| `" + k.name + "` | " + type + " | " + def + " | " + (k.reloadable ? "SIGHUP" : "restart") +
-           " | " + desc + " |\n";
+    append(out, "| `", k.name, "` | ", type, " | ", def, " | ", k.reloadable ? "SIGHUP" : "restart", " | ",
+           desc, " |\n");
   }
   return out;
 }
@@ -782,7 +795,7 @@ std::string render_sample_toml() {
     if (k.name == "vtiger.default_assigned_user_id") example = "\"19x1\"";
     if (k.name == "vtiger.idempotency_field") example = "\"cf_901\"";
     const bool active = k.required || k.name == "vtiger.access_key_file";
-    out += std::string{active ? "" : "# "} + key + " = " + example + "\n";
+    append(out, active ? "" : "# ", key, " = ", example, "\n");
   }
   out +=
       "\n# Several Vtiger instances: instead of the one [vtiger] table above, one [[vtiger]] table each, with\n"

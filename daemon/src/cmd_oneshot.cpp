@@ -34,7 +34,7 @@ template <class T, class Body>
 T run_on_loop(asio::io_context& io, Body body) {
   std::exception_ptr error;
   std::optional<T> value;
-  asio::co_spawn(io, std::move(body), [&](std::exception_ptr e, T v) {
+  asio::co_spawn(io, std::move(body), [&](const std::exception_ptr& e, T v) {
     error = e;
     if (!e) value.emplace(std::move(v));
     io.stop();
@@ -59,11 +59,13 @@ class progress_reporter {
     const double secs = std::chrono::duration<double>(now - start_).count();
     const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
     std::string eta = "?";
-    if (total_ > done && rate > 0) eta = std::to_string(static_cast<long>((total_ - done) / rate)) + "s";
+    if (total_ > done && rate > 0)
+      eta = std::to_string(static_cast<long>(static_cast<double>(total_ - done) / rate)) + "s";
     if (total_ > 0 && done >= total_) eta = "0s";
     if (tty_) {
       const int width = 30;
-      const double frac = total_ > 0 ? std::min(1.0, static_cast<double>(done) / total_) : 0;
+      const double frac =
+          total_ > 0 ? std::min(1.0, static_cast<double>(done) / static_cast<double>(total_)) : 0;
       std::string bar(static_cast<std::size_t>(frac * width), '=');
       bar.resize(width, ' ');
       std::fprintf(stderr, "\r%s [%s] %llu/%s rows  %.0f rows/s  ETA %s   ", module_.c_str(), bar.c_str(),
@@ -80,7 +82,7 @@ class progress_reporter {
     if (tty_) std::fprintf(stderr, "\n");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     spdlog::info("module={} backfill complete: {} rows in {:.1f}s ({:.0f} rows/s)", module_, done, secs,
-                 secs > 0 ? done / secs : 0.0);
+                 secs > 0 ? static_cast<double>(done) / secs : 0.0);
   }
 
  private:
@@ -123,6 +125,7 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
       auto context = make_vtiger_context(ex, *settings, nullptr);
       auto sessions = co_await vtiger::open_sessions(context, static_cast<std::size_t>(workers));
       std::vector<db_session> dbs;
+      dbs.reserve(static_cast<std::size_t>(workers));
       for (int i = 0; i < workers; ++i) dbs.push_back(co_await open_db(ex, *settings, i == 0));
       for (const auto& module : chosen) {
         if (stop) break;
@@ -139,6 +142,7 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
           done = stats.fetched;
         } else {
           std::vector<sync::module_puller::worker> w;
+          w.reserve(static_cast<std::size_t>(workers));
           for (int i = 0; i < workers; ++i)
             w.push_back(
                 {&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
@@ -156,7 +160,7 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
         std::size_t left = sessions.size();
         std::exception_ptr logout_failure;
         for (auto& s : sessions) {
-          asio::co_spawn(ex, s.logout(), [&](std::exception_ptr e) {
+          asio::co_spawn(ex, s.logout(), [&](const std::exception_ptr& e) {
             if (e && !logout_failure) logout_failure = e;
             if (--left == 0) all_out.cancel();
           });
@@ -214,18 +218,17 @@ int run_status(const common_options& opts, bool as_json) {
                   c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
             if (c.last_success_at) m["last_success"] = *c.last_success_at;
           }
-          const std::string name = module;
-          const auto counts = co_await db.store->count_outbox(name);
+          const auto counts = co_await db.store->count_outbox(module);
           const auto holder = co_await storage::lease_holder(
               *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
           m["holder"] = holder ? json(*holder) : json(nullptr);
-          leases["pull:" + prefix + module] = m["holder"];
+          leases[std::string{"pull:"}.append(prefix).append(module)] = m["holder"];
           m["pending"] = counts.pending + counts.in_flight;
           m["failed"] = counts.failed;
           const std::string lag_sql = "SELECT extract(epoch FROM now() - last_success_at)::bigint FROM " +
                                       storage::quote_ident(db.store->options().state_schema) +
                                       ".cursors WHERE schema_name = $1 AND module = $2";
-          auto lag = co_await db.conn->query(lag_sql, storage::params(inst.postgres.schema, name));
+          auto lag = co_await db.conn->query(lag_sql, storage::params(inst.postgres.schema, module));
           m["lag_seconds"] = lag.rows() > 0 && !lag.is_null(0, 0)
                                  ? json(std::stoll(std::string{lag.value(0, 0)}))
                                  : json(nullptr);
@@ -284,8 +287,11 @@ int run_resync(const common_options& opts, const std::string& id) {
         sync::module_puller puller{client, *db.store, std::move(table), pull_settings_from(*settings)};
         const bool found = co_await puller.resync_record(id);
         co_await client.logout();
-        co_return found ? module + " " + id + ": re-pulled"
-                        : module + " " + id + ": Vtiger does not show it (deleted, or no permission)";
+        std::string result = module;
+        result += ' ';
+        result += id;
+        result += found ? ": re-pulled" : ": Vtiger does not show it (deleted, or no permission)";
+        co_return result;
       }
       co_return std::string{};
     });

@@ -130,7 +130,7 @@ class daemon_app {
     signals_ = std::make_unique<signal_handler>(io_.get_executor(), std::move(callbacks));
     signals_->start();
 
-    asio::co_spawn(io_, main(), [this](std::exception_ptr e) {
+    asio::co_spawn(io_, main(), [this](const std::exception_ptr& e) {
       if (e) {
         try {
           std::rethrow_exception(e);
@@ -177,7 +177,7 @@ class daemon_app {
     }
     running_loops_ = loops.size();
     for (auto& [module, loop] : loops) {
-      asio::co_spawn(io_, std::move(loop), [this, module = module](std::exception_ptr e) {
+      asio::co_spawn(io_, std::move(loop), [this, module = module](const std::exception_ptr& e) {
         if (e) {
           try {
             std::rethrow_exception(e);

@@ -261,7 +261,7 @@ asio::awaitable<void> health_server::impl::session(std::shared_ptr<impl> self, t
       stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
       stream.expires_after(std::chrono::seconds{2});
       std::array<char, 4096> sink;
-      for (std::size_t drained = 0; drained < 256 * 1024;) {
+      for (std::size_t drained = 0; drained < std::size_t{256} * 1024;) {
         auto [dec, n] =
             co_await stream.async_read_some(asio::buffer(sink), asio::as_tuple(asio::use_awaitable));
         if (dec || self->stopped) break;

@@ -38,7 +38,7 @@ std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_
     options.hooks.on_request = [m](std::string_view op) { m->api_requests(op).inc(); };
     options.hooks.on_relogin = [m] { m->relogins().inc(); };
   }
-  return std::make_shared<vtiger::client_context>(ex, std::move(options));
+  return std::make_shared<vtiger::client_context>(std::move(ex), std::move(options));
 }
 
 sync::pull_settings pull_settings_from(const config::settings& s) {

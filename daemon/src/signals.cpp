@@ -15,8 +15,8 @@ namespace vtsync::daemon {
 namespace asio = boost::asio;
 
 struct signal_handler::state {
-  state(asio::any_io_executor ex, signal_callbacks cb)
-      : signals(std::move(ex), SIGTERM, SIGINT, SIGHUP), callbacks(std::move(cb)) {}
+  state(const asio::any_io_executor& ex, signal_callbacks cb)
+      : signals(ex, SIGTERM, SIGINT, SIGHUP), callbacks(std::move(cb)) {}
   asio::signal_set signals;
   signal_callbacks callbacks;
   bool stop_requested = false;
@@ -49,7 +49,10 @@ void guarded(const char* what, F&& f) {
 
 asio::awaitable<void> wait_for_signals(std::shared_ptr<signal_handler::state> st) {
   while (!st->stopped) {
-    auto [ec, signo] = co_await st->signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec, received] = co_await st->signals.async_wait(asio::as_tuple(asio::use_awaitable));
+    // A plain variable: the lambdas below capture it, and clang before 16 (clang-tidy) cannot capture a
+    // structured binding.
+    const int signo = received;
     if (ec || st->stopped) co_return;  // operation_aborted: stop() was called
     if (signo == SIGHUP) {
       spdlog::info("SIGHUP received: reloading");
@@ -69,8 +72,8 @@ asio::awaitable<void> wait_for_signals(std::shared_ptr<signal_handler::state> st
 
 }  // namespace
 
-signal_handler::signal_handler(asio::any_io_executor executor, signal_callbacks callbacks)
-    : state_(std::make_shared<state>(std::move(executor), std::move(callbacks))) {}
+signal_handler::signal_handler(const asio::any_io_executor& executor, signal_callbacks callbacks)
+    : state_(std::make_shared<state>(executor, std::move(callbacks))) {}
 
 signal_handler::~signal_handler() { stop(); }
 

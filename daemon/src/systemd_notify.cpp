@@ -31,7 +31,7 @@ int send_notification(std::string_view message) {
 }  // namespace
 
 struct systemd_notifier::watchdog_state {
-  explicit watchdog_state(asio::any_io_executor ex) : timer(std::move(ex)) {}
+  explicit watchdog_state(const asio::any_io_executor& ex) : timer(ex) {}
   asio::steady_timer timer;
   bool stopped = false;
 };
@@ -85,10 +85,10 @@ std::optional<std::chrono::microseconds> systemd_notifier::watchdog_timeout() co
   return std::chrono::microseconds{usec};
 }
 
-void systemd_notifier::start_watchdog(asio::any_io_executor executor, std::function<bool()> alive) {
+void systemd_notifier::start_watchdog(const asio::any_io_executor& executor, std::function<bool()> alive) {
   auto timeout = watchdog_timeout();
   if (!timeout || watchdog_) return;
-  watchdog_ = std::make_shared<watchdog_state>(std::move(executor));
+  watchdog_ = std::make_shared<watchdog_state>(executor);
   // Half the timeout, as sd_watchdog_enabled(3) recommends: one late ping does not kill us.
   auto interval = *timeout / 2;
   auto state = watchdog_;

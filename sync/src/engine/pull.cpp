@@ -450,7 +450,7 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
             total.unchanged += stats.unchanged;
           }
         },
-        [&](std::exception_ptr e) {
+        [&](const std::exception_ptr& e) {
           if (e && !failure) failure = e;
           if (--running == 0) all_done.cancel();
         });

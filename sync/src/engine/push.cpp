@@ -510,6 +510,7 @@ asio::awaitable<std::optional<json>> pusher::find_created(const storage::mirror_
   }
   if (matches.empty()) co_return std::nullopt;
   std::vector<std::string> ids;
+  ids.reserve(matches.size());
   for (const auto& m : matches) ids.push_back(m["id"].get<std::string>());
   const auto held = co_await storage::held_vtiger_ids(store_, table, ids);
   std::optional<json> best;

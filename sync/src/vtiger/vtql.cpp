@@ -67,7 +67,7 @@ bool is_identifier(std::string_view name) {
   });
 }
 
-select_query::select_query(std::string module, std::vector<std::string> columns)
+select_query::select_query(const std::string& module, const std::vector<std::string>& columns)
     : head_("SELECT " + column_list(columns) + " FROM " + checked_identifier(module)) {}
 
 select_query& select_query::add(std::string_view joiner, std::string_view field, std::string_view op,
@@ -105,7 +105,7 @@ select_query& select_query::where_in(std::string_view field, const std::vector<s
   return *this;
 }
 
-select_query& select_query::order_by(std::vector<std::string> fields, bool descending) {
+select_query& select_query::order_by(const std::vector<std::string>& fields, bool descending) {
   if (fields.empty()) throw std::invalid_argument("VTQL ORDER BY needs a field");
   tail_order_ = " ORDER BY " + column_list(fields) + (descending ? " DESC" : "");
   return *this;

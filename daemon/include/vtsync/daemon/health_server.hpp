@@ -83,7 +83,7 @@ struct health_server_options {
   std::chrono::milliseconds request_timeout{
       10'000};  // to receive one whole request (also the keep-alive idle time)
   std::chrono::milliseconds write_timeout{10'000};
-  std::size_t header_limit = 8 * 1024;
+  std::size_t header_limit = std::size_t{8} * 1024;
   std::size_t body_limit = 1024;  // GET/HEAD carry no body; anything bigger is a misuse
   std::size_t max_connections = 64;
 };

@@ -25,7 +25,7 @@ struct signal_callbacks {
 
 class signal_handler {
  public:
-  signal_handler(boost::asio::any_io_executor executor, signal_callbacks callbacks);
+  signal_handler(const boost::asio::any_io_executor& executor, signal_callbacks callbacks);
   signal_handler(const signal_handler&) = delete;
   signal_handler& operator=(const signal_handler&) = delete;
   ~signal_handler();  // stop()

@@ -43,7 +43,7 @@ class systemd_notifier {
   // (run it on the daemon's main loop). `alive`, when given, is asked before each ping; returning false
   // skips that ping (e.g. no sync cycle finished for far too long), so systemd restarts us.
   // Does nothing when the watchdog is off. Call at most once; stop with stop_watchdog().
-  void start_watchdog(boost::asio::any_io_executor executor, std::function<bool()> alive = {});
+  void start_watchdog(const boost::asio::any_io_executor& executor, std::function<bool()> alive = {});
   // Cancels the pinger (call on the loop thread). Idempotent.
   void stop_watchdog();
 

@@ -93,7 +93,7 @@ struct client_options {
   std::string ca_file;                 // PEM file of a private CA, in addition to the system's
   double max_requests_per_second = 0;  // shared by all sessions of one client_context; 0 = unlimited
 
-  std::size_t body_limit = 64 * 1024 * 1024;
+  std::size_t body_limit = std::size_t{64} * 1024 * 1024;
   retry_options retry;
   std::size_t max_idle_connections = 4;      // kept-alive connections per session
   std::shared_ptr<inflight_limit> inflight;  // optional, may be shared by several contexts

@@ -29,7 +29,7 @@ inline constexpr std::size_t max_page_size = 100;
 class select_query {
  public:
   // An empty column list selects "*".
-  explicit select_query(std::string module, std::vector<std::string> columns = {});
+  explicit select_query(const std::string& module, const std::vector<std::string>& columns = {});
 
   // Conditions are joined in the order given; `op` is one of = < > <= >= != LIKE.
   select_query& where(std::string_view field, std::string_view op, std::string_view value);
@@ -37,7 +37,7 @@ class select_query {
   select_query& or_where(std::string_view field, std::string_view op, std::string_view value);
   select_query& where_in(std::string_view field, const std::vector<std::string>& values);
   // VTQL has one sort direction, attached to the last column only.
-  select_query& order_by(std::vector<std::string> fields, bool descending = false);
+  select_query& order_by(const std::vector<std::string>& fields, bool descending = false);
   select_query& limit(std::size_t count);
   select_query& limit(std::size_t offset, std::size_t count);
 
