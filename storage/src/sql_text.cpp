@@ -278,8 +278,6 @@ nlohmann::json row_object(const mirror_table& table, const nlohmann::json& recor
   return row;
 }
 
-std::string to_param(const nlohmann::json& value) {
-  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string to_param(const nlohmann::json& value) { return compact_json(value); }
 
 }  // namespace vtsync::storage::detail

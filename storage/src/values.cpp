@@ -336,4 +336,115 @@ std::optional<std::int64_t> vtiger_id_number(std::string_view id) noexcept {
   return v;
 }
 
+namespace {
+
+// Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
+bool valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+  while (p != end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (std::size_t i = 2; i <= n; ++i)
+      if ((p[i] & 0xC0) != 0x80) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+// A JSON string as nlohmann's serializer escapes it with ensure_ascii = false. False if `s` is not valid
+// UTF-8 (then dump() decides what to write).
+bool append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  bool ascii = true;
+  out += '"';
+  const char* run = s.data();
+  const char* const end = run + s.size();
+  for (const char* p = run; p != end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x80) ascii = false;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, p);
+    run = p + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+        break;
+    }
+  }
+  out.append(run, end);
+  out += '"';
+  return ascii || valid_utf8(s);
+}
+
+}  // namespace
+
+std::string compact_json(const nlohmann::json& value) {
+  const auto dump = [&] { return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
+  if (!value.is_object()) return dump();
+  std::string out;
+  out.reserve(1024);
+  out += '{';
+  bool first = true;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (!first) out += ',';
+    first = false;
+    if (!append_json_string(out, it.key())) return dump();
+    out += ':';
+    const auto& v = it.value();
+    if (v.is_string()) {
+      if (!append_json_string(out, v.get_ref<const std::string&>())) return dump();
+    } else if (v.is_null()) {
+      out += "null";
+    } else {
+      return dump();
+    }
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace vtsync::storage

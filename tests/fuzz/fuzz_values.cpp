@@ -4,7 +4,8 @@
 // the value. Properties checked against independent re-implementations of PostgreSQL's input grammar:
 // every non-NULL column text is something PostgreSQL accepts for that type (so one bad value can never
 // fail a whole page), text never holds NUL, text_array_literal parses back to its elements, quote_ident
-// always yields one well-formed quoted identifier, and nothing throws.
+// always yields one well-formed quoted identifier, compact_json writes what dump writes, and nothing
+// throws.
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -145,6 +146,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(column_type_from_sql(sql_type_name(type)) == type, "sql_type_name does not map back");
   (void)column_type_for(raw);
   (void)column_type_from_sql(raw);
+
+  // compact_json writes what nlohmann's dump writes, for a record holding the value under a fuzzed key.
+  json record = json::object();
+  record[std::string(raw.substr(0, raw.size() / 2))] = value;
+  record["id"] = std::string(raw);
+  FUZZ_CHECK(compact_json(record) == record.dump(-1, ' ', false, json::error_handler_t::replace),
+             "compact_json differs from dump");
 
   const column_value cv = to_column_value(type, value);
   FUZZ_CHECK(!(cv.malformed && cv.text), "malformed but not NULL");

@@ -192,3 +192,20 @@ TEST(FuzzRegressions, NumericBeyondPostgresLimitsIsMalformed) {
   // Found by fuzz_values in the first version of that check: a 40-digit exponent overflowed (UBSan).
   EXPECT_TRUE(malformed(column_type::numeric, "900E" + std::string(40, '6') + "1"));
 }
+
+// compact_json is nlohmann's dump (error handler "replace") byte for byte: _sync_base texts written by
+// either must compare equal.
+TEST(CompactJson, WritesWhatDumpWrites) {
+  const auto dump = [](const json& v) { return v.dump(-1, ' ', false, json::error_handler_t::replace); };
+  const std::vector<json> cases = {
+      json::object(),
+      {{"id", "12x1"}, {"lastname", "O'Brien \"Bob\" \\ /"}, {"empty", ""}, {"none", nullptr}},
+      {{"ctl", std::string("a\x01\x1f\x7f\b\f\n\r\tz")}, {"nul", std::string("x\0y", 3)}},
+      {{"utf8", "Jos\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"}, {"k\xc3\xa9y", "v"}},
+      {{"bad", "caf\xc3"}, {"ok", "x"}},  // truncated sequence: replaced, as dump does
+      {{"overlong", "\xc0\xaf"}, {"surrogate", "\xed\xa0\x80"}, {"big", "\xf4\x90\x80\x80"}},
+      {{"n", 1}, {"b", true}, {"a", json::array({"x"})}},  // not a flat record: dump() itself
+      json::array({"x", nullptr}),
+      "plain"};
+  for (const auto& v : cases) EXPECT_EQ(compact_json(v), dump(v)) << dump(v);
+}
