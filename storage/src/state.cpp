@@ -118,9 +118,9 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
   std::string set_list, old_values, new_values;
   for (const auto& c : table.columns) {
     const auto q = quote_ident(c.name);
-    set_list += q + " = EXCLUDED." + q + ", ";
-    old_values += "t." + q + ", ";
-    new_values += "EXCLUDED." + q + ", ";
+    set_list.append(q).append(" = EXCLUDED.").append(q).append(", ");
+    old_values.append("t.").append(q).append(", ");
+    new_values.append("EXCLUDED.").append(q).append(", ");
   }
   std::string sql = "WITH r AS (SELECT * FROM ROWS FROM (" + unnest + ") AS r(" + aliases +
                     ")), up AS (INSERT INTO " + target + " AS t (" + detail::column_list(table) +
