@@ -123,7 +123,8 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
     const bool complete = run_on_loop<bool>(io, [&]() -> asio::awaitable<bool> {
       auto ex = co_await asio::this_coro::executor;
       auto context = make_vtiger_context(ex, *settings, nullptr);
-      auto sessions = co_await vtiger::open_sessions(context, static_cast<std::size_t>(workers));
+      // The other sessions log in while the first plans the ranges.
+      auto sessions = co_await vtiger::open_sessions(context, static_cast<std::size_t>(workers), true);
       std::vector<db_session> dbs;
       dbs.reserve(static_cast<std::size_t>(workers));
       for (int i = 0; i < workers; ++i) dbs.push_back(co_await open_db(ex, *settings, i == 0));

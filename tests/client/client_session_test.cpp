@@ -157,3 +157,33 @@ TEST(ClientSession, InflightLimitIsSharedAcrossClients) {
   EXPECT_EQ(most, 2u);
   EXPECT_EQ(limit->in_flight(), 0u);
 }
+
+// A parallel backfill's sessions: the first logs in at once, the others in the background (one after
+// another, as the server needs); used at once, each still logs in exactly once.
+TEST(ClientSession, SessionsLoggedInInTheBackgroundLogInOnceEach) {
+  test::fake_vtiger fake({"--seed", "Contacts=3"});
+  boost::asio::io_context io;
+  auto context = std::make_shared<client_context>(io.get_executor(), test_options(fake.url()));
+  int succeeded = 0;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto sessions = co_await open_sessions(context, 4, true);
+        EXPECT_TRUE(sessions[0].logged_in());
+        // Queries on every session right away, while the background logins may still be running.
+        for (auto& s : sessions) {
+          auto rows = co_await s.query("SELECT id FROM Contacts;");
+          if (rows && rows->size() == 3) ++succeeded;
+        }
+        for (auto& s : sessions) EXPECT_TRUE(s.logged_in());
+      },
+      [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+  io.run();
+  EXPECT_EQ(succeeded, 4);
+  EXPECT_EQ(test::fake_logins(fake), 4u) << "each session logged in once";
+  EXPECT_EQ(context->stats().logins, 4u);
+  EXPECT_EQ(context->stats().relogins, 0u);
+  EXPECT_EQ(fake_stats(fake).at("sessions"), 4);
+}

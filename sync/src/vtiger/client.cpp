@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -722,13 +724,38 @@ awaitable<api_result<json>> client::call(std::string operation, param_list param
   co_return co_await self->invoke(spec, params);
 }
 
-awaitable<std::vector<client>> open_sessions(std::shared_ptr<client_context> context, std::size_t count) {
+awaitable<std::vector<client>> open_sessions(std::shared_ptr<client_context> context, std::size_t count,
+                                             bool rest_in_background) {
   std::vector<client> sessions;
   sessions.reserve(count);
+  std::vector<std::shared_ptr<client::impl>> later;
   for (std::size_t i = 0; i < count; ++i) {
     client session(context);
-    co_await session.login();  // one after another: the server keeps one challenge token per user
+    if (i == 0 || !rest_in_background) {
+      co_await session.login();  // one after another: the server keeps one challenge token per user
+    } else {
+      later.push_back(session.impl_);
+    }
     sessions.push_back(std::move(session));
+  }
+  if (!later.empty()) {
+    asio::co_spawn(
+        context->executor(),
+        [](std::vector<std::shared_ptr<client::impl>> rest) -> awaitable<void> {
+          for (const auto& self : rest) {
+            co_await self->session_gate.acquire();
+            detail::async_semaphore::guard guard(self->session_gate);
+            if (!self->session_name.empty()) continue;  // its first request got there first
+            try {
+              co_await self->do_login(false);
+            } catch (const client_error& e) {
+              // The session logs in again on its first request, which reports the error.
+              self->st.log().debug("vtiger: background login failed ({}); retried on first use",
+                                   self->st.scrubbed(e).what());
+            }
+          }
+        }(std::move(later)),
+        asio::detached);
   }
   co_return sessions;
 }

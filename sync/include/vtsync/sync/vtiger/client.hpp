@@ -110,11 +110,18 @@ class client {
   struct impl;
 
  private:
+  friend boost::asio::awaitable<std::vector<client>> open_sessions(std::shared_ptr<client_context> context,
+                                                                   std::size_t count,
+                                                                   bool rest_in_background);
   std::shared_ptr<impl> impl_;
 };
 
-// `count` sessions on one context, logged in one after another.
+// `count` sessions on one context, logged in one after another (the server keeps one challenge token per
+// user). The first is logged in when this returns; so are the others, unless `rest_in_background`: then
+// they log in on the event loop while the caller already works with the first (a parallel backfill plans
+// its ranges meanwhile), and a session whose login has not finished or failed logs in on its first
+// request (an error then surfaces there).
 boost::asio::awaitable<std::vector<client>> open_sessions(std::shared_ptr<client_context> context,
-                                                          std::size_t count);
+                                                          std::size_t count, bool rest_in_background = false);
 
 }  // namespace vtsync::vtiger
