@@ -159,42 +159,69 @@ std::string array_literal(const std::vector<std::optional<std::string>>& element
   return out;
 }
 
-column_arrays to_column_arrays(const mirror_table& table, const std::vector<const nlohmann::json*>& records) {
+namespace {
+
+bool has_nul(const flat_record& record) {
+  return std::any_of(record.fields.begin(), record.fields.end(), [](const flat_field& f) {
+    return f.name.find('\0') != std::string::npos || f.value.text.find('\0') != std::string::npos ||
+           (f.value.type == flat_value::kind::json && f.value.text.find("\\u0000") != std::string::npos);
+  });
+}
+
+// _sync_base for a flat record: compact_json of it, NULs dropped as base_text() does for a JSON record.
+std::string base_text(const flat_record& record) {
+  if (!has_nul(record)) return compact_json(record);
+  nlohmann::json object = nlohmann::json::object();
+  for (const auto& f : record.fields) {
+    switch (f.value.type) {
+      case flat_value::kind::string:
+        object[f.name] = f.value.text;
+        break;
+      case flat_value::kind::null:
+        object[f.name] = nullptr;
+        break;
+      case flat_value::kind::json:
+        object[f.name] = nlohmann::json::parse(f.value.text);
+        break;
+    }
+  }
+  return base_text(object);
+}
+
+}  // namespace
+
+column_arrays to_column_arrays(const mirror_table& table, const std::vector<const flat_record*>& records) {
   column_arrays out;
   out.columns.resize(table.columns.size());
   for (auto& c : out.columns) c.reserve(records.size());
   out.vtiger_ids.reserve(records.size());
   out.bases.reserve(records.size());
-  // The columns in the order of a JSON object's keys (std::map: std::string's operator<), so each record is
-  // matched to the columns in one merge walk instead of a tree lookup per column.
+  // The columns in name order (std::string's <, as a flat record's fields), so each record is matched to
+  // the columns in one merge walk.
   std::vector<std::size_t> by_name(table.columns.size());
   for (std::size_t i = 0; i < by_name.size(); ++i) by_name[i] = i;
   std::sort(by_name.begin(), by_name.end(),
             [&](std::size_t a, std::size_t b) { return table.columns[a].name < table.columns[b].name; });
   for (const auto* record : records) {
-    const auto id = record->find("id");
-    if (id != record->end() && id->is_string()) {
-      const auto& text = id->get_ref<const std::string&>();
-      out.vtiger_ids.emplace_back(text.find('\0') == std::string::npos ? text
-                                                                       : without_nul(*id).get<std::string>());
+    const auto* id = record->find("id");
+    if (id != nullptr && id->type == flat_value::kind::string) {
+      std::string text = id->text;
+      std::erase(text, '\0');
+      out.vtiger_ids.emplace_back(std::move(text));
     } else {
       out.vtiger_ids.emplace_back(std::nullopt);
     }
     out.bases.emplace_back(base_text(*record));
-    if (!record->is_object()) {
-      for (auto& c : out.columns) c.emplace_back(std::nullopt);
-      continue;
-    }
-    auto it = record->begin();
-    const auto end = record->end();
+    auto it = record->fields.begin();
+    const auto end = record->fields.end();
     for (const std::size_t i : by_name) {
       const auto& c = table.columns[i];
-      while (it != end && it.key() < c.name) ++it;
-      if (it == end || it.key() != c.name) {
+      while (it != end && it->name < c.name) ++it;
+      if (it == end || it->name != c.name) {
         out.columns[i].emplace_back(std::nullopt);
         continue;
       }
-      auto value = to_column_value(c.type, *it);
+      auto value = to_column_value(c.type, it->value);
       if (value.malformed) ++out.malformed;
       out.columns[i].push_back(std::move(value.text));
     }

@@ -54,7 +54,7 @@ struct column_arrays {
   std::size_t malformed = 0;
 };
 [[nodiscard]] column_arrays to_column_arrays(const mirror_table& table,
-                                             const std::vector<const nlohmann::json*>& records);
+                                             const std::vector<const flat_record*>& records);
 
 // The same rows in COPY text format, one line per record: vtiger_id, the data columns, _sync_base and
 // _sync_state 'synced' (the columns of copy_column_list()). Backslash, tab, newline and carriage return are

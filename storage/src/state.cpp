@@ -27,14 +27,14 @@ nlohmann::json parse_json(std::string_view text) {
 
 // Pulled records deduplicated by id, the last occurrence winning (ON CONFLICT cannot touch a row twice in
 // one statement, and Vtiger's pages can repeat a record across a modifiedtime tie).
-std::vector<const nlohmann::json*> last_per_id(std::span<const nlohmann::json> records) {
-  std::unordered_map<std::string, std::size_t> index;
-  std::vector<const nlohmann::json*> out;
+std::vector<const flat_record*> last_per_id(std::span<const flat_record> records) {
+  std::unordered_map<std::string_view, std::size_t> index;
+  std::vector<const flat_record*> out;
   out.reserve(records.size());
   for (const auto& r : records) {
-    const auto id = r.find("id");
-    if (!r.is_object() || id == r.end() || !id->is_string()) continue;  // not a record: nothing to store
-    const auto [it, fresh] = index.emplace(id->get<std::string>(), out.size());
+    const auto* id = r.find("id");
+    if (id == nullptr || id->type != flat_value::kind::string) continue;  // not a record: nothing to store
+    const auto [it, fresh] = index.emplace(id->text, out.size());
     if (fresh) {
       out.push_back(&r);
     } else {
@@ -75,6 +75,20 @@ asio::awaitable<schema_change> store::ensure_table(const mirror_table& table) {
 
 asio::awaitable<page_result> store::store_page(const mirror_table& table,
                                                std::span<const nlohmann::json> records,
+                                               const page_options& options) {
+  std::vector<flat_record> flat;
+  flat.reserve(records.size());
+  for (const auto& r : records) {
+    // Not an object with a string id: not a record, nothing to store (as last_per_id decides).
+    const auto id = r.is_object() ? r.find("id") : r.end();
+    if (r.is_object() && id != r.end() && id->is_string()) flat.push_back(to_flat_record(r));
+  }
+  std::span<const flat_record> rows{flat};
+  co_return co_await store_page(table, rows, options);
+}
+
+asio::awaitable<page_result> store::store_page(const mirror_table& table,
+                                               std::span<const flat_record> records,
                                                const page_options& options) {
   page_result outcome;
   const auto unique = last_per_id(records);

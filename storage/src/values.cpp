@@ -181,10 +181,15 @@ column_value to_column_value(column_type type, const nlohmann::json& v) {
   }
   auto text = scalar_text(v);
   if (!text) return malformed_value();
-  const std::string_view s = *text;
+  return string_to_column_value(type, std::move(*text));
+}
+
+column_value string_to_column_value(column_type type, std::string text) {
+  if (text.find('\0') != std::string::npos) text = without_nul(text);
+  const std::string_view s = text;
   switch (type) {
     case column_type::text:
-      return text_value(std::move(*text));
+      return text_value(std::move(text));
     case column_type::date: {
       const auto t = trim_spaces(s);
       if (t.empty() || is_zero_date(t)) return null_value();
@@ -338,40 +343,6 @@ std::optional<std::int64_t> vtiger_id_number(std::string_view id) noexcept {
 
 namespace {
 
-// Whether `s` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
-bool valid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* const end = p + s.size();
-  while (p != end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (std::size_t i = 2; i <= n; ++i)
-      if ((p[i] & 0xC0) != 0x80) return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 // A JSON string as nlohmann's serializer escapes it with ensure_ascii = false. False if `s` is not valid
 // UTF-8 (then dump() decides what to write).
 bool append_json_string(std::string& out, std::string_view s) {
@@ -417,7 +388,7 @@ bool append_json_string(std::string& out, std::string_view s) {
   }
   out.append(run, end);
   out += '"';
-  return ascii || valid_utf8(s);
+  return ascii || vtsync::valid_utf8(s);
 }
 
 }  // namespace
@@ -445,6 +416,84 @@ std::string compact_json(const nlohmann::json& value) {
   }
   out += '}';
   return out;
+}
+
+namespace {
+
+nlohmann::json to_json(const flat_value& v) {
+  switch (v.type) {
+    case flat_value::kind::string:
+      return v.text;
+    case flat_value::kind::null:
+      return nullptr;
+    case flat_value::kind::json:
+      break;
+  }
+  return nlohmann::json::parse(v.text);
+}
+
+}  // namespace
+
+std::string compact_json(const flat_record& record) {
+  const auto dump = [&] {
+    nlohmann::json object = nlohmann::json::object();
+    for (const auto& f : record.fields) object[f.name] = to_json(f.value);
+    return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  std::size_t size = 2;
+  for (const auto& f : record.fields) size += f.name.size() + f.value.text.size() + 6;
+  std::string out;
+  out.reserve(size + size / 16);
+  out += '{';
+  bool first = true;
+  for (const auto& f : record.fields) {
+    if (!first) out += ',';
+    first = false;
+    if (!append_json_string(out, f.name)) return dump();
+    out += ':';
+    switch (f.value.type) {
+      case flat_value::kind::string:
+        if (!append_json_string(out, f.value.text)) return dump();
+        break;
+      case flat_value::kind::null:
+        out += "null";
+        break;
+      case flat_value::kind::json:
+        out += f.value.text;
+        break;
+    }
+  }
+  out += '}';
+  return out;
+}
+
+flat_record to_flat_record(const nlohmann::json& object) {
+  flat_record out;
+  if (!object.is_object()) return out;
+  out.fields.reserve(object.size());
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    flat_field f{it.key(), {}};
+    const auto& v = it.value();
+    if (v.is_string()) {
+      f.value = {flat_value::kind::string, v.get_ref<const std::string&>()};
+    } else if (!v.is_null()) {
+      f.value = {flat_value::kind::json, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+    }
+    out.fields.push_back(std::move(f));
+  }
+  return out;  // std::map keeps the keys sorted
+}
+
+column_value to_column_value(column_type type, const flat_value& v) {
+  switch (v.type) {
+    case flat_value::kind::string:
+      return string_to_column_value(type, v.text);
+    case flat_value::kind::null:
+      return null_value();
+    case flat_value::kind::json:
+      break;
+  }
+  return to_column_value(type, nlohmann::json::parse(v.text));
 }
 
 }  // namespace vtsync::storage

@@ -1,6 +1,7 @@
 // Needs: nothing (pure functions of the Vtiger client; reads the recorded fixtures).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -36,6 +37,47 @@ error_kind kind_of(int status, std::string_view content_type, std::string_view b
     return e.kind();
   }
   throw std::runtime_error("parse_response did not throw");
+}
+
+// The reference for parse_query_records: parse_response's result, flattened field by field (an
+// independent re-implementation of storage's to_flat_record).
+std::optional<std::vector<vtsync::flat_record>> via_parse_response(int status, std::string_view body) {
+  api_result<json> answer = [&]() -> api_result<json> {
+    try {
+      return parse_response(status, "application/json", body);
+    } catch (const client_error&) {
+      return api_result<json>(boost::system::in_place_error, api_error{});
+    }
+  }();
+  if (!answer || !answer->is_array()) return std::nullopt;
+  std::vector<vtsync::flat_record> out;
+  for (const auto& row : *answer) {
+    if (!row.is_object()) return std::nullopt;
+    vtsync::flat_record r;
+    for (auto it = row.begin(); it != row.end(); ++it) {
+      vtsync::flat_field f{it.key(), {}};
+      if (it->is_string()) {
+        f.value = {vtsync::flat_value::kind::string, it->get<std::string>()};
+      } else if (!it->is_null()) {
+        return std::nullopt;
+      }
+      r.fields.push_back(std::move(f));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+bool same(const std::vector<vtsync::flat_record>& a, const std::vector<vtsync::flat_record>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].fields.size() != b[i].fields.size()) return false;
+    for (std::size_t j = 0; j < a[i].fields.size(); ++j) {
+      const auto &x = a[i].fields[j], &y = b[i].fields[j];
+      if (x.name != y.name || x.value.type != y.value.type || x.value.text != y.value.text) return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace
@@ -301,4 +343,69 @@ TEST(VtigerResponse, FuzzRegressionDeepNestingIsBadJsonNotACrash) {
                                   "{\"success\":true,\"result\":\"" + std::string(100000, '[') + "\\\"{\"}");
   ASSERT_TRUE(in_string.has_value());
   EXPECT_EQ(in_string.value().get<std::string>().size(), 100002u);
+}
+
+// The fast path for query answers gives exactly what parse_response gives, on every recorded answer of the
+// real server that it accepts; it accepts the recorded query pages.
+TEST(QueryRecords, AgreeWithParseResponseOnEveryFixture) {
+  std::size_t accepted = 0, files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(vtsync::test::fixtures_dir())) {
+    if (entry.path().extension() != ".json" ||
+        entry.path().filename().string().find("-") == std::string::npos)
+      continue;
+    recorded r;
+    try {
+      r = load_fixture(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;  // not a recorded exchange (INDEX and summaries)
+    }
+    ++files;
+    const auto fast = parse_query_records(r.body);
+    if (!fast) continue;
+    ++accepted;
+    const auto reference = via_parse_response(r.status, r.body);
+    ASSERT_TRUE(reference.has_value()) << entry.path();
+    EXPECT_TRUE(same(*fast, *reference)) << entry.path();
+  }
+  EXPECT_GT(files, 50u);
+  EXPECT_GE(accepted, 10u);
+  const auto page = parse_query_records(load_fixture("82-query-limit-200.json").body);
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->size(), 100u);  // the server's silent cap
+  EXPECT_FALSE(page->front().text("id").empty());
+}
+
+TEST(QueryRecords, TheAcceptedSubsetAndEverythingElseLeftToParseResponse) {
+  const auto one = parse_query_records(
+      " {\"result\" : [ {\"b\":\"x\\\"y\\\\z\\/\\u00e9\\ud83d\\ude00\\n\", \"a\":null,\"id\":\"12x1\"} ] ,\"success\":true}\r\n");
+  ASSERT_TRUE(one.has_value());
+  ASSERT_EQ(one->size(), 1u);
+  const auto& r = one->front();
+  ASSERT_EQ(r.fields.size(), 3u);
+  EXPECT_EQ(r.fields[0].name, "a");  // sorted
+  EXPECT_EQ(r.fields[0].value.type, vtsync::flat_value::kind::null);
+  EXPECT_EQ(r.text("b"), "x\"y\\z/\xc3\xa9\xf0\x9f\x98\x80\n");
+  EXPECT_EQ(r.text("id"), "12x1");
+  EXPECT_EQ(r.find("nope"), nullptr);
+  EXPECT_TRUE(parse_query_records("{\"success\":true,\"result\":[]}")->empty());
+
+  for (const std::string& body : {
+           std::string{"{\"success\":false,\"error\":{\"code\":\"X\",\"message\":\"m\"}}"},
+           std::string{"{\"success\":true,\"result\":[{\"n\":1}]}"},                  // a number
+           std::string{"{\"success\":true,\"result\":[{\"n\":true}]}"},               // a boolean
+           std::string{"{\"success\":true,\"result\":[{\"n\":[\"a\"]}]}"},            // nested
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"1\",\"a\":\"2\"}]}"},  // repeated key
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"x\ty\"}]}"},     // a raw control character
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"caf\xc3\"}]}"},  // invalid UTF-8
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"\\udc00\"}]}"},  // lone low surrogate
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"x\"}]} x"},      // trailing text
+           std::string{"{\"success\":true,\"result\":[{\"a\":\"x\"}]"},         // truncated
+           std::string{"{\"success\":true}"},                                   // no result
+           std::string{"{\"success\":true,\"result\":{\"a\":\"x\"}}"},          // not a list
+           std::string{"{\"success\":true,\"result\":[],\"extra\":1}"},         // another key
+           std::string{"<html>500</html>"},
+           std::string{"{\"success\":true,\"result\":[{\"a\":nul}]}"},
+       }) {
+    EXPECT_FALSE(parse_query_records(body).has_value()) << body;
+  }
 }

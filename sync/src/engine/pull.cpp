@@ -31,7 +31,10 @@ std::string field_text(const json& record, const char* field) {
   return it->get<std::string>();
 }
 
-storage::cursor_position position_of(const json& record) {
+std::string field_text(const flat_record& record, const char* field) {
+  return std::string{record.text(field)};
+}
+storage::cursor_position position_of(const flat_record& record) {
   return {field_text(record, "modifiedtime"), field_text(record, "id")};
 }
 
@@ -111,6 +114,37 @@ asio::awaitable<std::vector<json>> module_puller::fetch(vtiger::client& client, 
   co_return rows;
 }
 
+asio::awaitable<std::vector<flat_record>> module_puller::fetch_records(vtiger::client& client,
+                                                                       std::string vtql,
+                                                                       std::size_t& queries) {
+  ++queries;
+  auto answer = co_await client.query_records(vtql);
+  if (!answer) {
+    throw pull_error("query on " + table_.module + " rejected: " + answer.error().code + ": " +
+                     answer.error().message);
+  }
+  std::vector<flat_record> rows;
+  if (answer->records) {
+    rows = std::move(*answer->records);
+    for (const auto& row : rows) {
+      if (row.find("id") == nullptr) throw pull_error("query on " + table_.module + ": a row has no id");
+    }
+  } else {
+    // Not the plain shape (numbers, nested values, raw control characters...): the general parse.
+    const auto& other = answer->other;
+    if (!other.is_array())
+      throw pull_error("query on " + table_.module + " answered something other than a list");
+    rows.reserve(other.size());
+    for (const auto& row : other) {
+      if (!row.is_object() || !row.contains("id"))
+        throw pull_error("query on " + table_.module + ": a row has no id");
+      rows.push_back(storage::to_flat_record(row));
+    }
+  }
+  if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
+  co_return rows;
+}
+
 asio::awaitable<void> module_puller::probe_sync() {
   try {
     sync_supported_ = co_await client_.probe_sync(table_.module);
@@ -154,7 +188,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
   };
 
   std::string first_query = query_for(read_since, after);
-  auto page = co_await fetch(client_, first_query, stats.queries);
+  auto page = co_await fetch_records(client_, first_query, stats.queries);
   while (!page.empty()) {
     const auto last = position_of(page.back());
     if (last.modifiedtime.empty() || last.last_id.empty()) {
@@ -168,10 +202,10 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     }
     const vtiger::vtql::modified_cursor next_after{last.modifiedtime, last.last_id};
     std::string next_query = query_for(std::nullopt, next_after);
-    std::span<const json> rows{page};
+    std::span<const flat_record> rows{page};
     // Fetch the next page while this one is stored.
-    auto [next_page, result] =
-        co_await (fetch(client_, next_query, stats.queries) && store_.store_page(table_, rows, options));
+    auto [next_page, result] = co_await (fetch_records(client_, next_query, stats.queries) &&
+                                         store_.store_page(table_, rows, options));
     stats.fetched += page.size();
     stats.inserted += result.inserted;
     stats.updated += result.updated;
@@ -328,24 +362,24 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     return *q.str();
   };
   const std::string first_query = query_after(*after);
-  auto page = co_await fetch(*w.client, first_query, stats.queries);
+  auto page = co_await fetch_records(*w.client, first_query, stats.queries);
   while (!page.empty()) {
     const std::int64_t last = id_number(field_text(page.back(), "id"));
     storage::page_options options;
     options.backfill = storage::backfill_progress{range.range_no, last, false};
-    std::span<const json> rows{page};
+    std::span<const flat_record> rows{page};
     // A page ending on the range's upper id ends the range: no query can find more (saves one query per
     // range where ids are dense; the last range always ends on the highest id).
     const bool range_end = last >= range.upper_id;
     const std::string next_query = range_end ? std::string{} : query_after(last);
-    std::vector<json> next_page;
+    std::vector<flat_record> next_page;
     storage::page_result result;
     if (range_end) {
       result = co_await w.store->store_page(table_, rows, options);
     } else {
       // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
       // fetched page, and the range resumes after `last`.
-      auto [fetched, stored] = co_await (fetch(*w.client, next_query, stats.queries) &&
+      auto [fetched, stored] = co_await (fetch_records(*w.client, next_query, stats.queries) &&
                                          w.store->store_page(table_, rows, options));
       next_page = std::move(fetched);
       result = std::move(stored);

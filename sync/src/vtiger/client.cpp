@@ -49,6 +49,9 @@ struct op_spec {
   op_class cls;
   bool empty_500_means_unsupported =
       false;  // stock Vtiger 8 on PHP 8 dies on sync (vtiger-webservice.md §13.1)
+  // query_records: a plain success answer is parsed straight into flat records here (the json result is
+  // then null); anything else comes back as json.
+  std::optional<std::vector<flat_record>>* records = nullptr;
 };
 
 struct raw_response {
@@ -448,6 +451,12 @@ struct client::impl {
                              spec.name + " is not supported by this server (HTTP 500 with an empty body)",
                              500);
         }
+        if (spec.records != nullptr && raw.status == 200) {
+          if (auto records = parse_query_records(raw.body)) {
+            *spec.records = std::move(records);
+            co_return api_result<json>(boost::system::in_place_value, json());
+          }
+        }
         co_return parse_response(raw.status, raw.content_type, raw.body);
       } catch (const client_error& e) {
         failure.emplace(st.scrubbed(e));
@@ -640,6 +649,22 @@ awaitable<api_result<json>> client::query(std::string vtql) {
   auto self = impl_;
   const op_spec spec = make_spec("query", http_method::get, true, op_class::read);
   co_return co_await self->invoke(spec, one_param("query", std::move(vtql)));
+}
+
+awaitable<api_result<record_answer>> client::query_records(std::string vtql) {
+  auto self = impl_;
+  std::optional<std::vector<flat_record>> records;
+  op_spec spec = make_spec("query", http_method::get, true, op_class::read);
+  spec.records = &records;
+  auto answer = co_await self->invoke(spec, one_param("query", std::move(vtql)));
+  if (!answer) co_return api_result<record_answer>(boost::system::in_place_error, std::move(answer.error()));
+  record_answer out;
+  if (records) {
+    out.records = std::move(*records);
+  } else {
+    out.other = std::move(*answer);
+  }
+  co_return api_result<record_answer>(boost::system::in_place_value, std::move(out));
 }
 
 awaitable<api_result<json>> client::retrieve(std::string id) {

@@ -234,6 +234,203 @@ api_result<json> parse_response(int status, std::string_view content_type, std::
   return api_result<json>(boost::system::in_place_error, std::move(err));
 }
 
+namespace {
+
+// A cursor over a body for parse_query_records: every method returns false for input outside the
+// accepted subset (the caller then falls back to parse_response).
+class record_scanner {
+ public:
+  explicit record_scanner(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+
+  void skip_ws() noexcept {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool eat(char c) noexcept {
+    skip_ws();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  bool peek(char c) noexcept {
+    skip_ws();
+    return p_ != end_ && *p_ == c;
+  }
+  bool at_end() noexcept {
+    skip_ws();
+    return p_ == end_;
+  }
+  bool literal(std::string_view word) noexcept {
+    skip_ws();
+    if (static_cast<std::size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word)
+      return false;
+    p_ += word.size();
+    return true;
+  }
+
+  // A JSON string into `out` (decoded).
+  bool string(std::string& out) {
+    if (!eat('"')) return false;
+    out.clear();
+    bool high = false;
+    const char* run = p_;
+    while (p_ != end_) {
+      const auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') {
+        out.append(run, p_);
+        ++p_;
+        return !high || valid_utf8(out);
+      }
+      if (c < 0x20) return false;  // a raw control character: parse_response's escaping decides
+      if (c >= 0x80) high = true;
+      if (c != '\\') {
+        ++p_;
+        continue;
+      }
+      out.append(run, p_);
+      if (++p_ == end_) return false;
+      switch (*p_++) {
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'u': {
+          std::uint32_t cp = 0;
+          if (!hex4(cp)) return false;
+          if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a lone low surrogate
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            std::uint32_t low = 0;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!hex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+          }
+          append_utf8(out, cp);
+          break;
+        }
+        default:
+          return false;
+      }
+      run = p_;
+    }
+    return false;  // unterminated
+  }
+
+ private:
+  bool hex4(std::uint32_t& cp) noexcept {
+    if (end_ - p_ < 4) return false;
+    for (int i = 0; i < 4; ++i) {
+      const char h = *p_++;
+      cp <<= 4;
+      if (h >= '0' && h <= '9') {
+        cp |= static_cast<std::uint32_t>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        cp |= static_cast<std::uint32_t>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        cp |= static_cast<std::uint32_t>(h - 'A' + 10);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
+  static void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+      out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      out += static_cast<char>(0xC0 | (cp >> 6));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+bool scan_record(record_scanner& in, flat_record& record) {
+  if (!in.eat('{')) return false;
+  record.fields.clear();
+  if (!in.eat('}')) {
+    do {
+      flat_field f;
+      if (!in.string(f.name) || !in.eat(':')) return false;
+      if (in.peek('"')) {
+        f.value.type = flat_value::kind::string;
+        if (!in.string(f.value.text)) return false;
+      } else if (!in.literal("null")) {
+        return false;  // a number, boolean, array or object: parse_response
+      }
+      record.fields.push_back(std::move(f));
+    } while (in.eat(','));
+    if (!in.eat('}')) return false;
+  }
+  std::sort(record.fields.begin(), record.fields.end(),
+            [](const flat_field& a, const flat_field& b) { return a.name < b.name; });
+  for (std::size_t i = 1; i < record.fields.size(); ++i)
+    if (record.fields[i - 1].name == record.fields[i].name) return false;  // a repeated key
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::vector<flat_record>> parse_query_records(std::string_view body) {
+  record_scanner in{body};
+  std::vector<flat_record> records;
+  bool success = false, result = false;
+  if (!in.eat('{')) return std::nullopt;
+  std::string key;
+  do {
+    if (!in.string(key) || !in.eat(':')) return std::nullopt;
+    if (key == "success" && !success) {
+      if (!in.literal("true")) return std::nullopt;
+      success = true;
+    } else if (key == "result" && !result) {
+      if (!in.eat('[')) return std::nullopt;
+      if (!in.eat(']')) {
+        do {
+          flat_record record;
+          if (!scan_record(in, record)) return std::nullopt;
+          records.push_back(std::move(record));
+        } while (in.eat(','));
+        if (!in.eat(']')) return std::nullopt;
+      }
+      result = true;
+    } else {
+      return std::nullopt;
+    }
+  } while (in.eat(','));
+  if (!in.eat('}') || !in.at_end() || !success || !result) return std::nullopt;
+  return records;
+}
+
 std::string md5_hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

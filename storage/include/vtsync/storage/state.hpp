@@ -177,6 +177,9 @@ class store {
   // turned out to be all new.
   asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const nlohmann::json> records,
                                           const page_options& options = {});
+  // The same for records in flat form (the pull's own pages).
+  asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const flat_record> records,
+                                          const page_options& options = {});
   asio::awaitable<std::optional<cursor_position>> load_cursor(std::string_view module);
   asio::awaitable<std::vector<module_cursor>> load_cursors();
   // Records a successful cycle with nothing to store (last_success_at = now()).

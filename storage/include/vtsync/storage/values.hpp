@@ -22,6 +22,8 @@
 //   (string, reference "12x7", owner, ...)  removed (PostgreSQL text cannot
 //                                           hold them)
 //   any type: JSON null -> NULL.
+#include "vtsync/common/flat_record.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -55,6 +57,13 @@ struct column_value {
 
 // A Vtiger value (a JSON string as Vtiger sends it, or null; numbers and booleans are accepted too).
 [[nodiscard]] column_value to_column_value(column_type type, const nlohmann::json& vtiger_value);
+// The same for a value Vtiger sent as a JSON string (`text`, decoded).
+[[nodiscard]] column_value string_to_column_value(column_type type, std::string text);
+// The same for a field of a flat record.
+[[nodiscard]] column_value to_column_value(column_type type, const flat_value& vtiger_value);
+
+// A JSON object as a flat record (fields sorted, as the object's keys); anything else gives no fields.
+[[nodiscard]] flat_record to_flat_record(const nlohmann::json& object);
 
 // The value to send to Vtiger for a column value given in its to_jsonb() form (what the outbox stores),
 // with timestamptz values already shifted into the server's zone as "YYYY-MM-DD HH:MM:SS" (or ISO
@@ -74,6 +83,8 @@ struct column_value {
 // record Vtiger sends) are written by a loop of our own, several times faster than nlohmann's serializer,
 // which validates UTF-8 byte by byte; anything else goes to dump().
 [[nodiscard]] std::string compact_json(const nlohmann::json& value);
+// A flat record as compact JSON: exactly compact_json() of the object it stands for.
+[[nodiscard]] std::string compact_json(const flat_record& record);
 
 // An SQL identifier in double quotes, inner quotes doubled: any name (quotes, semicolons, spaces) is
 // safe to splice into SQL text after this. NUL bytes cannot be represented and are removed.

@@ -124,6 +124,9 @@ class module_puller {
  private:
   boost::asio::awaitable<std::vector<nlohmann::json>> fetch(vtiger::client& client, std::string vtql,
                                                             std::size_t& queries);
+  // The same for the pages of records (pull_changes, backfill ranges): flat, no JSON document built.
+  boost::asio::awaitable<std::vector<flat_record>> fetch_records(vtiger::client& client, std::string vtql,
+                                                                 std::size_t& queries);
   boost::asio::awaitable<std::size_t> scan_ids();
   boost::asio::awaitable<std::size_t> sync_deletions();
   boost::asio::awaitable<cycle_stats> backfill_range(worker w, storage::backfill_range range,

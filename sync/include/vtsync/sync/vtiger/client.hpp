@@ -65,6 +65,12 @@ class client_context {
   std::unique_ptr<state> state_;
 };
 
+// What query_records returns.
+struct record_answer {
+  std::optional<std::vector<flat_record>> records;
+  json other;  // the result when it was not plain records (to be checked by the caller)
+};
+
 class client {
  public:
   // A session on its own context.
@@ -90,6 +96,9 @@ class client {
   boost::asio::awaitable<api_result<json>> listtypes();
   boost::asio::awaitable<api_result<json>> describe(std::string module);  // cached per module (context)
   boost::asio::awaitable<api_result<json>> query(std::string vtql);
+  // query for the pull's pages: a plain answer of flat records (protocol.hpp: parse_query_records) comes
+  // as `records` without a JSON document being built; any other successful answer as `other`.
+  boost::asio::awaitable<api_result<record_answer>> query_records(std::string vtql);
   boost::asio::awaitable<api_result<json>> retrieve(std::string id);
   boost::asio::awaitable<api_result<json>> create(std::string module, json element);
   boost::asio::awaitable<api_result<json>> update(json element);

@@ -5,6 +5,8 @@
 // Error policy: parse_endpoint and encode_element throw client_error{invalid_argument};
 // parse_response returns Vtiger's answer as api_result and throws client_error for an answer that is not
 // Vtiger's JSON envelope (http_status, html, bad_json). Everything else does not throw.
+#include "vtsync/common/flat_record.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -66,6 +68,13 @@ inline constexpr std::size_t max_json_depth = 512;
 // truncated, not the envelope, or nested deeper than max_json_depth).
 [[nodiscard]] api_result<json> parse_response(int status, std::string_view content_type,
                                               std::string_view body);
+
+// The common case of a successful `query` answer, parsed without building a JSON document:
+// {"success":true,"result":[...]} (either key order, any JSON whitespace) whose records are objects of
+// strings and nulls with distinct keys, strings well-formed UTF-8 without raw control characters. Returns
+// nullopt for anything else (then parse_response decides, with its errors); what it returns is exactly
+// what parse_response's result gives through storage's to_flat_record (checked by tests/fuzz/fuzz_protocol).
+[[nodiscard]] std::optional<std::vector<flat_record>> parse_query_records(std::string_view body);
 
 // Lower-case hex MD5 (OpenSSL EVP), as login wants md5(token + access key).
 [[nodiscard]] std::string md5_hex(std::string_view data);
