@@ -3,7 +3,8 @@
 // Input: byte 0 picks the HTTP status and Content-Type, the rest is the body. parse_response must either
 // return Vtiger's answer or throw client_error; nothing else may escape, and nothing may crash. Also:
 // escape_raw_controls leaves valid JSON untouched, and its output never holds a raw control character in
-// a string; parse_endpoint and redact_params take the same bytes as a URL / a parameter value.
+// a string; parse_query_records agrees with parse_response on whatever it accepts; parse_endpoint and
+// redact_params take the same bytes as a URL / a parameter value.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -35,6 +36,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } catch (const client_error& e) {
     FUZZ_CHECK(e.what() != nullptr, "an error without a message");
+  }
+
+  // parse_query_records: whatever it accepts, parse_response reads the same way (the same records, the
+  // same fields sorted, the same strings and nulls).
+  if (const auto fast = parse_query_records(body)) {
+    api_result<json> slow = api_result<json>(boost::system::in_place_value, json());
+    try {
+      slow = parse_response(200, "application/json", body);
+    } catch (const client_error&) {
+      FUZZ_CHECK(false, "parse_query_records accepted what parse_response refuses");
+    }
+    FUZZ_CHECK(slow.has_value() && slow->is_array() && slow->size() == fast->size(),
+               "parse_query_records: another number of records");
+    for (std::size_t i = 0; i < fast->size(); ++i) {
+      const json& row = (*slow)[i];
+      const auto& flat = (*fast)[i];
+      FUZZ_CHECK(row.is_object() && row.size() == flat.fields.size(), "parse_query_records: other fields");
+      std::size_t j = 0;
+      for (auto it = row.begin(); it != row.end(); ++it, ++j) {
+        const auto& f = flat.fields[j];
+        FUZZ_CHECK(it.key() == f.name, "parse_query_records: another field name or order");
+        if (it->is_string()) {
+          FUZZ_CHECK(
+              f.value.type == vtsync::flat_value::kind::string && f.value.text == it->get<std::string>(),
+              "parse_query_records: another string");
+        } else {
+          FUZZ_CHECK(it->is_null() && f.value.type == vtsync::flat_value::kind::null,
+                     "parse_query_records: another value");
+        }
+      }
+    }
   }
 
   // escape_raw_controls: identity on JSON that is already valid; output parses whenever the input, with
