@@ -375,9 +375,17 @@ class record_scanner {
   const char* end_;
 };
 
-bool scan_record(record_scanner& in, flat_record& record) {
+// The field order of the previous record: Vtiger sends every record of a page with the same fields in
+// the same order, so the sorting permutation is worked out once per page.
+struct field_order {
+  std::vector<std::string> names;     // as sent
+  std::vector<std::uint16_t> sorted;  // indexes into `names`, in name order
+};
+
+bool scan_record(record_scanner& in, flat_record& record, field_order& order) {
   if (!in.eat('{')) return false;
-  record.fields.clear();
+  std::vector<flat_field> sent;
+  sent.reserve(order.names.size());
   if (!in.eat('}')) {
     do {
       flat_field f;
@@ -388,14 +396,30 @@ bool scan_record(record_scanner& in, flat_record& record) {
       } else if (!in.literal("null")) {
         return false;  // a number, boolean, array or object: parse_response
       }
-      record.fields.push_back(std::move(f));
+      sent.push_back(std::move(f));
     } while (in.eat(','));
     if (!in.eat('}')) return false;
   }
-  std::sort(record.fields.begin(), record.fields.end(),
-            [](const flat_field& a, const flat_field& b) { return a.name < b.name; });
-  for (std::size_t i = 1; i < record.fields.size(); ++i)
-    if (record.fields[i - 1].name == record.fields[i].name) return false;  // a repeated key
+  if (sent.size() > 0xFFFF) return false;
+  bool same = sent.size() == order.names.size();
+  for (std::size_t i = 0; same && i < sent.size(); ++i) same = sent[i].name == order.names[i];
+  if (!same) {
+    order.names.clear();
+    for (const auto& f : sent) order.names.push_back(f.name);
+    order.sorted.resize(sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) order.sorted[i] = static_cast<std::uint16_t>(i);
+    std::sort(order.sorted.begin(), order.sorted.end(),
+              [&](std::uint16_t a, std::uint16_t b) { return order.names[a] < order.names[b]; });
+    for (std::size_t i = 1; i < order.sorted.size(); ++i) {
+      if (order.names[order.sorted[i - 1]] == order.names[order.sorted[i]]) {
+        order.names.clear();  // a repeated key: parse_response decides
+        return false;
+      }
+    }
+  }
+  record.fields.clear();
+  record.fields.reserve(sent.size());
+  for (const auto i : order.sorted) record.fields.push_back(std::move(sent[i]));
   return true;
 }
 
@@ -415,9 +439,10 @@ std::optional<std::vector<flat_record>> parse_query_records(std::string_view bod
     } else if (key == "result" && !result) {
       if (!in.eat('[')) return std::nullopt;
       if (!in.eat(']')) {
+        field_order order;
         do {
           flat_record record;
-          if (!scan_record(in, record)) return std::nullopt;
+          if (!scan_record(in, record, order)) return std::nullopt;
           records.push_back(std::move(record));
         } while (in.eat(','));
         if (!in.eat(']')) return std::nullopt;
