@@ -102,7 +102,7 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
   const std::string copy_data = try_copy ? detail::copy_rows(arrays) : std::string{};
   const std::string copy_sql = "COPY " + target + " (" + detail::copy_column_list(table) + ") FROM STDIN";
   // COPY reads a timestamptz in the session's zone (the upsert names the zone instead). The zone is an
-  // IANA name (config checks it); the savepoint's rollback undoes the setting too.
+  // IANA name (config checks it); the savepoint's rollback undoes the setting too, and so does COMMIT.
   const std::string copy_setup = "SAVEPOINT vtsync_copy; SELECT set_config('TimeZone', " +
                                  detail::quote_literal(options_.vtiger_timezone) + ", true)";
 
@@ -164,8 +164,9 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
         if (try_copy && !upsert_first_.contains(target)) {
           co_await c.execute(copy_setup);
           try {
+            // No RELEASE (a round trip per page): COMMIT releases the savepoint and ends the zone setting,
+            // and the statements left in this transaction read no timestamptz text.
             const auto res = co_await c.copy_in(copy_sql, copy_data);
-            co_await c.execute("RELEASE SAVEPOINT vtsync_copy; SELECT set_config('TimeZone', 'UTC', true)");
             r.inserted = static_cast<std::size_t>(res.affected_rows());
             r.copied = copied = true;
           } catch (const pg_error& e) {

@@ -657,7 +657,7 @@ awaitable<api_result<record_answer>> client::query_records(std::string vtql) {
   op_spec spec = make_spec("query", http_method::get, true, op_class::read);
   spec.records = &records;
   auto answer = co_await self->invoke(spec, one_param("query", std::move(vtql)));
-  if (!answer) co_return api_result<record_answer>(boost::system::in_place_error, std::move(answer.error()));
+  if (!answer) co_return api_result<record_answer>(boost::system::in_place_error, answer.error());
   record_answer out;
   if (records) {
     out.records = std::move(*records);
