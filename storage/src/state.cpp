@@ -155,14 +155,17 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
                     (keep_local ? "(SELECT coalesce(jsonb_agg(vtiger_id ORDER BY vtiger_id), '[]') FROM sk)"
                                 : "'[]'::jsonb");
 
+  // (A named string, not a ?: temporary: GCC 12 destroys such a coroutine argument twice.)
+  std::string prologue;
+  if (try_copy) prologue = copy_setup;
   const std::string state = quote_ident(options_.state_schema);
   co_return co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<page_result> {
         page_result r = outcome;
         bool copied = false;
+        // The savepoint was set with the BEGIN (copy_setup); unused on a retry that knows better.
         if (try_copy && !upsert_first_.contains(target)) {
-          co_await c.execute(copy_setup);
           try {
             // No RELEASE (a round trip per page): COMMIT releases the savepoint and ends the zone setting,
             // and the statements left in this transaction read no timestamptz text.
@@ -216,7 +219,7 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
         }
         co_return r;
       },
-      options_.retry);
+      options_.retry, prologue);
 }
 
 asio::awaitable<std::optional<cursor_position>> store::load_cursor(std::string_view module) {

@@ -218,15 +218,19 @@ asio::awaitable<void> retry_pause(connection& conn, const retry_policy& policy, 
 // Runs `body(conn)` inside BEGIN ... COMMIT, marking the transaction as the daemon's own
 // (set_config('vtsync.origin', 'daemon', true)) so the capture triggers do not record it.
 // Retries as the error policy above says; rethrows the last error otherwise. `Body` returns
-// asio::awaitable<T>.
+// asio::awaitable<T>. `prologue`: statements without parameters sent with the BEGIN, in the same round
+// trip (the page store's savepoint), on every attempt.
 template <class Body>
-auto run_transaction(connection& conn, Body body, retry_policy policy = {}) -> decltype(body(conn)) {
+auto run_transaction(connection& conn, Body body, retry_policy policy = {}, std::string prologue = {})
+    -> decltype(body(conn)) {
   using value_type = typename decltype(body(conn))::value_type;
+  std::string begin = "BEGIN; SELECT set_config('vtsync.origin', 'daemon', true)";
+  if (!prologue.empty()) begin.append("; ").append(prologue);
   for (int attempt = 1;; ++attempt) {
     std::exception_ptr failure;
     bool retry = false;
     try {
-      co_await conn.execute("BEGIN; SELECT set_config('vtsync.origin', 'daemon', true)");
+      co_await conn.execute(begin);
       if constexpr (std::is_void_v<value_type>) {
         co_await body(conn);
         co_await conn.execute("COMMIT");
