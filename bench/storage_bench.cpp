@@ -111,32 +111,6 @@ json record(int n) {
   return r;
 }
 
-// A COPY text-format field: backslash, tab, newline and carriage return escaped; NULL is \N.
-void append_copy_field(std::string& out, const std::optional<std::string>& value) {
-  if (!value) {
-    out += "\\N";
-    return;
-  }
-  for (char c : *value) {
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        out += c;
-    }
-  }
-}
-
 void exec(PGconn* c, const std::string& sql) {
   std::unique_ptr<PGresult, decltype(&PQclear)> r{PQexec(c, sql.c_str()), &PQclear};
   const auto s = PQresultStatus(r.get());
@@ -237,12 +211,12 @@ int main(int argc, char** argv) {
   exec(admin.get(), "COPY " + mirror_schema + ".copy_target (" + columns + ") FROM STDIN");
   std::string buffer;
   for (const auto& r : records) {
-    append_copy_field(buffer, r["id"].get<std::string>());
+    st::append_copy_field(buffer, r["id"].get<std::string>());
     for (const auto& c : table.columns) {
       buffer += '\t';
       auto v = st::to_column_value(c.type, r[c.name]).text;
       if (v && c.type == st::column_type::timestamptz) *v += "+00";  // the bench's Vtiger zone is UTC
-      append_copy_field(buffer, v);
+      st::append_copy_field(buffer, v);
     }
     buffer += '\n';
     if (buffer.size() > (1 << 20)) {

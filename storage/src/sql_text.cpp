@@ -229,42 +229,6 @@ column_arrays to_column_arrays(const mirror_table& table, const std::vector<cons
   return out;
 }
 
-namespace {
-
-void append_copy_field(std::string& out, const std::optional<std::string>& value) {
-  if (!value) {
-    out += "\\N";
-    return;
-  }
-  const char* run = value->data();
-  const char* const end = run + value->size();
-  for (const char* p = run; p != end; ++p) {
-    const char c = *p;
-    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
-    out.append(run, p);
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        break;  // NUL: dropped, as PostgreSQL text cannot hold it
-    }
-    run = p + 1;
-  }
-  out.append(run, end);
-}
-
-}  // namespace
-
 std::string copy_rows(const column_arrays& arrays) {
   std::size_t size = 0;
   for (const auto& v : arrays.bases) size += v ? v->size() + 1 : 3;

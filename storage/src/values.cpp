@@ -496,4 +496,36 @@ column_value to_column_value(column_type type, const flat_value& v) {
   return to_column_value(type, nlohmann::json::parse(v.text));
 }
 
+void append_copy_field(std::string& out, const std::optional<std::string>& value) {
+  if (!value) {
+    out += "\\N";
+    return;
+  }
+  const char* run = value->data();
+  const char* const end = run + value->size();
+  for (const char* p = run; p != end; ++p) {
+    const char c = *p;
+    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
+    out.append(run, p);
+    switch (c) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        break;  // NUL: dropped, as PostgreSQL text cannot hold it
+    }
+    run = p + 1;
+  }
+  out.append(run, end);
+}
+
 }  // namespace vtsync::storage

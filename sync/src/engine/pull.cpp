@@ -40,6 +40,22 @@ storage::cursor_position position_of(const flat_record& record) {
 
 bool is_access_denied(const vtiger::api_error& e) { return e.code == "ACCESS_DENIED"; }
 
+[[noreturn]] void throw_rejected(const std::string& module, const vtiger::api_error& e) {
+  throw pull_error("query on " + module + " rejected: " + e.code + ": " + e.message);
+}
+
+// A query answer as general JSON, checked: a list of objects with an id.
+std::vector<json> checked_rows(const std::string& module, json answer) {
+  if (!answer.is_array()) throw pull_error("query on " + module + " answered something other than a list");
+  std::vector<json> rows;
+  rows.reserve(answer.size());
+  for (auto& row : answer) {
+    if (!row.is_object() || !row.contains("id")) throw pull_error("query on " + module + ": a row has no id");
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 }  // namespace
 
 std::optional<std::string> shift_datetime(std::string_view datetime, std::chrono::seconds delta) {
@@ -97,19 +113,8 @@ asio::awaitable<std::vector<json>> module_puller::fetch(vtiger::client& client, 
                                                         std::size_t& queries) {
   ++queries;
   auto answer = co_await client.query(vtql);
-  if (!answer) {
-    throw pull_error("query on " + table_.module + " rejected: " + answer.error().code + ": " +
-                     answer.error().message);
-  }
-  if (!answer->is_array())
-    throw pull_error("query on " + table_.module + " answered something other than a list");
-  std::vector<json> rows;
-  rows.reserve(answer->size());
-  for (auto& row : *answer) {
-    if (!row.is_object() || !row.contains("id"))
-      throw pull_error("query on " + table_.module + ": a row has no id");
-    rows.push_back(std::move(row));
-  }
+  if (!answer) throw_rejected(table_.module, answer.error());
+  auto rows = checked_rows(table_.module, std::move(*answer));
   if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
   co_return rows;
 }
@@ -119,10 +124,7 @@ asio::awaitable<std::vector<flat_record>> module_puller::fetch_records(vtiger::c
                                                                        std::size_t& queries) {
   ++queries;
   auto answer = co_await client.query_records(vtql);
-  if (!answer) {
-    throw pull_error("query on " + table_.module + " rejected: " + answer.error().code + ": " +
-                     answer.error().message);
-  }
+  if (!answer) throw_rejected(table_.module, answer.error());
   std::vector<flat_record> rows;
   if (answer->records) {
     rows = std::move(*answer->records);
@@ -131,15 +133,9 @@ asio::awaitable<std::vector<flat_record>> module_puller::fetch_records(vtiger::c
     }
   } else {
     // Not the plain shape (numbers, nested values, raw control characters...): the general parse.
-    const auto& other = answer->other;
-    if (!other.is_array())
-      throw pull_error("query on " + table_.module + " answered something other than a list");
-    rows.reserve(other.size());
-    for (const auto& row : other) {
-      if (!row.is_object() || !row.contains("id"))
-        throw pull_error("query on " + table_.module + ": a row has no id");
-      rows.push_back(storage::to_flat_record(row));
-    }
+    const auto general = checked_rows(table_.module, std::move(answer->other));
+    rows.reserve(general.size());
+    for (const auto& row : general) rows.push_back(storage::to_flat_record(row));
   }
   if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
   co_return rows;

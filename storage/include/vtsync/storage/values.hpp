@@ -78,6 +78,10 @@ struct column_value {
 // A PostgreSQL array literal ({"a","b\"c"}) for text[] input; every element is quoted and escaped.
 [[nodiscard]] std::string text_array_literal(const std::vector<std::string>& elements);
 
+// Appends one field in COPY's text format: backslash, tab, newline and carriage return escaped, NUL dropped
+// (PostgreSQL text cannot hold it), NULL as \N.
+void append_copy_field(std::string& out, const std::optional<std::string>& value);
+
 // `value` as compact JSON text, exactly as value.dump(-1, ' ', false, error_handler_t::replace) writes it
 // (keys sorted, non-ASCII kept as UTF-8, invalid UTF-8 replaced). Objects of strings and nulls (every
 // record Vtiger sends) are written by a loop of our own, several times faster than nlohmann's serializer,
