@@ -1,13 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerates the seed corpora under tests/fuzz/corpus/ from ../shared/vtiger-fixtures (response.body_raw)
+"""Regenerates the seed corpora under tests/fuzz/corpus/ from tests/fixtures/vtiger-8.2 (response.body_raw)
 and config/vtsync.toml.example. Run once by hand; the output is committed (small)."""
 import glob, hashlib, json, os, shutil, sys
 
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
-fixtures = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(repo), 'shared', 'vtiger-fixtures')
-if not os.path.isdir(fixtures):
-    fixtures = '/work/shared/vtiger-fixtures'
+fixtures = sys.argv[1] if len(sys.argv) > 1 else os.path.join(repo, 'tests', 'fixtures', 'vtiger-8.2')
 root = os.path.join(here, 'corpus')
 for t in ['fuzz_protocol', 'fuzz_vtql_literal', 'fuzz_config', 'fuzz_values']:
     shutil.rmtree(os.path.join(root, t), ignore_errors=True)

@@ -26,7 +26,7 @@ std::string exec_scalar(PGconn* conn, const std::string& sql);
 [[nodiscard]] std::string unique_schema(const std::string& prefix);
 
 [[nodiscard]] std::string binary_path(const std::string& name);  // e.g. "fake-vtiger" -> build/fake-vtiger
-[[nodiscard]] std::string fixtures_dir();                        // ../shared/vtiger-fixtures
+[[nodiscard]] std::string fixtures_dir();                        // tests/fixtures/vtiger-8.2
 
 // A self-signed certificate (for 127.0.0.1 and localhost by default; `names` is an openssl subjectAltName
 // list) and its key, made with openssl in a fresh directory that goes with the object.

@@ -1,6 +1,6 @@
 // Needs: fake Vtiger (build/fake-vtiger). No PostgreSQL.
 //
-// Replays every recorded exchange of ../shared/vtiger-fixtures (a real Vtiger 8.2) against the fake, in
+// Replays every recorded exchange of tests/fixtures/vtiger-8.2 (a real Vtiger 8.2) against the fake, in
 // recording order, and checks the same HTTP status, success flag, error code and message, result keys,
 // row counts and value formats. Skipped: the "derived" summary files 40, 101b and 140, which hold no
 // request; 80 (the bulk-create summary) is not replayed as one request but re-enacted: its 250 creates
