@@ -4,8 +4,10 @@
 #include <boost/url/parse.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -204,6 +206,32 @@ std::string read_secret_file(const std::string& path, const origin& at) {
   return value;
 }
 
+// The access key of one instance, the first of: the environment (`env_key`, single instance only), `access_key`,
+// `access_key_file`, `$CREDENTIALS_DIRECTORY/<credential>` (the service: LoadCredential=), and `<credential>`
+// beside the configuration file (root running `vtsyncd check` by hand: the file the credential is loaded from).
+// A file that exists but cannot be read is an error naming it, never a silent fall-through.
+void resolve_access_key(vtiger_settings& v, const std::string& credential, const std::optional<std::string>& env_key,
+                        const environment& env, const std::string& path, const std::string& where) {
+  const origin at{path, where + ".access_key_file"};
+  if (env_key) {
+    v.access_key = *env_key;
+  } else if (!v.access_key.empty()) {
+    return;
+  } else if (!v.access_key_file.empty()) {
+    v.access_key = read_secret_file(v.access_key_file, at);
+  } else if (auto dir = env.get("CREDENTIALS_DIRECTORY"); dir && std::filesystem::exists(*dir + "/" + credential)) {
+    v.access_key = read_secret_file(*dir + "/" + credential, at);
+  } else {
+    const auto beside = std::filesystem::path{path}.parent_path() / credential;
+    std::error_code ec;
+    if (!std::filesystem::exists(beside, ec)) {
+      at.fail("missing: no access key (set access_key_file, or provide $CREDENTIALS_DIRECTORY/" + credential +
+              ", or the file " + beside.string() + (env_key ? "" : ", or VTSYNC_VTIGER_ACCESS_KEY") + ")");
+    }
+    v.access_key = read_secret_file(beside.string(), at);
+  }
+}
+
 struct key_impl {
   key_spec spec;
   std::function<void(settings&, const toml::node&, const origin&)> apply;
@@ -248,14 +276,15 @@ const std::vector<key_impl>& impl_table() {
         {"vtiger.access_key_file",
          key_type::path,
          "",
-         "File holding the user's access key (My Preferences > Access Key). Alternatives: `access_key`, "
-         "`$CREDENTIALS_DIRECTORY/vtiger-access-key` (systemd `LoadCredential=`), env `VTSYNC_VTIGER_ACCESS_KEY`.",
+         "File holding the user's access key (My Preferences > Access Key). Without it (and without `access_key`), "
+         "the key is read from `$CREDENTIALS_DIRECTORY/vtiger-access-key` (the service's `LoadCredential=`), else from "
+         "`vtiger-access-key` beside this file (root's `vtsyncd check`); env `VTSYNC_VTIGER_ACCESS_KEY` overrides all.",
          false,
          false,
          {},
          ""},
         [](settings& s, const toml::node& n, const origin& at) {
-          s.vtiger.access_key = read_secret_file(as_nonempty_string(n, at), at);
+          s.vtiger.access_key_file = as_nonempty_string(n, at);  // read once the environment is known
         },
         [](const settings& s) { return s.vtiger.access_key; });
     add(
@@ -268,7 +297,7 @@ const std::vector<key_impl>& impl_table() {
          {},
          "VTSYNC_VTIGER_ACCESS_KEY"},
         [](settings& s, const toml::node& n, const origin& at) {
-          if (!s.vtiger.access_key.empty()) at.fail("set either access_key or access_key_file, not both");
+          if (!s.vtiger.access_key_file.empty()) at.fail("set either access_key or access_key_file, not both");
           s.vtiger.access_key = as_nonempty_string(n, at);
         },
         [](const settings& s) { return s.vtiger.access_key; });
@@ -653,18 +682,7 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
         if (!element.contains(required))
           throw config_error(concat(path, ":", where, ".", required, ": missing: this key is required"));
       }
-      if (one.vtiger.access_key.empty()) {
-        if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
-          const std::string cred = *dir + "/vtiger-access-key-" + one.vtiger.name;
-          if (std::ifstream(cred))
-            one.vtiger.access_key = read_secret_file(cred, origin{path, where + ".access_key"});
-        }
-      }
-      if (one.vtiger.access_key.empty()) {
-        throw config_error(concat(path, ":", where,
-                                  ".access_key_file: missing: no access key (set access_key_file, or provide "
-                                  "$CREDENTIALS_DIRECTORY/vtiger-access-key-<name>)"));
-      }
+      resolve_access_key(one.vtiger, "vtiger-access-key-" + one.vtiger.name, std::nullopt, env, path, where);
       if (one.sync.modules.empty())
         throw config_error(concat(path, ":", where, ".modules: missing: no modules (here or in [sync])"));
       for (const auto& other : instances) {
@@ -691,14 +709,8 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
   }
   if (instance_array != nullptr) {
     // Each [[vtiger]] was resolved above; the file-wide rules apply to the rest.
-  } else if (auto key = env.get("VTSYNC_VTIGER_ACCESS_KEY")) {
-    s.vtiger.access_key = *key;
-  } else if (s.vtiger.access_key.empty()) {
-    if (auto dir = env.get("CREDENTIALS_DIRECTORY")) {
-      const std::string cred = *dir + "/vtiger-access-key";
-      if (std::ifstream(cred))
-        s.vtiger.access_key = read_secret_file(cred, origin{path, "vtiger.access_key"});
-    }
+  } else {
+    resolve_access_key(s.vtiger, "vtiger-access-key", env.get("VTSYNC_VTIGER_ACCESS_KEY"), env, path, "vtiger");
   }
 
   for (const auto& k : table) {
@@ -710,11 +722,6 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
   }
   if (instance_array == nullptr) instances.push_back(s);
   s.instances = std::move(instances);
-  if (s.vtiger.access_key.empty()) {
-    throw config_error(path +
-                       ":vtiger.access_key_file: missing: no access key (set access_key_file, or provide "
-                       "$CREDENTIALS_DIRECTORY/vtiger-access-key, or VTSYNC_VTIGER_ACCESS_KEY)");
-  }
   return s;
 }
 
@@ -782,8 +789,7 @@ std::string render_sample_toml() {
     std::string example = k.default_text;
     if (k.name == "vtiger.url") example = "\"https://crm.example.com\"";
     if (k.name == "vtiger.username") example = "\"sync\"";
-    if (k.name == "vtiger.access_key_file")
-      example = "\"/run/credentials/vtsyncd.service/vtiger-access-key\"";
+    if (k.name == "vtiger.access_key_file") example = "\"/etc/vtsync/vtiger-access-key\"";
     if (k.name == "vtiger.access_key") example = "\"...\"";
     if (k.name == "vtiger.ca_file") example = "\"/etc/vtsync/ca.pem\"";
     if (k.name == "postgres.conninfo") example = "\"postgresql:///vtsync\"";
@@ -794,7 +800,7 @@ std::string render_sample_toml() {
     if (k.name == "vtiger.modules") example = "[\"Contacts\", \"Accounts\"]";
     if (k.name == "vtiger.default_assigned_user_id") example = "\"19x1\"";
     if (k.name == "vtiger.idempotency_field") example = "\"cf_901\"";
-    const bool active = k.required || k.name == "vtiger.access_key_file";
+    const bool active = k.required;
     append(out, active ? "" : "# ", key, " = ", example, "\n");
   }
   out +=
@@ -804,7 +810,7 @@ std::string render_sample_toml() {
       "# name = \"eu\"\n"
       "# url = \"https://eu.crm.example.com\"\n"
       "# username = \"sync\"\n"
-      "# access_key_file = \"/run/credentials/vtsyncd.service/vtiger-access-key-eu\"\n"
+      "# (its key: the credential or file vtiger-access-key-eu, or access_key_file)\n"
       "# schema = \"vtiger_eu\"\n"
       "# modules = [\"Contacts\"]\n"
       "#\n"
@@ -812,7 +818,7 @@ std::string render_sample_toml() {
       "# name = \"us\"\n"
       "# url = \"https://us.crm.example.com\"\n"
       "# username = \"sync\"\n"
-      "# access_key_file = \"/run/credentials/vtsyncd.service/vtiger-access-key-us\"\n"
+      "# (its key: the credential or file vtiger-access-key-us, or access_key_file)\n"
       "# schema = \"vtiger_us\"\n";
   return out;
 }

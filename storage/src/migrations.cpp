@@ -3,12 +3,15 @@
 
 #include "sql_text.hpp"
 
+#include <stdexcept>
+
 namespace vtsync::storage {
 
 namespace {
 
 struct migration {
   int version;
+  const char* release;  // the vtsync release (CHANGELOG.md) that brought it; recorded in schema_version
   const char* description;
   const char* sql;  // "@S@" stands for the quoted state schema
 };
@@ -23,7 +26,7 @@ struct migration {
 //   folded into one by PostgreSQL, so a bulk update does not flood the listener).
 // Both return at once for the daemon's own writes (vtsync.origin = 'daemon', transaction-local).
 constexpr migration migrations[] = {
-    {1, "state tables, outbox and capture triggers", R"sql(
+    {1, "0.1.0", "state tables, outbox and capture triggers", R"sql(
 CREATE TABLE @S@.mirror_tables (
   schema_name text NOT NULL,
   table_name text NOT NULL,
@@ -162,7 +165,7 @@ $fn$;
     // Version 2: several Vtiger instances share the state schema, each with its own mirror schema. Cursors,
     // backfill ranges, mirror_tables and the outbox were keyed by schema from the start; the conflicts log
     // was keyed by module only, so the same module of two instances could not be told apart there.
-    {2, "conflicts log keyed by mirror schema (several Vtiger instances)", R"sql(
+    {2, "0.1.0", "conflicts log keyed by mirror schema (several Vtiger instances)", R"sql(
 ALTER TABLE @S@.conflicts ADD COLUMN schema_name text;
 CREATE INDEX conflicts_module ON @S@.conflicts (schema_name, module, at);
 )sql"},
@@ -186,6 +189,12 @@ std::string with_schema(std::string_view sql, const std::string& schema) {
 
 int latest_state_version() noexcept { return migrations[std::size(migrations) - 1].version; }
 
+std::vector<std::string> migration_releases() {
+  std::vector<std::string> out;
+  for (const auto& m : migrations) out.emplace_back(m.release);
+  return out;
+}
+
 asio::awaitable<int> migrate(connection& conn, std::string_view state_schema) {
   const std::string schema = quote_ident(state_schema);
   const auto key = std::to_string(detail::lock_key("vtsync.migrate:" + std::string{state_schema}));
@@ -195,14 +204,25 @@ asio::awaitable<int> migrate(connection& conn, std::string_view state_schema) {
     co_await c.execute("CREATE SCHEMA IF NOT EXISTS " + schema + "; CREATE TABLE IF NOT EXISTS " + schema +
                        ".schema_version (version integer PRIMARY KEY, description text NOT NULL, "
                        "applied_at timestamptz NOT NULL DEFAULT now())");
-    auto current = co_await c.query("SELECT coalesce(max(version), 0) FROM " + schema + ".schema_version");
+    co_await c.execute("ALTER TABLE " + schema + ".schema_version ADD COLUMN IF NOT EXISTS release text");
+    auto current = co_await c.query("SELECT coalesce(max(version), 0), coalesce((SELECT release FROM " + schema +
+                                    ".schema_version ORDER BY version DESC LIMIT 1), '') FROM " + schema +
+                                    ".schema_version");
     const int have = std::stoi(std::string{current.value(0, 0)});
+    if (have > latest_state_version()) {
+      // A newer vtsync migrated this database: running on it could undo what that release relies on.
+      throw std::runtime_error("the state schema " + std::string{state_schema} + " is at version " +
+                               std::to_string(have) + " (vtsync " + std::string{current.value(0, 1)} +
+                               "), newer than this vtsyncd knows (" + std::to_string(latest_state_version()) +
+                               "): run the newer vtsync, or restore a database of this release");
+    }
     int applied = 0;
     for (const auto& m : migrations) {
       if (m.version <= have) continue;
       co_await c.execute(with_schema(m.sql, schema));
-      co_await c.query("INSERT INTO " + schema + ".schema_version (version, description) VALUES ($1, $2)",
-                       params(std::to_string(m.version), std::string{m.description}));
+      co_await c.query("INSERT INTO " + schema +
+                           ".schema_version (version, description, release) VALUES ($1, $2, $3)",
+                       params(std::to_string(m.version), std::string{m.description}, std::string{m.release}));
       ++applied;
     }
     co_return applied;

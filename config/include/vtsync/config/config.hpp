@@ -26,7 +26,8 @@ struct vtiger_settings {
   std::string name = "default";  // the instance's name (logs, status, leases)
   std::string url;               // normalised: always ends in webservice.php
   std::string username;
-  std::string access_key;  // secret: never print
+  std::string access_key;       // secret: never print
+  std::string access_key_file;  // where access_key came from, when a file named in the config
   std::chrono::milliseconds timeout{std::chrono::seconds{30}};
   bool verify_tls = true;
   std::string ca_file;

@@ -46,6 +46,8 @@ namespace vtsync::storage {
 inline constexpr std::string_view outbox_channel = "vtsync_outbox";
 
 [[nodiscard]] int latest_state_version() noexcept;
+// The vtsync release (CHANGELOG.md version) that brought each migration, in order (one per version).
+[[nodiscard]] std::vector<std::string> migration_releases();
 
 // Applies the missing migrations under an advisory lock: several daemons starting at once are safe (the
 // others wait, then find nothing to do). Returns how many migrations this call applied.
