@@ -17,7 +17,7 @@
 #include "commands.hpp"
 #include "runtime.hpp"
 #include "vtsync/storage/lease.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
 
 namespace vtsync::daemon {
 
