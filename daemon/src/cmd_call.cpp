@@ -6,6 +6,7 @@
 #include <set>
 
 #include "commands.hpp"
+#include "options.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::daemon {

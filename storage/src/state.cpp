@@ -210,7 +210,8 @@ asio::awaitable<std::optional<cursor_position>> store::load_cursor(std::string_v
 asio::awaitable<std::vector<module_cursor>> store::load_cursors() {
   auto res = co_await conn_.query(
       "SELECT module, modifiedtime, coalesce(last_id, ''), "
-      "to_char(last_success_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM " +
+      "to_char(last_success_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "extract(epoch FROM now() - last_success_at)::bigint FROM " +
           quote_ident(options_.state_schema) + ".cursors WHERE schema_name = $1 ORDER BY module",
       params(options_.mirror_schema));
   std::vector<module_cursor> out;
@@ -220,6 +221,7 @@ asio::awaitable<std::vector<module_cursor>> store::load_cursors() {
     if (!res.is_null(i, 1))
       m.position = cursor_position{std::string{res.value(i, 1)}, std::string{res.value(i, 2)}};
     m.last_success_at = res.get(i, 3);
+    if (!res.is_null(i, 4)) m.lag_seconds = to_i64(res.value(i, 4));
     out.push_back(std::move(m));
   }
   co_return out;
@@ -492,6 +494,11 @@ asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
           "AND schema_name = $2",
       params(std::string{module}, options_.mirror_schema));
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
+}
+
+asio::awaitable<void> store::notify_outbox(std::string_view payload) {
+  const std::string channel{outbox_channel};
+  (void)co_await conn_.query("SELECT pg_notify($1, $2)", params(channel, std::string{payload}));
 }
 
 asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {

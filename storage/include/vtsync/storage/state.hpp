@@ -70,6 +70,7 @@ struct module_cursor {
   std::string module;
   std::optional<cursor_position> position;
   std::optional<std::string> last_success_at;  // ISO 8601 UTC
+  std::optional<std::int64_t> lag_seconds;     // now() - last_success_at, whole seconds
 };
 
 struct backfill_range {
@@ -222,6 +223,8 @@ class store {
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
   asio::awaitable<outbox_counts> count_outbox(std::string_view module = {});
+  // Wakes the push engine of whichever daemon holds the push lease (NOTIFY on outbox_channel).
+  asio::awaitable<void> notify_outbox(std::string_view payload);
 
   asio::awaitable<void> log_conflict(const conflict_record& conflict);
 
