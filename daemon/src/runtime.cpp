@@ -1,7 +1,7 @@
 #include "runtime.hpp"
 
 #include "commands.hpp"
-#include "options.hpp"
+#include "config_to_options.hpp"
 
 namespace vtsync::daemon {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
-#include "options.hpp"
+#include "config_to_options.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/metrics.hpp"
 #include "vtsync/storage/pg.hpp"

@@ -5,7 +5,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "commands.hpp"
-#include "options.hpp"
+#include "config_to_options.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::daemon {

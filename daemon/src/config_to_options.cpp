@@ -1,4 +1,4 @@
-#include "options.hpp"
+#include "config_to_options.hpp"
 
 namespace vtsync::daemon {
 
