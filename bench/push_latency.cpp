@@ -30,7 +30,8 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
+#include "vtsync/sync/record/table.hpp"
 #include "vtsync/sync/engine/push.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
@@ -83,7 +84,7 @@ int main(int argc, char** argv) {
     co_await editor.execute(create_schema);
     const std::string module = "Contacts";
     auto describe = co_await client.describe(module);
-    const auto table = st::table_from_describe(options.mirror_schema, describe.value());
+    const auto table = vtsync::record::table_from_describe(options.mirror_schema, describe.value());
     co_await db.ensure_table(table);
     const std::string target = table.qualified_name();
 

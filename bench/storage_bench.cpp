@@ -5,9 +5,9 @@
 //   (conninfo defaults to $VTSYNC_TEST_POSTGRES; --keep leaves the bench schemas for inspection)
 //
 // Upserts N generated 49-field Contacts (as Vtiger's describe of Contacts has them) in 100-row pages through
-// vtsync::storage::store::store_page (each page one transaction with its cursor), stores the same pages again
-// (nothing changed: no row is rewritten), then COPYs the same rows into a plain table. Prints rows/s for each
-// and the ratio. Uses schemas of its own and drops them at the end.
+// vtsync::storage::store::store_page after sync/record's conversion (each page one transaction with its
+// cursor), stores the same pages again (nothing changed: no row is rewritten), then COPYs the same rows into
+// a plain table. Prints rows/s for each and the ratio. Uses schemas of its own and drops them at the end.
 #include <libpq-fe.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -23,9 +23,12 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
+#include "vtsync/sync/record/table.hpp"
+#include "vtsync/sync/record/values.hpp"
 
 namespace st = vtsync::storage;
+namespace rec = vtsync::record;
 namespace asio = boost::asio;
 using nlohmann::json;
 
@@ -151,7 +154,7 @@ int main(int argc, char** argv) {
   std::vector<json> records;
   records.reserve(static_cast<std::size_t>(rows));
   for (int i = 1; i <= rows; ++i) records.push_back(record(i));
-  const auto table = st::table_from_describe(mirror_schema, describe());
+  const auto table = vtsync::record::table_from_describe(mirror_schema, describe());
 
   std::unique_ptr<PGconn, decltype(&PQfinish)> admin{PQconnectdb(conninfo.c_str()), &PQfinish};
   if (PQstatus(admin.get()) != CONNECTION_OK) {
@@ -183,7 +186,12 @@ int main(int argc, char** argv) {
             st::page_options page_opts;
             page_opts.cursor =
                 st::cursor_position{last["modifiedtime"].get<std::string>(), last["id"].get<std::string>()};
-            co_await store.store_page(table, page, page_opts);
+            // Converted as the pull converts its pages (record/table.hpp), inside the measured time.
+            std::vector<vtsync::flat_record> flat;
+            flat.reserve(page.size());
+            for (const auto& r : page) flat.push_back(rec::to_flat_record(r));
+            const auto rows_of_page = rec::to_rows(table, flat);
+            co_await store.store_page(table, rows_of_page, page_opts);
           }
           (pass == 0 ? upsert_s : noop_s) = seconds_since(t0);
         }
@@ -214,7 +222,7 @@ int main(int argc, char** argv) {
     st::append_copy_field(buffer, r["id"].get<std::string>());
     for (const auto& c : table.columns) {
       buffer += '\t';
-      auto v = st::to_column_value(c.type, r[c.name]).text;
+      auto v = rec::to_column_value(c.type, rec::to_flat_value(r[c.name])).text;
       if (v && c.type == st::column_type::timestamptz) *v += "+00";  // the bench's Vtiger zone is UTC
       st::append_copy_field(buffer, v);
     }

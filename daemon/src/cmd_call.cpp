@@ -6,6 +6,7 @@
 #include <set>
 
 #include "commands.hpp"
+#include "config_to_options.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::daemon {

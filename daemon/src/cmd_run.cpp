@@ -350,14 +350,7 @@ class daemon_app {
         spdlog::info("{}push lease acquired: {} pushes local changes now", inst.prefix, identity_);
         vtiger::client client{inst.context};
         storage::connection notify{io_.get_executor(), connection_options_from(inst.settings)};
-        sync::push_settings ps;
-        ps.default_assigned_user_id = inst.settings.sync.default_assigned_user_id;
-        ps.idempotency_field = inst.settings.sync.idempotency_field;
-        ps.conflicts = settings_.sync.conflicts == config::conflict_policy::local_wins
-                           ? sync::conflict_policy::local_wins
-                       : settings_.sync.conflicts == config::conflict_policy::newest_wins
-                           ? sync::conflict_policy::newest_wins
-                           : sync::conflict_policy::remote_wins;
+        const sync::push_settings ps = push_settings_from(inst.settings);
         sync::push_observer po;
         po.on_pushed = [this](std::string_view m, std::string_view op) {
           metrics_.records_pushed(m, op).inc();

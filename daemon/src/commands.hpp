@@ -30,14 +30,7 @@ int run_call(const common_options& opts, const std::string& operation,
 
 }  // namespace vtsync::daemon
 
-namespace vtsync::vtiger {
-struct client_options;
-}
-
 namespace vtsync::daemon {
-
-// Client options from the [vtiger] section (verify_tls = false is warned about loudly here).
-[[nodiscard]] vtiger::client_options client_options_from(const config::settings& s);
 
 // Installs the process-wide spdlog logger on stderr: text lines, or JSON lines (log.format = "json").
 void setup_logging(const config::log_settings& log);

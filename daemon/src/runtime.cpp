@@ -1,23 +1,9 @@
 #include "runtime.hpp"
 
 #include "commands.hpp"
+#include "config_to_options.hpp"
 
 namespace vtsync::daemon {
-
-storage::connection_options connection_options_from(const config::settings& s) {
-  storage::connection_options o;
-  o.conninfo = s.postgres.conninfo;
-  o.statement_timeout = s.postgres.statement_timeout;
-  o.call_timeout = s.postgres.statement_timeout + std::chrono::seconds{5};
-  return o;
-}
-
-storage::state_options state_options_from(const config::settings& s) {
-  storage::state_options o;
-  o.mirror_schema = s.postgres.schema;
-  o.vtiger_timezone = s.vtiger.server_timezone;
-  return o;
-}
 
 boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
                                            bool migrate) {
@@ -39,15 +25,6 @@ std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_
     options.hooks.on_relogin = [m] { m->relogins().inc(); };
   }
   return std::make_shared<vtiger::client_context>(std::move(ex), std::move(options));
-}
-
-sync::pull_settings pull_settings_from(const config::settings& s) {
-  sync::pull_settings p;
-  p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
-  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark
-                           ? storage::remote_delete::mark
-                           : storage::remote_delete::remove;
-  return p;
 }
 
 }  // namespace vtsync::daemon

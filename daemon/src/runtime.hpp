@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "config_to_options.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/metrics.hpp"
 #include "vtsync/storage/pg.hpp"
@@ -22,9 +23,6 @@ struct db_session {
   std::unique_ptr<storage::store> store;
 };
 
-[[nodiscard]] storage::connection_options connection_options_from(const config::settings& s);
-[[nodiscard]] storage::state_options state_options_from(const config::settings& s);
-
 // Connects and (if `migrate`) applies migrations. Throws storage::pg_error.
 boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
                                            bool migrate);
@@ -33,8 +31,6 @@ boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, cons
 [[nodiscard]] std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,
                                                                           const config::settings& s,
                                                                           metrics* m);
-
-[[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s);
 
 int run_daemon(const common_options& opts);
 int run_backfill(const common_options& opts, const std::vector<std::string>& modules, int parallel,

@@ -5,21 +5,10 @@
 #include <boost/asio/use_future.hpp>
 
 #include "commands.hpp"
+#include "config_to_options.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::daemon {
-
-vtiger::client_options client_options_from(const config::settings& s) {
-  vtiger::client_options o;
-  o.url = s.vtiger.url;
-  o.username = s.vtiger.username;
-  o.access_key = s.vtiger.access_key;
-  o.timeout = s.vtiger.timeout;
-  o.verify_tls = s.vtiger.verify_tls;
-  o.ca_file = s.vtiger.ca_file;
-  o.max_requests_per_second = s.vtiger.max_requests_per_second;
-  return o;
-}
 
 std::string vtiger_problem(const config::settings& s) {
   boost::asio::io_context io;

@@ -1,6 +1,6 @@
 #include "vtsync/storage/pg.hpp"
 
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>

@@ -1,7 +1,7 @@
 #include "vtsync/storage/push_support.hpp"
 
 #include "sql_text.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
 
 #include <algorithm>
 #include <map>
@@ -141,7 +141,7 @@ asio::awaitable<std::size_t> coalesce_pending(store& db, std::span<outbox_entry>
 asio::awaitable<std::optional<row_snapshot>> load_row(store& db, const mirror_table& table,
                                                       std::int64_t row_id) {
   const std::string sql =
-      "SELECT t._row_id, t.vtiger_id, t._sync_base::text, t._sync_state, v.shifted::text, v.types::text "
+      "SELECT t._row_id, t.vtiger_id, t._sync_base::text, t._sync_state, v.shifted::text "
       "FROM " +
       table.qualified_name() + " t, LATERAL " + quote_ident(db.options().state_schema) +
       ".render_values($2, $3, to_jsonb(t) - $4::text[], $5) v WHERE t._row_id = $1";
@@ -153,15 +153,8 @@ asio::awaitable<std::optional<row_snapshot>> load_row(store& db, const mirror_ta
   row.vtiger_id = res.get(0, 1);
   row.sync_base = parse_json(res.value(0, 2));
   row.sync_state = res.value(0, 3);
-  const auto shifted = parse_json(res.value(0, 4));
-  const auto types = parse_json(res.value(0, 5));
-  row.vtiger_values = nlohmann::json::object();
-  for (auto it = shifted.begin(); it != shifted.end(); ++it) {
-    const auto t = types.find(it.key());
-    const auto type = t != types.end() && t->is_string() ? column_type_from_sql(t->get<std::string>())
-                                                         : std::optional<column_type>{};
-    row.vtiger_values[it.key()] = to_vtiger_value(type.value_or(column_type::text), it.value());
-  }
+  row.values = parse_json(res.value(0, 4));
+  if (!row.values.is_object()) row.values = nlohmann::json::object();
   co_return row;
 }
 

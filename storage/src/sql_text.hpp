@@ -26,10 +26,6 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 // A stable advisory-lock key for a name (FNV-1a 64, as a signed bigint).
 [[nodiscard]] std::int64_t lock_key(std::string_view name) noexcept;
 
-// The column definition list for jsonb_to_record(set): vtiger_id, _sync_base and every data column as text
-// (the casts happen in converted_columns so that timestamps get the server zone).
-[[nodiscard]] std::string record_definition(const mirror_table& table);
-
 // "<alias>.vtiger_id, <converted data columns...>, <alias>._sync_base" matching column_list(); `zone` is
 // an SQL expression for the Vtiger server's zone, e.g. "z.zone".
 [[nodiscard]] std::string converted_columns(const mirror_table& table, std::string_view alias,
@@ -37,29 +33,13 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 // "vtiger_id, <data columns...>, _sync_base", quoted.
 [[nodiscard]] std::string column_list(const mirror_table& table, std::string_view prefix = {});
 
-// One pulled record as a row object for jsonb_to_record(set): vtiger_id, _sync_base (the record) and every
-// data column in PostgreSQL text input form. Adds the number of malformed values to `malformed`.
-[[nodiscard]] nlohmann::json row_object(const mirror_table& table, const nlohmann::json& record,
-                                        std::size_t& malformed);
-
 // A PostgreSQL array literal with NULL elements ({"a",NULL}).
 [[nodiscard]] std::string array_literal(const std::vector<std::optional<std::string>>& elements);
 
-// Pulled records in column-major form for ROWS FROM (unnest($n::text[]), ...): one text array per data
-// column in PostgreSQL input form, the ids, and each record's JSON (for _sync_base).
-struct column_arrays {
-  std::vector<std::optional<std::string>> vtiger_ids;
-  std::vector<std::optional<std::string>> bases;
-  std::vector<std::vector<std::optional<std::string>>> columns;
-  std::size_t malformed = 0;
-};
-[[nodiscard]] column_arrays to_column_arrays(const mirror_table& table,
-                                             const std::vector<const flat_record*>& records);
-
-// The same rows in COPY text format, one line per record: vtiger_id, the data columns, _sync_base and
+// Rows in COPY text format, one line per row: vtiger_id, the data columns, _sync_base and
 // _sync_state 'synced' (the columns of copy_column_list()). Backslash, tab, newline and carriage return are
 // escaped, NUL dropped, NULL is \N.
-[[nodiscard]] std::string copy_rows(const column_arrays& arrays);
+[[nodiscard]] std::string copy_rows(const row_batch& rows);
 // "vtiger_id, <data columns...>, _sync_base, _sync_state", quoted: the columns of copy_rows().
 [[nodiscard]] std::string copy_column_list(const mirror_table& table);
 

@@ -1,7 +1,7 @@
 #include "vtsync/storage/state.hpp"
 
 #include "sql_text.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/storage/columns.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -25,23 +25,30 @@ nlohmann::json parse_json(std::string_view text) {
   return nlohmann::json::parse(text);
 }
 
-// Pulled records deduplicated by id, the last occurrence winning (ON CONFLICT cannot touch a row twice in
-// one statement, and Vtiger's pages can repeat a record across a modifiedtime tie).
-std::vector<const flat_record*> last_per_id(std::span<const flat_record> records) {
-  std::unordered_map<std::string_view, std::size_t> index;
-  std::vector<const flat_record*> out;
-  out.reserve(records.size());
-  for (const auto& r : records) {
-    const auto* id = r.find("id");
-    if (id == nullptr || id->type != flat_value::kind::string) continue;  // not a record: nothing to store
-    const auto [it, fresh] = index.emplace(id->text, out.size());
-    if (fresh) {
-      out.push_back(&r);
-    } else {
-      out[it->second] = &r;
-    }
+// The rows of a batch as a row source for SQL: ROWS FROM (unnest($1::text[]), unnest($3::text[]), ...)
+// AS r(vtiger_id, _sync_base, <columns>), with $2 the Vtiger server's zone. Column-major parameters, one
+// text[] per column unnested side by side: much cheaper for the server than a JSON document per page (no
+// per-row object lookups), and ROWS FROM has no limit on columns. The pull's upsert and the push's
+// write-back both read their rows from it, so both convert values in the same way (converted_columns).
+std::string rows_source(const mirror_table& table) {
+  std::string unnest = "unnest($1::text[]), unnest($3::text[])";
+  std::string aliases = "vtiger_id, _sync_base";
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    unnest += ", unnest($" + std::to_string(i + 4) + "::text[])";
+    aliases += ", " + quote_ident(table.columns[i].name);
   }
-  return out;
+  return "ROWS FROM (" + unnest + ") AS r(" + aliases + ")";
+}
+
+// The parameters of rows_source(), and `extra` after them ($<columns + 4>...).
+std::vector<param> rows_params(const row_batch& rows, const std::string& zone) {
+  std::vector<param> values;
+  values.reserve(rows.columns.size() + 4);
+  values.emplace_back(detail::array_literal(rows.vtiger_ids));
+  values.emplace_back(zone);
+  values.emplace_back(detail::array_literal(rows.bases));
+  for (const auto& column : rows.columns) values.emplace_back(detail::array_literal(column));
+  return values;
 }
 
 }  // namespace
@@ -73,59 +80,28 @@ asio::awaitable<schema_change> store::ensure_table(const mirror_table& table) {
   co_return co_await ensure_mirror_table(conn_, table, options_.state_schema);
 }
 
-asio::awaitable<page_result> store::store_page(const mirror_table& table,
-                                               std::span<const nlohmann::json> records,
-                                               const page_options& options) {
-  std::vector<flat_record> flat;
-  flat.reserve(records.size());
-  for (const auto& r : records) {
-    // Not an object with a string id: not a record, nothing to store (as last_per_id decides).
-    const auto id = r.is_object() ? r.find("id") : r.end();
-    if (r.is_object() && id != r.end() && id->is_string()) flat.push_back(to_flat_record(r));
-  }
-  std::span<const flat_record> rows{flat};
-  co_return co_await store_page(table, rows, options);
-}
-
-asio::awaitable<page_result> store::store_page(const mirror_table& table,
-                                               std::span<const flat_record> records,
+asio::awaitable<page_result> store::store_page(const mirror_table& table, const row_batch& rows,
                                                const page_options& options) {
   page_result outcome;
-  const auto unique = last_per_id(records);
-  auto arrays = detail::to_column_arrays(table, unique);
-  outcome.malformed_values = arrays.malformed;
+  outcome.malformed_values = rows.malformed;
   const std::string target = table.qualified_name();
   const bool keep_local = options.on_local_changes == local_changes::keep;
 
   // COPY first when the last page of this table was all new (see store_page in state.hpp).
-  const bool try_copy = !unique.empty() && !upsert_first_.contains(target);
-  const std::string copy_data = try_copy ? detail::copy_rows(arrays) : std::string{};
+  const bool try_copy = !rows.empty() && !upsert_first_.contains(target);
+  const std::string copy_data = try_copy ? detail::copy_rows(rows) : std::string{};
   const std::string copy_sql = "COPY " + target + " (" + detail::copy_column_list(table) + ") FROM STDIN";
   // COPY reads a timestamptz in the session's zone (the upsert names the zone instead). The zone is an
   // IANA name (config checks it); the savepoint's rollback undoes the setting too, and so does COMMIT.
   const std::string copy_setup = "SAVEPOINT vtsync_copy; SELECT set_config('TimeZone', " +
                                  detail::quote_literal(options_.vtiger_timezone) + ", true)";
 
-  // Column-major parameters: one text[] per column, unnested side by side. Much cheaper for the server
-  // than a JSON document per page (no per-row object lookups), and ROWS FROM has no limit on columns.
   // Built only when the page is upserted.
   std::vector<param> values;
   const auto upsert_values = [&]() -> const std::vector<param>& {
-    if (values.empty()) {
-      values.reserve(table.columns.size() + 3);
-      values.emplace_back(detail::array_literal(arrays.vtiger_ids));
-      values.emplace_back(options_.vtiger_timezone);
-      values.emplace_back(detail::array_literal(arrays.bases));
-      for (const auto& column : arrays.columns) values.emplace_back(detail::array_literal(column));
-    }
+    if (values.empty()) values = rows_params(rows, options_.vtiger_timezone);
     return values;
   };
-  std::string unnest = "unnest($1::text[]), unnest($3::text[])";
-  std::string aliases = "vtiger_id, _sync_base";
-  for (std::size_t i = 0; i < table.columns.size(); ++i) {
-    unnest += ", unnest($" + std::to_string(i + 4) + "::text[])";
-    aliases += ", " + quote_ident(table.columns[i].name);
-  }
 
   // One statement for the whole page: stage the rows, upsert them, and leave rows whose content is already
   // equal untouched (no new row version, no trigger, no bloat).
@@ -136,9 +112,9 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
     old_values.append("t.").append(q).append(", ");
     new_values.append("EXCLUDED.").append(q).append(", ");
   }
-  std::string sql = "WITH r AS (SELECT * FROM ROWS FROM (" + unnest + ") AS r(" + aliases +
-                    ")), up AS (INSERT INTO " + target + " AS t (" + detail::column_list(table) +
-                    ", _sync_state, _sync_error) SELECT " + detail::converted_columns(table, "r", "z.zone") +
+  std::string sql = "WITH r AS (SELECT * FROM " + rows_source(table) + "), up AS (INSERT INTO " + target +
+                    " AS t (" + detail::column_list(table) + ", _sync_state, _sync_error) SELECT " +
+                    detail::converted_columns(table, "r", "z.zone") +
                     ", 'synced', NULL FROM r, (SELECT $2::text AS zone) z " +
                     "ON CONFLICT (vtiger_id) DO UPDATE SET " + set_list +
                     "_sync_base = EXCLUDED._sync_base, _sync_state = 'synced', _sync_error = NULL WHERE (" +
@@ -184,13 +160,13 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table,
           }
           if (!copied) co_await c.execute("ROLLBACK TO SAVEPOINT vtsync_copy; RELEASE SAVEPOINT vtsync_copy");
         }
-        if (!copied && !unique.empty()) {
+        if (!copied && !rows.empty()) {
           auto res = co_await c.query(sql, upsert_values());
           r.inserted = static_cast<std::size_t>(to_i64(res.value(0, 0)));
           r.updated = static_cast<std::size_t>(to_i64(res.value(0, 1)));
           for (const auto& id : parse_json(res.value(0, 2))) r.skipped_local.push_back(id.get<std::string>());
-          r.unchanged = unique.size() - r.inserted - r.updated - r.skipped_local.size();
-          if (r.inserted == unique.size()) upsert_first_.erase(target);  // all new: COPY the next page
+          r.unchanged = rows.size() - r.inserted - r.updated - r.skipped_local.size();
+          if (r.inserted == rows.size()) upsert_first_.erase(target);  // all new: COPY the next page
         }
         if (options.before_progress) options.before_progress();
         if (options.cursor) {
@@ -234,7 +210,8 @@ asio::awaitable<std::optional<cursor_position>> store::load_cursor(std::string_v
 asio::awaitable<std::vector<module_cursor>> store::load_cursors() {
   auto res = co_await conn_.query(
       "SELECT module, modifiedtime, coalesce(last_id, ''), "
-      "to_char(last_success_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM " +
+      "to_char(last_success_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "extract(epoch FROM now() - last_success_at)::bigint FROM " +
           quote_ident(options_.state_schema) + ".cursors WHERE schema_name = $1 ORDER BY module",
       params(options_.mirror_schema));
   std::vector<module_cursor> out;
@@ -244,6 +221,7 @@ asio::awaitable<std::vector<module_cursor>> store::load_cursors() {
     if (!res.is_null(i, 1))
       m.position = cursor_position{std::string{res.value(i, 1)}, std::string{res.value(i, 2)}};
     m.last_success_at = res.get(i, 3);
+    if (!res.is_null(i, 4)) m.lag_seconds = to_i64(res.value(i, 4));
     out.push_back(std::move(m));
   }
   co_return out;
@@ -352,7 +330,7 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
   const std::string s = quote_ident(options_.state_schema);
   const std::string sql =
       "WITH c AS (SELECT o.id FROM " + s +
-      ".outbox o WHERE o.state = 'pending' AND o.schema_name = $3 AND NOT EXISTS (SELECT 1 FROM " + s +
+      ".outbox o WHERE o.state = 'pending' AND o.schema_name = $2 AND NOT EXISTS (SELECT 1 FROM " + s +
       ".outbox p WHERE p.schema_name = o.schema_name AND p.table_name = o.table_name AND p.row_id = o.row_id "
       "AND p.id < o.id AND p.state IN ('pending', 'in_flight')) ORDER BY o.id LIMIT $1 FOR UPDATE SKIP "
       "LOCKED), "
@@ -362,14 +340,11 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
       "WHERE o.id = c.id RETURNING o.*) "
       "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
       "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
-      "coalesce(k.idempotency_key, ''), k.created_at::text, v.shifted::text, v.types::text "
-      "FROM claimed k, LATERAL " +
-      s + ".render_values(k.schema_name, k.table_name, k.new_values, $2) v ORDER BY k.id";
+      "coalesce(k.idempotency_key, ''), k.created_at::text FROM claimed k ORDER BY k.id";
   auto res = co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<result> {
-        co_return co_await c.query(
-            sql, params(std::to_string(limit), options_.vtiger_timezone, options_.mirror_schema));
+        co_return co_await c.query(sql, params(std::to_string(limit), options_.mirror_schema));
       },
       options_.retry);
 
@@ -389,34 +364,29 @@ asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
     e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
     e.idempotency_key = res.value(i, 11);
     e.created_at = res.value(i, 12);
-    const auto shifted = parse_json(res.value(i, 13));
-    const auto types = parse_json(res.value(i, 14));
-    e.vtiger_values = nlohmann::json::object();
-    if (e.op != outbox_op::remove) {
-      for (auto it = shifted.begin(); it != shifted.end(); ++it) {
-        const auto t = types.find(it.key());
-        const auto type = t != types.end() && t->is_string() ? column_type_from_sql(t->get<std::string>())
-                                                             : std::optional<column_type>{};
-        e.vtiger_values[it.key()] = to_vtiger_value(type.value_or(column_type::text), it.value());
-      }
-    }
     out.push_back(std::move(e));
   }
   co_return out;
 }
 
 asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_entry& entry,
-                                       const std::optional<nlohmann::json>& server_record) {
+                                       const std::optional<row_batch>& written_back) {
   const std::string s = quote_ident(options_.state_schema);
   const std::string target = table.qualified_name();
-  std::size_t malformed = 0;
-  std::optional<std::string> row_param, vtiger_id;
-  if (server_record && server_record->is_object()) {
-    const auto row = detail::row_object(table, *server_record, malformed);
-    if (row["vtiger_id"].is_string()) vtiger_id = row["vtiger_id"].get<std::string>();
-    row_param = detail::to_param(row);
-  }
+  const bool write_back = written_back && written_back->size() == 1;
+  std::optional<std::string> vtiger_id;
+  if (write_back) vtiger_id = written_back->vtiger_ids.front();
   const std::string row_id = std::to_string(entry.row_id);
+  std::vector<param> write_back_params;
+  if (write_back) {
+    write_back_params = rows_params(*written_back, options_.vtiger_timezone);
+    write_back_params.emplace_back(row_id);
+  }
+  const std::string write_back_sql =
+      "UPDATE " + target + " AS t SET (" + detail::column_list(table) +
+      ", _sync_state, _sync_error) = (SELECT " + detail::converted_columns(table, "r", "z.zone") +
+      ", 'synced', NULL FROM " + rows_source(table) + ", (SELECT $2::text AS zone) z) WHERE t._row_id = $" +
+      std::to_string(table.columns.size() + 4);
   co_await run_transaction(
       conn_,
       [&](connection& c) -> asio::awaitable<void> {
@@ -441,20 +411,13 @@ asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_e
                   "AND vtiger_id IS NULL",
               params(*vtiger_id, table.schema, table.table, row_id));
         }
-        if (row_param && !changed_again) {
-          co_await c.query(
-              "UPDATE " + target + " AS t SET (" + detail::column_list(table) +
-                  ", _sync_state, _sync_error) = (SELECT " + detail::converted_columns(table, "r", "z.zone") +
-                  ", 'synced', NULL FROM jsonb_to_record($1::jsonb) AS r(" +
-                  detail::record_definition(table) + "), (SELECT $2::text AS zone) z) WHERE t._row_id = $3",
-              params(*row_param, options_.vtiger_timezone, row_id));
-        } else if (row_param) {
+        if (write_back && !changed_again) {
+          co_await c.query(write_back_sql, write_back_params);
+        } else if (write_back) {
           // The user changed the row again meanwhile: keep those values (their entry is still to push).
-          co_await c.query(
-              "UPDATE " + target +
-                  " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = ($2::jsonb)->>'_sync_base' "
-                  "WHERE _row_id = $3",
-              params(vtiger_id, *row_param, row_id));
+          co_await c.query("UPDATE " + target +
+                               " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = $2 WHERE _row_id = $3",
+                           params(vtiger_id, written_back->bases.front(), row_id));
         } else if (!changed_again) {
           co_await c.query(
               "UPDATE " + target + " SET _sync_state = 'synced', _sync_error = NULL WHERE _row_id = $1",
@@ -531,6 +494,11 @@ asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
           "AND schema_name = $2",
       params(std::string{module}, options_.mirror_schema));
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
+}
+
+asio::awaitable<void> store::notify_outbox(std::string_view payload) {
+  const std::string channel{outbox_channel};
+  (void)co_await conn_.query("SELECT pg_notify($1, $2)", params(channel, std::string{payload}));
 }
 
 asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {

@@ -40,7 +40,7 @@ error_kind kind_of(int status, std::string_view content_type, std::string_view b
 }
 
 // The reference for parse_query_records: parse_response's result, flattened field by field (an
-// independent re-implementation of storage's to_flat_record).
+// independent re-implementation of record's to_flat_record).
 std::optional<std::vector<vtsync::flat_record>> via_parse_response(int status, std::string_view body) {
   api_result<json> answer = [&]() -> api_result<json> {
     try {

@@ -81,7 +81,7 @@ class push_test : public ::testing::Test {
     exec_scalar(admin.get(), "CREATE SCHEMA " + st::quote_ident(mirror_schema));
     client = std::make_unique<vtiger::client>(io.get_executor(), fake_client_options(fake->url()));
     const auto describe = run(describe_contacts());
-    table = st::table_from_describe(mirror_schema, describe);
+    table = vtsync::record::table_from_describe(mirror_schema, describe);
     run(db->ensure_table(table));
     make_pusher(std::move(settings));
   }

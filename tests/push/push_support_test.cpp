@@ -1,5 +1,6 @@
 // Needs: PostgreSQL (VTSYNC_TEST_POSTGRES), fake Vtiger (for the mirror table's describe).
 // The storage queries the push engine adds: coalescing, row snapshots, server-zone times.
+#include "record_rows.hpp"
 #include "push_fixture.hpp"
 
 namespace vt = vtsync::test;
@@ -14,7 +15,7 @@ TEST_F(push_support, CoalescingFoldsLaterUpdatesUpToADelete) {
   start();
   auto page =
       std::vector<json>{{{"id", "12x1"}, {"lastname", "One"}, {"title", "t0"}, {"assigned_user_id", "19x1"}}};
-  run(db->store_page(table, page));
+  run(db->store_page(table, vt::rows(table, page)));
   sql("UPDATE " + contacts() + " SET title = 't1'");
   sql("UPDATE " + contacts() + " SET department = 'd1'");
   sql("UPDATE " + contacts() + " SET title = 't2'");
@@ -54,12 +55,13 @@ TEST_F(push_support, RowSnapshotAndServerTime) {
   EXPECT_FALSE(row->vtiger_id.has_value());
   EXPECT_TRUE(row->sync_base.is_null());
   EXPECT_EQ(row->sync_state, "pending");
-  EXPECT_EQ(row->vtiger_values["lastname"], "Snap");
-  EXPECT_EQ(row->vtiger_values["birthday"], "1990-02-03");
-  EXPECT_EQ(row->vtiger_values["donotcall"], "1");
-  EXPECT_EQ(row->vtiger_values["modifiedtime"], "2026-01-02 10:00:00");
-  EXPECT_EQ(row->vtiger_values["title"], "");
-  EXPECT_FALSE(row->vtiger_values.contains("_sync_state"));
+  const auto values = vtsync::record::to_vtiger_values(table, row->values);
+  EXPECT_EQ(values["lastname"], "Snap");
+  EXPECT_EQ(values["birthday"], "1990-02-03");
+  EXPECT_EQ(values["donotcall"], "1");
+  EXPECT_EQ(values["modifiedtime"], "2026-01-02 10:00:00");
+  EXPECT_EQ(values["title"], "");
+  EXPECT_FALSE(values.contains("_sync_state"));
   EXPECT_FALSE(run(st::load_row(*db, table, row_id + 1000)).has_value());
 
   EXPECT_EQ(run(st::to_vtiger_time(*db, "2026-01-02 10:00:05.7+00", std::chrono::seconds{-300})),

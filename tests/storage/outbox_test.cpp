@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <set>
 
+#include "record_rows.hpp"
+#include "vtsync/storage/push_support.hpp"
 #include "storage_fixture.hpp"
 
 namespace vt = vtsync::test;
@@ -21,7 +23,7 @@ class outbox : public vt::storage_test {
     storage_test::SetUp();
     table = contacts_table();
     run(db->ensure_table(table));
-    run(db->store_page(table, vt::contact_records(1, 3)));
+    run(db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
   }
 
   // Waits for the capture trigger's notification for our table (other tests share the channel).
@@ -93,7 +95,7 @@ TEST_F(outbox, EachUserChangeIsOneEntryAndANotification) {
 TEST_F(outbox, DaemonWritesAndInternalOnlyUpdatesAreNotCaptured) {
   auto records = vt::contact_records(1, 3);
   records[0]["title"] = "changed remotely";
-  run(db->store_page(table, records));
+  run(db->store_page(table, vt::rows(table, records)));
   run(db->apply_remote_deletes(table, std::vector<std::string>{"12x3"}, st::remote_delete::remove));
   // A user resetting the sync columns, or writing a value that is already there.
   scalar("UPDATE " + mirror("contacts") +
@@ -123,17 +125,21 @@ TEST_F(outbox, ClaimGivesEachRowsChangesInOrderAndMarkDoneWritesBack) {
   const auto& created = batch[0];
   EXPECT_EQ(created.op, st::outbox_op::insert);
   EXPECT_EQ(created.attempts, 1);
-  EXPECT_EQ(created.vtiger_values["lastname"], "Lamarr");
-  EXPECT_EQ(created.vtiger_values["donotcall"], "1");
-  EXPECT_EQ(created.vtiger_values["birthday"], "1914-11-09");
-  EXPECT_EQ(created.vtiger_values["createdtime"], "2026-01-01 05:30:00");  // in the server's zone
-  EXPECT_EQ(created.vtiger_values["support_start_date"], "");
+  // What the push sends for it: the row's values as Vtiger takes them.
+  const auto created_row = run(st::load_row(push, table, created.row_id));
+  ASSERT_TRUE(created_row.has_value());
+  const auto created_values = vtsync::record::to_vtiger_values(table, created_row->values);
+  EXPECT_EQ(created_values["lastname"], "Lamarr");
+  EXPECT_EQ(created_values["donotcall"], "1");
+  EXPECT_EQ(created_values["birthday"], "1914-11-09");
+  EXPECT_EQ(created_values["createdtime"], "2026-01-01 05:30:00");  // in the server's zone
+  EXPECT_EQ(created_values["support_start_date"], "");
   EXPECT_TRUE(run(push.claim(10)).empty());  // in flight: nothing else for that row
 
   // Vtiger created it as 12x500. The user changed the row meanwhile, so the row keeps the local value.
   auto server = vt::contact_record(500);
   server["lastname"] = "Lamarr";
-  run(push.mark_done(table, created, server));
+  run(push.mark_done(table, created, vt::written_back(table, server)));
   EXPECT_EQ(row("vtiger_id || '/' || title || '/' || _sync_state || '/' || (_sync_base::jsonb->>'lastname')",
                 "lastname = 'Lamarr'"),
             "12x500/Inventor/pending/Lamarr");
@@ -142,10 +148,10 @@ TEST_F(outbox, ClaimGivesEachRowsChangesInOrderAndMarkDoneWritesBack) {
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].op, st::outbox_op::update);
   EXPECT_EQ(batch[0].vtiger_id, "12x500");
-  EXPECT_EQ(batch[0].vtiger_values, json({{"title", "Inventor"}}));
+  EXPECT_EQ(vtsync::record::to_vtiger_values(table, batch[0].new_values), json({{"title", "Inventor"}}));
   server["title"] = "Inventor";
   server["modifiedtime"] = "2026-11-29 10:00:00";
-  run(push.mark_done(table, batch[0], server));
+  run(push.mark_done(table, batch[0], vt::written_back(table, server)));
   EXPECT_EQ(row("title || '/' || _sync_state || '/' || to_char(modifiedtime AT TIME ZONE 'UTC', 'HH24:MI')",
                 "vtiger_id = '12x500'"),
             "Inventor/synced/04:30");  // 10:00 in Kolkata
@@ -161,9 +167,10 @@ TEST_F(outbox, MarkDoneMergesARowThePullAlreadyStored) {
   ASSERT_EQ(batch.size(), 1u);
   auto server = vt::contact_record(700);
   server["lastname"] = "Noether";
-  run(db->store_page(table, std::vector<json>{server}));  // the pull saw the new record first
+  run(db->store_page(table,
+                     vt::rows(table, std::vector<json>{server})));  // the pull saw the new record first
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "2");
-  run(db->mark_done(table, batch[0], server));
+  run(db->mark_done(table, batch[0], vt::written_back(table, server)));
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "1");
   EXPECT_EQ(row("_row_id", "vtiger_id = '12x700'"), local_row);
 }

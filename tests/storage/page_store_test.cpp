@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <set>
 
+#include "record_rows.hpp"
 #include "storage_fixture.hpp"
 
 namespace vt = vtsync::test;
@@ -36,7 +37,7 @@ class page_store : public vt::storage_test {
 
 TEST_F(page_store, RowsAndCursorCommitTogether) {
   const auto records = vt::contact_records(1, 100);
-  const auto result = run(db->store_page(table, records, {.cursor = next}));
+  const auto result = run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
   EXPECT_EQ(result.inserted, 100u);
   EXPECT_EQ(result.updated + result.unchanged + result.malformed_values, 0u);
   EXPECT_EQ(rows(), "100");
@@ -56,7 +57,8 @@ TEST_F(page_store, AFailureBetweenRowsAndCursorLeavesNeither) {
     ++calls;
     throw std::runtime_error("injected between the upsert and the cursor");
   };
-  EXPECT_THROW(run(db->store_page(table, vt::contact_records(1, 100), failing)), std::runtime_error);
+  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), failing)),
+               std::runtime_error);
   EXPECT_EQ(calls, 1);  // not a database error: not retried
   EXPECT_EQ(rows(), "0");
   EXPECT_EQ(cursor(), "");
@@ -64,12 +66,13 @@ TEST_F(page_store, AFailureBetweenRowsAndCursorLeavesNeither) {
 }
 
 TEST_F(page_store, ARowViolatingAConstraintLeavesNeither) {
-  run(db->store_page(table, vt::contact_records(1, 5), {.cursor = next}));
+  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 5)), {.cursor = next}));
   scalar("ALTER TABLE " + mirror("contacts") + " ADD CONSTRAINT no_bad CHECK (lastname <> 'BAD')");
   auto records = vt::contact_records(6, 10);
   records[7]["lastname"] = "BAD";
   try {
-    run(db->store_page(table, records, {.cursor = st::cursor_position{"2026-12-01 00:00:00", "12x15"}}));
+    run(db->store_page(table, vt::rows(table, records),
+                       {.cursor = st::cursor_position{"2026-12-01 00:00:00", "12x15"}}));
     FAIL() << "constraint violation accepted";
   } catch (const st::pg_error& e) {
     EXPECT_EQ(e.kind(), st::error_kind::data);
@@ -81,10 +84,10 @@ TEST_F(page_store, ARowViolatingAConstraintLeavesNeither) {
 
 TEST_F(page_store, UnchangedRowsAreNotRewritten) {
   const auto records = vt::contact_records(1, 50);
-  run(db->store_page(table, records, {.cursor = next}));
+  run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
   const auto before = xmins();
 
-  const auto again = run(db->store_page(table, records, {.cursor = next}));
+  const auto again = run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
   EXPECT_EQ(again.unchanged, 50u);
   EXPECT_EQ(again.inserted + again.updated, 0u);
   EXPECT_EQ(xmins(), before);
@@ -92,7 +95,7 @@ TEST_F(page_store, UnchangedRowsAreNotRewritten) {
   auto changed = records;
   changed[3]["title"] = "Engineer";
   changed[3]["modifiedtime"] = "2026-11-29 08:00:00";
-  const auto third = run(db->store_page(table, changed));
+  const auto third = run(db->store_page(table, vt::rows(table, changed)));
   EXPECT_EQ(third.updated, 1u);
   EXPECT_EQ(third.unchanged, 49u);
   EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
@@ -108,24 +111,24 @@ TEST_F(page_store, NewPagesAreCopiedAndPagesWithStoredRecordsUpserted) {
   st::state_options berlin = options;
   berlin.vtiger_timezone = "Europe/Berlin";
   st::store s{*conn, berlin};
-  const auto a = run(s.store_page(table, vt::contact_records(1, 100), {.cursor = next}));
+  const auto a = run(s.store_page(table, vt::rows(table, vt::contact_records(1, 100)), {.cursor = next}));
   EXPECT_TRUE(a.copied);
   EXPECT_EQ(a.inserted, 100u);
   EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
 
   auto overlap = vt::contact_records(91, 100);
   overlap[0]["title"] = "Changed";  // 12x91: stored, now different
-  const auto b = run(s.store_page(table, overlap));
+  const auto b = run(s.store_page(table, vt::rows(table, overlap)));
   EXPECT_FALSE(b.copied);
   EXPECT_EQ(b.inserted, 90u);
   EXPECT_EQ(b.updated, 1u);
   EXPECT_EQ(b.unchanged, 9u);
   EXPECT_EQ(rows(), "190");  // the rolled-back COPY left nothing behind
 
-  const auto c = run(s.store_page(table, vt::contact_records(191, 10)));
+  const auto c = run(s.store_page(table, vt::rows(table, vt::contact_records(191, 10))));
   EXPECT_FALSE(c.copied);  // the last page held stored records: upsert first
   EXPECT_EQ(c.inserted, 10u);
-  const auto d = run(s.store_page(table, vt::contact_records(201, 10)));
+  const auto d = run(s.store_page(table, vt::rows(table, vt::contact_records(201, 10))));
   EXPECT_TRUE(d.copied);  // the last page was all new: COPY again
   EXPECT_EQ(d.inserted, 10u);
   EXPECT_EQ(rows(), "210");
@@ -136,8 +139,8 @@ TEST_F(page_store, NewPagesAreCopiedAndPagesWithStoredRecordsUpserted) {
   // zone named in the statement), in the server's zone, and the session is back in UTC afterwards.
   auto copied = vt::contact_record(211, "2026-07-01 12:00:00");
   auto upserted = vt::contact_record(191, "2026-07-01 12:00:00");
-  ASSERT_TRUE(run(s.store_page(table, std::vector<json>{copied})).copied);
-  ASSERT_FALSE(run(s.store_page(table, std::vector<json>{upserted})).copied);
+  ASSERT_TRUE(run(s.store_page(table, vt::rows(table, std::vector<json>{copied}))).copied);
+  ASSERT_FALSE(run(s.store_page(table, vt::rows(table, std::vector<json>{upserted}))).copied);
   EXPECT_EQ(
       scalar("SELECT string_agg(vtiger_id || '=' || (modifiedtime AT TIME ZONE 'UTC')::text, ',' ORDER BY "
              "vtiger_id) FROM " +
@@ -152,19 +155,19 @@ TEST_F(page_store, DuplicateIdsInAPageKeepTheLastOne) {
   auto newer = vt::contact_record(2, "2026-11-30 00:00:00");
   newer["lastname"] = "Newer";
   records.push_back(newer);
-  const auto result = run(db->store_page(table, records));
+  const auto result = run(db->store_page(table, vt::rows(table, records)));
   EXPECT_EQ(result.inserted, 3u);
   EXPECT_EQ(scalar("SELECT lastname FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "Newer");
 }
 
 TEST_F(page_store, LocalChangesAreKeptAndReportedUnlessOverwritten) {
-  run(db->store_page(table, vt::contact_records(1, 3)));
+  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
   scalar("UPDATE " + mirror("contacts") + " SET title = 'local' WHERE vtiger_id = '12x2'");
   EXPECT_EQ(scalar("SELECT _sync_state FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "pending");
 
   auto remote = vt::contact_records(1, 3);
   for (auto& r : remote) r["department"] = "remote";
-  const auto kept = run(db->store_page(table, remote));
+  const auto kept = run(db->store_page(table, vt::rows(table, remote)));
   EXPECT_EQ(kept.skipped_local, std::vector<std::string>{"12x2"});
   EXPECT_EQ(kept.updated, 2u);
   EXPECT_EQ(
@@ -172,7 +175,7 @@ TEST_F(page_store, LocalChangesAreKeptAndReportedUnlessOverwritten) {
       "local/");
 
   const auto overwritten =
-      run(db->store_page(table, remote, {.on_local_changes = st::local_changes::overwrite}));
+      run(db->store_page(table, vt::rows(table, remote), {.on_local_changes = st::local_changes::overwrite}));
   EXPECT_TRUE(overwritten.skipped_local.empty());
   EXPECT_EQ(overwritten.updated, 1u);
   EXPECT_EQ(scalar("SELECT title || '/' || department || '/' || _sync_state FROM " + mirror("contacts") +
@@ -194,7 +197,8 @@ TEST_F(page_store, ADroppedConnectionDuringAPageIsRetriedAndWritesOnce) {
           std::to_string(conn->backend_pid()) + "); PERFORM pg_sleep(0.01); END LOOP; END $$");
     }
   };
-  const auto result = run(db->store_page(table, vt::contact_records(1, 100), options_with_fault));
+  const auto result =
+      run(db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), options_with_fault));
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(conn->connect_count(), sessions + 1);
   EXPECT_EQ(result.inserted, 100u);
@@ -203,7 +207,7 @@ TEST_F(page_store, ADroppedConnectionDuringAPageIsRetriedAndWritesOnce) {
 }
 
 TEST_F(page_store, RemoteDeletesRemoveOrMark) {
-  run(db->store_page(table, vt::contact_records(1, 5)));
+  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 5))));
   const std::vector<std::string> gone{"12x2", "12x4", "12x404"};
   EXPECT_EQ(run(db->apply_remote_deletes(table, gone, st::remote_delete::mark)), 2u);
   EXPECT_EQ(scalar("SELECT string_agg(vtiger_id, ',' ORDER BY vtiger_id) FROM " + mirror("contacts") +
@@ -215,7 +219,7 @@ TEST_F(page_store, RemoteDeletesRemoveOrMark) {
 }
 
 TEST_F(page_store, KeysetPagesAndIdRange) {
-  run(db->store_page(table, vt::contact_records(1, 25)));
+  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 25))));
   std::vector<std::string> all;
   std::string after;
   for (int pages = 0; pages < 10; ++pages) {
@@ -238,17 +242,19 @@ TEST_F(page_store, BackfillProgressIsStoredWithItsPage) {
   run(db->plan_backfill("Contacts", plan));
   EXPECT_EQ(run(db->load_backfill("Contacts")), plan);
 
-  run(db->store_page(table, vt::contact_records(1, 50), {.backfill = st::backfill_progress{0, 50, false}}));
+  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 50)),
+                     {.backfill = st::backfill_progress{0, 50, false}}));
   st::page_options failing{.backfill = st::backfill_progress{0, 100, true}};
   failing.before_progress = [] { throw std::runtime_error("injected"); };
-  EXPECT_THROW(run(db->store_page(table, vt::contact_records(51, 50), failing)), std::runtime_error);
+  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(51, 50)), failing)),
+               std::runtime_error);
   const auto loaded = run(db->load_backfill("Contacts"));
   EXPECT_EQ(loaded[0].last_id_done, 50);
   EXPECT_FALSE(loaded[0].done);
   EXPECT_EQ(rows(), "50");
   // A range that was never planned is an error, and the page is not stored either.
-  EXPECT_THROW(
-      run(db->store_page(table, vt::contact_records(51, 5), {.backfill = st::backfill_progress{9, 1, true}})),
-      st::pg_error);
+  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(51, 5)),
+                                  {.backfill = st::backfill_progress{9, 1, true}})),
+               st::pg_error);
   EXPECT_EQ(rows(), "50");
 }

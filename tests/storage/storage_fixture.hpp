@@ -12,6 +12,7 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
+#include "vtsync/sync/record/table.hpp"
 
 namespace vtsync::test {
 
@@ -85,7 +86,9 @@ class storage_test : public ::testing::Test {
     return run_async(io, std::move(work));
   }
 
-  st::mirror_table contacts_table() { return st::table_from_describe(mirror_schema, contacts_describe()); }
+  st::mirror_table contacts_table() {
+    return vtsync::record::table_from_describe(mirror_schema, contacts_describe());
+  }
 
   std::string scalar(const std::string& sql) { return exec_scalar(admin.get(), sql); }
   std::string mirror(const std::string& table) { return st::quote_ident(mirror_schema) + "." + table; }

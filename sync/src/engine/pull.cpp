@@ -12,7 +12,8 @@
 #include <ctime>
 #include <span>
 
-#include "vtsync/storage/values.hpp"
+#include "vtsync/sync/record/table.hpp"
+#include "vtsync/sync/record/values.hpp"
 #include "vtsync/sync/vtiger/vtql.hpp"
 
 namespace vtsync::sync {
@@ -23,13 +24,7 @@ using nlohmann::json;
 
 namespace {
 
-std::int64_t id_number(std::string_view id) { return storage::vtiger_id_number(id).value_or(0); }
-
-std::string field_text(const json& record, const char* field) {
-  const auto it = record.find(field);
-  if (it == record.end() || !it->is_string()) return {};
-  return it->get<std::string>();
-}
+std::int64_t id_number(std::string_view id) { return record::vtiger_id_number(id).value_or(0); }
 
 std::string field_text(const flat_record& record, const char* field) {
   return std::string{record.text(field)};
@@ -89,7 +84,7 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
   if (!described) {
     throw pull_error("describe " + module + ": " + described.error().code + ": " + described.error().message);
   }
-  auto table = storage::table_from_describe(store.options().mirror_schema, *described);
+  auto table = record::table_from_describe(store.options().mirror_schema, *described);
   const auto change = co_await store.ensure_table(table);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
@@ -109,19 +104,8 @@ module_puller::module_puller(vtiger::client& client, storage::store& store, stor
       settings_(settings),
       observer_(std::move(observer)) {}
 
-asio::awaitable<std::vector<json>> module_puller::fetch(vtiger::client& client, std::string vtql,
-                                                        std::size_t& queries) {
-  ++queries;
-  auto answer = co_await client.query(vtql);
-  if (!answer) throw_rejected(table_.module, answer.error());
-  auto rows = checked_rows(table_.module, std::move(*answer));
-  if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
-  co_return rows;
-}
-
-asio::awaitable<std::vector<flat_record>> module_puller::fetch_records(vtiger::client& client,
-                                                                       std::string vtql,
-                                                                       std::size_t& queries) {
+asio::awaitable<std::vector<flat_record>> module_puller::fetch(vtiger::client& client, std::string vtql,
+                                                               std::size_t& queries) {
   ++queries;
   auto answer = co_await client.query_records(vtql);
   if (!answer) throw_rejected(table_.module, answer.error());
@@ -135,10 +119,18 @@ asio::awaitable<std::vector<flat_record>> module_puller::fetch_records(vtiger::c
     // Not the plain shape (numbers, nested values, raw control characters...): the general parse.
     const auto general = checked_rows(table_.module, std::move(answer->other));
     rows.reserve(general.size());
-    for (const auto& row : general) rows.push_back(storage::to_flat_record(row));
+    for (const auto& row : general) rows.push_back(record::to_flat_record(row));
   }
   if (observer_.on_fetched) observer_.on_fetched(table_.module, rows.size());
   co_return rows;
+}
+
+asio::awaitable<storage::page_result> module_puller::store(storage::store& db,
+                                                           std::span<const flat_record> records,
+                                                           const storage::page_options& options) {
+  // Converted here, inside the coroutine, so a page is converted while the next one is being fetched.
+  const auto rows = record::to_rows(table_, records);
+  co_return co_await db.store_page(table_, rows, options);
 }
 
 asio::awaitable<void> module_puller::probe_sync() {
@@ -184,7 +176,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
   };
 
   std::string first_query = query_for(read_since, after);
-  auto page = co_await fetch_records(client_, first_query, stats.queries);
+  auto page = co_await fetch(client_, first_query, stats.queries);
   while (!page.empty()) {
     const auto last = position_of(page.back());
     if (last.modifiedtime.empty() || last.last_id.empty()) {
@@ -200,8 +192,8 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     std::string next_query = query_for(std::nullopt, next_after);
     std::span<const flat_record> rows{page};
     // Fetch the next page while this one is stored.
-    auto [next_page, result] = co_await (fetch_records(client_, next_query, stats.queries) &&
-                                         store_.store_page(table_, rows, options));
+    auto [next_page, result] =
+        co_await (fetch(client_, next_query, stats.queries) && store(store_, rows, options));
     stats.fetched += page.size();
     stats.inserted += result.inserted;
     stats.updated += result.updated;
@@ -310,10 +302,9 @@ asio::awaitable<std::size_t> module_puller::scan_ids() {
       confirmed.push_back(id);
     } else if (answer) {
       // It exists after all (the scan raced with a change): store what Vtiger has now.
-      std::vector<json> one{*answer};
-      std::span<const json> rows{one};
+      const std::vector<flat_record> one{record::to_flat_record(*answer)};
       const storage::page_options options;
-      (void)co_await store_.store_page(table_, rows, options);
+      (void)co_await store(store_, one, options);
     } else {
       spdlog::warn("module={} record {} missing from the id scan but retrieve says {}: kept", table_.module,
                    id, answer.error().code);
@@ -358,7 +349,7 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     return *q.str();
   };
   const std::string first_query = query_after(*after);
-  auto page = co_await fetch_records(*w.client, first_query, stats.queries);
+  auto page = co_await fetch(*w.client, first_query, stats.queries);
   while (!page.empty()) {
     const std::int64_t last = id_number(field_text(page.back(), "id"));
     storage::page_options options;
@@ -371,12 +362,12 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     std::vector<flat_record> next_page;
     storage::page_result result;
     if (range_end) {
-      result = co_await w.store->store_page(table_, rows, options);
+      result = co_await store(*w.store, rows, options);
     } else {
       // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
       // fetched page, and the range resumes after `last`.
-      auto [fetched, stored] = co_await (fetch_records(*w.client, next_query, stats.queries) &&
-                                         w.store->store_page(table_, rows, options));
+      auto [fetched, stored] =
+          co_await (fetch(*w.client, next_query, stats.queries) && store(*w.store, rows, options));
       next_page = std::move(fetched);
       result = std::move(stored);
     }
@@ -394,9 +385,8 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
   }
   storage::page_options done;
   done.backfill = storage::backfill_progress{range.range_no, *after, true};
-  const std::vector<json> none;
-  std::span<const json> no_rows{none};
-  (void)co_await w.store->store_page(table_, no_rows, done);
+  const storage::row_batch none;
+  (void)co_await w.store->store_page(table_, none, done);
   co_return stats;
 }
 
@@ -443,9 +433,8 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
     if (!existing || position_less(start, *existing)) {
       storage::page_options set_cursor;
       set_cursor.cursor = start;
-      const std::vector<json> none;
-      std::span<const json> no_rows{none};
-      (void)co_await store_.store_page(table_, no_rows, set_cursor);
+      const storage::row_batch none;
+      (void)co_await store_.store_page(table_, none, set_cursor);
     }
     ranges = storage::split_id_range(id_number(first_id), id_number(field_text(highest.front(), "id")),
                                      static_cast<int>(workers.size() * 4));
@@ -503,10 +492,9 @@ asio::awaitable<bool> module_puller::resync_record(const std::string& id) {
     if (is_access_denied(answer.error())) co_return false;
     throw pull_error("retrieve " + id + ": " + answer.error().code + ": " + answer.error().message);
   }
-  std::vector<json> one{*answer};
-  std::span<const json> rows{one};
+  const std::vector<flat_record> one{record::to_flat_record(*answer)};
   const storage::page_options options;
-  (void)co_await store_.store_page(table_, rows, options);
+  (void)co_await store(store_, one, options);
   co_return true;
 }
 

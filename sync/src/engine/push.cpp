@@ -13,7 +13,8 @@
 #include <set>
 
 #include "vtsync/storage/push_support.hpp"
-#include "vtsync/storage/values.hpp"
+#include "vtsync/sync/record/table.hpp"
+#include "vtsync/sync/record/values.hpp"
 #include "vtsync/sync/vtiger/vtql.hpp"
 
 namespace vtsync::sync {
@@ -26,6 +27,13 @@ using storage::outbox_op;
 namespace {
 
 constexpr std::chrono::milliseconds stop_check{250};
+
+// The record Vtiger answered (create, revise, or one found and adopted) as the row written back, through the
+// same columns as the pull's pages; nullopt when the answer is no record.
+std::optional<storage::row_batch> written_back(const storage::mirror_table& table, const json& answer) {
+  if (!answer.is_object()) return std::nullopt;
+  return record::to_row(table, record::to_flat_record(answer));
+}
 
 std::string_view op_name(outbox_op op) {
   switch (op) {
@@ -126,7 +134,7 @@ bool same_value(storage::column_type type, const json& a, const json& b) {
       return na && nb && *na == *nb;
     }
     case storage::column_type::text_array: {
-      auto la = storage::split_multipicklist(sa), lb = storage::split_multipicklist(sb);
+      auto la = record::split_multipicklist(sa), lb = record::split_multipicklist(sb);
       std::sort(la.begin(), la.end());
       std::sort(lb.begin(), lb.end());
       return la == lb;
@@ -296,7 +304,7 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
   if (entry.op == outbox_op::remove) co_return co_await push_delete(table, entry, stats);
 
   const auto row = co_await storage::load_row(store_, table, entry.row_id);
-  const std::optional<json> none;
+  const std::optional<storage::row_batch> none;
   if (!row) {
     // The user deleted the row meanwhile: its delete entry follows and carries the id (if any).
     // But an earlier attempt of this entry may have sent the create (reply lost, or the process died before
@@ -335,13 +343,14 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
     co_await store_.mark_done(table, entry, none);
     co_return outcome::done;
   }
-  if (!row->vtiger_id) co_return co_await push_create(table, entry, row->vtiger_values, stats);
+  const json values = record::to_vtiger_values(table, row->values);
+  if (!row->vtiger_id) co_return co_await push_create(table, entry, values, stats);
   if (entry.op == outbox_op::insert) {
     // Already created: by a later edit pushed as a create after this entry had failed, or adopted.
     co_await store_.mark_done(table, entry, none);
     co_return outcome::done;
   }
-  co_return co_await push_update(table, entry, *row->vtiger_id, row->vtiger_values, row->sync_base, stats);
+  co_return co_await push_update(table, entry, *row->vtiger_id, values, row->sync_base, stats);
 }
 
 asio::awaitable<pusher::outcome> pusher::push_create(const storage::mirror_table& table, outbox_entry& entry,
@@ -383,9 +392,9 @@ asio::awaitable<pusher::outcome> pusher::push_create(const storage::mirror_table
     auto call = client_.create(table.module, element);
     auto r = co_await capture(call);
     if (r.answer && r.answer->has_value()) {
-      const std::optional<json> record = r.answer->value();
+      const auto back = written_back(table, r.answer->value());
       if (settings_.after_create) settings_.after_create(entry);
-      co_await store_.mark_done(table, entry, record);
+      co_await store_.mark_done(table, entry, back);
       ++stats.pushed;
       if (observer_.on_pushed) observer_.on_pushed(table.module, "create");
       co_return outcome::done;
@@ -443,7 +452,8 @@ asio::awaitable<pusher::outcome> pusher::push_create(const storage::mirror_table
     }
     found = r.answer->value();
   }
-  co_await store_.mark_done(table, entry, found);
+  const auto back = written_back(table, *found);
+  co_await store_.mark_done(table, entry, back);
   ++stats.adopted;
   ++stats.pushed;
   if (observer_.on_pushed) observer_.on_pushed(table.module, "create");
@@ -518,7 +528,7 @@ asio::awaitable<std::optional<json>> pusher::find_created(const storage::mirror_
   for (const auto& m : matches) {
     const auto id = m["id"].get<std::string>();
     if (std::find(held.begin(), held.end(), id) != held.end()) continue;
-    const auto number = storage::vtiger_id_number(id).value_or(0);
+    const auto number = record::vtiger_id_number(id).value_or(0);
     if (!best || number < best_number) {
       best = m;
       best_number = number;
@@ -611,8 +621,8 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
     ++stats.conflicts;
     if (observer_.on_conflict) observer_.on_conflict(c.module, c.field);
   }
-  const std::optional<json> server_record = record;
-  co_await store_.mark_done(table, entry, server_record);
+  const auto back = written_back(table, record);
+  co_await store_.mark_done(table, entry, back);
   if (sent) {
     ++stats.pushed;
     if (observer_.on_pushed) observer_.on_pushed(table.module, "revise");
@@ -622,7 +632,7 @@ asio::awaitable<pusher::outcome> pusher::push_update(const storage::mirror_table
 
 asio::awaitable<pusher::outcome> pusher::push_delete(const storage::mirror_table& table, outbox_entry& entry,
                                                      drain_stats& stats) {
-  const std::optional<json> none;
+  const std::optional<storage::row_batch> none;
   if (!entry.vtiger_id) {
     // The row never reached Vtiger (its insert failed, or it was deleted before being pushed).
     co_await store_.mark_done(table, entry, none);

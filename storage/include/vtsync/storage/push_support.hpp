@@ -36,9 +36,10 @@ struct row_snapshot {
   std::int64_t row_id = 0;
   std::optional<std::string> vtiger_id;
   nlohmann::json sync_base;  // the record as last agreed with Vtiger (null when never agreed)
-  // Every data column's current value as Vtiger expects it (values.hpp: to_vtiger_value; datetimes in
-  // the server zone), keyed by column name.
-  nlohmann::json vtiger_values;
+  // Every data column's current value in its to_jsonb() form, timestamptz values shifted into the Vtiger
+  // server's zone ("YYYY-MM-DD HH:MM:SS"), keyed by column name (sync/record/table.hpp: to_vtiger_values
+  // makes Vtiger's strings of them).
+  nlohmann::json values;
   std::string sync_state;
 };
 

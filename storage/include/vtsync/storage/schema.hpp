@@ -1,15 +1,17 @@
 #pragma once
-// Mirror tables built from Vtiger's `describe`.
+// Mirror tables: their shape (mirror_table, made from Vtiger's describe by sync/record/table.hpp) and
+// their DDL.
 //
-// Error policy: `table_from_describe` throws schema_error for a describe it cannot use (no fields, a field
-// name PostgreSQL cannot hold). `ensure_mirror_table` throws pg_error (see pg.hpp); it runs in one
-// transaction through run_transaction(), so it is retried on connection loss and is all-or-nothing.
+// Error policy: `check_identifier` throws schema_error for a name PostgreSQL cannot hold.
+// `ensure_mirror_table` throws pg_error (see pg.hpp); it runs in one transaction through run_transaction(),
+// so it is retried on connection loss and is all-or-nothing.
 //
 // The table for module M is `<schema>.<M in ASCII lower case>` (vtiger.contacts). Its columns:
 //   _row_id      bigserial PRIMARY KEY  local surrogate key: rows a user inserts have no vtiger_id until
 //                                       they are pushed; the outbox refers to rows by it.
 //   vtiger_id    text UNIQUE            the web-service id ("12x87"); NULL until a local insert is pushed.
-//   <field>...   one per describe field, named exactly as the field (quoted), typed as values.hpp says.
+//   <field>...   one per describe field, named exactly as the field (quoted), typed as
+//                sync/record/values.hpp says.
 //                The describe's `id` field is not a column: it lives in vtiger_id.
 //   _sync_state  text NOT NULL          'synced' | 'pending' | 'failed' | 'deleted'. A user's INSERT or
 //                                       data-changing UPDATE sets 'pending' (a trigger does it).
@@ -37,9 +39,7 @@
 // '<schema>.<table>'). Writes of transactions that ran set_config('vtsync.origin', 'daemon', true)
 // (run_transaction does) are not captured. An UPDATE that changes only internal columns is not captured.
 #include "vtsync/storage/pg.hpp"
-#include "vtsync/storage/values.hpp"
-
-#include <nlohmann/json.hpp>
+#include "vtsync/storage/columns.hpp"
 
 #include <stdexcept>
 #include <string>
@@ -55,7 +55,7 @@ class schema_error : public std::runtime_error {
 
 struct mirror_column {
   std::string name;         // the Vtiger field name = the column name
-  std::string vtiger_type;  // describe's type.name
+  std::string vtiger_type;  // describe's type.name (informational)
   column_type type = column_type::text;
   bool mandatory = false;
   bool editable = true;
@@ -76,9 +76,12 @@ struct mirror_table {
 // The module's table name: ASCII lower case.
 [[nodiscard]] std::string table_name_for(std::string_view module);
 
-// A mirror table from a describe result (`result` of the describe call: {name, fields: [...]}).
-[[nodiscard]] mirror_table table_from_describe(std::string_view schema,
-                                               const nlohmann::json& describe_result);
+// Whether `name` is one of the internal columns (above): such a field is not mirrored.
+[[nodiscard]] bool is_internal_column(std::string_view name) noexcept;
+
+// Throws schema_error when `name` cannot be a PostgreSQL identifier as it is (empty, over 63 bytes, NUL);
+// `what` names it in the message ("field", "module Contacts", ...).
+void check_identifier(std::string_view what, std::string_view name);
 
 struct schema_change {
   bool created = false;                      // the table did not exist

@@ -26,6 +26,7 @@
 //       idempotency_key: a uuid on inserts, for engines that make creates idempotent.
 //   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at, schema_name)
 //       schema_name (version 2) is the mirror schema, i.e. the Vtiger instance; NULL on older rows.
+#include "vtsync/storage/columns.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 
@@ -71,6 +72,7 @@ struct module_cursor {
   std::string module;
   std::optional<cursor_position> position;
   std::optional<std::string> last_success_at;  // ISO 8601 UTC
+  std::optional<std::int64_t> lag_seconds;     // now() - last_success_at, whole seconds
 };
 
 struct backfill_range {
@@ -130,10 +132,7 @@ struct outbox_entry {
   std::vector<std::string> changed_columns;
   nlohmann::json old_values;  // to_jsonb form (null for insert)
   nlohmann::json new_values;  // to_jsonb form (null for delete)
-  // new_values as Vtiger expects them (values.hpp: to_vtiger_value; datetimes in the server zone).
-  // Contains every captured column: the engine drops fields that are no longer in describe.
-  nlohmann::json vtiger_values;
-  int attempts = 0;  // including this one
+  int attempts = 0;           // including this one
   std::string idempotency_key;
   std::string created_at;
 };
@@ -168,19 +167,14 @@ class store {
   asio::awaitable<schema_change> ensure_table(const mirror_table& table);
 
   // --- pull side -------------------------------------------------------------------------------------
-  // Upserts pulled records (JSON objects as Vtiger sends them, with "id") into the mirror and advances the
-  // cursor / backfill progress in one transaction: both happen or neither. Rows whose content is already
-  // equal are not rewritten. Duplicate ids in `records`: the last one wins. Records must be complete
-  // (every describe field present, as `query SELECT *` and `retrieve` return them): an absent field is
-  // stored as NULL.
-  // A page of records the mirror does not hold yet (a backfill, new records) is COPYed straight into the
+  // Upserts rows (sync/record/table.hpp: to_rows makes them from pulled records, one per vtiger_id) into
+  // the mirror and advances the cursor / backfill progress in one transaction: both happen or neither.
+  // Rows whose content is already equal are not rewritten.
+  // A page of rows the mirror does not hold yet (a backfill, new records) is COPYed straight into the
   // table (a fraction of the upsert's cost for PostgreSQL); when the COPY meets a stored id it is rolled
   // back to a savepoint and the page is upserted instead, and COPY is tried again only after a page that
   // turned out to be all new.
-  asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const nlohmann::json> records,
-                                          const page_options& options = {});
-  // The same for records in flat form (the pull's own pages).
-  asio::awaitable<page_result> store_page(const mirror_table& table, std::span<const flat_record> records,
+  asio::awaitable<page_result> store_page(const mirror_table& table, const row_batch& rows,
                                           const page_options& options = {});
   asio::awaitable<std::optional<cursor_position>> load_cursor(std::string_view module);
   asio::awaitable<std::vector<module_cursor>> load_cursors();
@@ -212,13 +206,14 @@ class store {
   // entries become in_flight with attempts + 1. Concurrent claimers never get the same entry
   // (FOR UPDATE SKIP LOCKED).
   asio::awaitable<std::vector<outbox_entry>> claim(int limit);
-  // The push succeeded. `server_record` is the record Vtiger returned (create/revise), if any: the row gets
-  // its vtiger_id, the server's values and _sync_state = 'synced' (as a daemon write), unless the user has
-  // changed the row again meanwhile (a later entry is pending): then only vtiger_id and _sync_base are set
-  // and the row stays 'pending'. A row the pull already inserted for the same vtiger_id (the pull saw the
-  // new record before this call) is merged away.
+  // The push succeeded. `written_back` is the record Vtiger returned (create/revise) as a row of one
+  // (sync/record/table.hpp: to_row), if any: the row gets its vtiger_id, the server's values and
+  // _sync_state = 'synced' (as a daemon write, through the same columns as the pull's upsert), unless the
+  // user has changed the row again meanwhile (a later entry is pending): then only vtiger_id and _sync_base
+  // are set and the row stays 'pending'. A row the pull already inserted for the same vtiger_id (the pull
+  // saw the new record before this call) is merged away.
   asio::awaitable<void> mark_done(const mirror_table& table, const outbox_entry& entry,
-                                  const std::optional<nlohmann::json>& server_record);
+                                  const std::optional<row_batch>& written_back);
   // The push was rejected (a data problem): entry 'failed', row _sync_state = 'failed', _sync_error.
   asio::awaitable<void> mark_failed(const outbox_entry& entry, std::string_view error);
   // A transient failure: back to pending (attempts stay counted), error remembered.
@@ -230,6 +225,8 @@ class store {
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
   asio::awaitable<outbox_counts> count_outbox(std::string_view module = {});
+  // Wakes the push engine of whichever daemon holds the push lease (NOTIFY on outbox_channel).
+  asio::awaitable<void> notify_outbox(std::string_view payload);
 
   asio::awaitable<void> log_conflict(const conflict_record& conflict);
 

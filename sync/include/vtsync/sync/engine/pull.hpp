@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -122,11 +123,12 @@ class module_puller {
   boost::asio::awaitable<std::uint64_t> remote_count();
 
  private:
-  boost::asio::awaitable<std::vector<nlohmann::json>> fetch(vtiger::client& client, std::string vtql,
-                                                            std::size_t& queries);
-  // The same for the pages of records (pull_changes, backfill ranges): flat, no JSON document built.
-  boost::asio::awaitable<std::vector<flat_record>> fetch_records(vtiger::client& client, std::string vtql,
-                                                                 std::size_t& queries);
+  // The records a query answers, checked (a list of records with an id); counts the query.
+  boost::asio::awaitable<std::vector<flat_record>> fetch(vtiger::client& client, std::string vtql,
+                                                         std::size_t& queries);
+  // Stores records as rows of the table (record/table.hpp: to_rows) with `options`' progress.
+  boost::asio::awaitable<storage::page_result> store(storage::store& db, std::span<const flat_record> records,
+                                                     const storage::page_options& options);
   boost::asio::awaitable<std::size_t> scan_ids();
   boost::asio::awaitable<std::size_t> sync_deletions();
   boost::asio::awaitable<cycle_stats> backfill_range(worker w, storage::backfill_range range,

@@ -5,7 +5,7 @@
 // Error policy: parse_endpoint and encode_element throw client_error{invalid_argument};
 // parse_response returns Vtiger's answer as api_result and throws client_error for an answer that is not
 // Vtiger's JSON envelope (http_status, html, bad_json). Everything else does not throw.
-#include "vtsync/common/flat_record.hpp"
+#include "vtsync/sync/record/flat_record.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -73,7 +73,8 @@ inline constexpr std::size_t max_json_depth = 512;
 // {"success":true,"result":[...]} (either key order, any JSON whitespace) whose records are objects of
 // strings and nulls with distinct keys, strings well-formed UTF-8 without raw control characters. Returns
 // nullopt for anything else (then parse_response decides, with its errors); what it returns is exactly
-// what parse_response's result gives through storage's to_flat_record (checked by tests/fuzz/fuzz_protocol).
+// what parse_response's result gives through sync/record's to_flat_record (checked by
+// tests/fuzz/fuzz_protocol).
 [[nodiscard]] std::optional<std::vector<flat_record>> parse_query_records(std::string_view body);
 
 // Lower-case hex MD5 (OpenSSL EVP), as login wants md5(token + access key).

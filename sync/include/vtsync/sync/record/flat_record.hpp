@@ -1,8 +1,10 @@
 #pragma once
-// One record of a `query` answer in flat form: what the pull carries from the web-service client to the
-// page store. Vtiger's records are objects of strings (and the odd null); holding them as sorted
-// (name, value) pairs instead of a JSON document costs a fraction of the allocations, and the page store
-// matches them to the mirror's columns in one merge walk.
+// The one in-memory form of a Vtiger record, from the HTTP answer to the mirror row and back: the pull's
+// pages (protocol.hpp: parse_query_records), retrieve and sync answers (values.hpp: to_flat_record), the
+// records a push gets back. Vtiger's records are objects of strings (and the odd null); holding them as
+// sorted (name, value) pairs instead of a JSON document costs a fraction of the allocations, and
+// table.hpp's to_rows matches them to the mirror's columns in one merge walk. Header-only and free of any
+// library, so the web-service client can produce it without knowing the mirror.
 #include <algorithm>
 #include <cstdint>
 #include <string>

@@ -6,9 +6,11 @@
 #include "test_env.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
+#include "vtsync/sync/record/table.hpp"
 
 using nlohmann::json;
 using namespace vtsync::storage;
+using vtsync::record::table_from_describe;
 
 namespace {
 
@@ -53,16 +55,4 @@ TEST(MirrorTableFromDescribe, RejectsWhatPostgresCannotName) {
                 {"fields", {{{"name", std::string(64, 'a')}, {"type", {{"name", "string"}}}}}}};
   EXPECT_THROW((void)table_from_describe("vtiger", describe), schema_error);
   EXPECT_EQ(table_name_for(R"(Evil"Mod; DROP)"), R"(evil"mod; drop)");
-}
-
-TEST(BackfillRanges, SplitCoversTheRangeExactly) {
-  const auto ranges = split_id_range(1, 10, 3);
-  ASSERT_EQ(ranges.size(), 3u);
-  EXPECT_EQ(ranges[0].lower_id, 1);
-  EXPECT_EQ(ranges[0].upper_id, 4);
-  EXPECT_EQ(ranges[1].lower_id, 5);
-  EXPECT_EQ(ranges[2].upper_id, 10);
-  EXPECT_EQ(split_id_range(5, 6, 10).size(), 2u);
-  EXPECT_TRUE(split_id_range(6, 5, 2).empty());
-  EXPECT_EQ(split_id_range(7, 7, 1).front().upper_id, 7);
 }

@@ -1,10 +1,10 @@
-#include "vtsync/storage/values.hpp"
+#include "vtsync/sync/record/values.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <limits>
 
-namespace vtsync::storage {
+namespace vtsync::record {
 
 namespace {
 
@@ -125,50 +125,9 @@ std::optional<std::string> scalar_text(const nlohmann::json& v) {
   return std::nullopt;
 }
 
-}  // namespace
+column_value string_to_column_value(column_type type, std::string text);
 
-column_type column_type_for(std::string_view name) noexcept {
-  if (name == "date") return column_type::date;
-  if (name == "datetime") return column_type::timestamptz;
-  if (name == "boolean") return column_type::boolean;
-  if (name == "integer") return column_type::bigint;
-  if (name == "double" || name == "currency") return column_type::numeric;
-  if (name == "multipicklist") return column_type::text_array;
-  return column_type::text;
-}
-
-std::string_view sql_type_name(column_type type) noexcept {
-  switch (type) {
-    case column_type::date:
-      return "date";
-    case column_type::timestamptz:
-      return "timestamptz";
-    case column_type::boolean:
-      return "boolean";
-    case column_type::bigint:
-      return "bigint";
-    case column_type::numeric:
-      return "numeric";
-    case column_type::text_array:
-      return "text[]";
-    case column_type::text:
-      break;
-  }
-  return "text";
-}
-
-std::optional<column_type> column_type_from_sql(std::string_view t) noexcept {
-  if (t == "text") return column_type::text;
-  if (t == "date") return column_type::date;
-  if (t == "timestamp with time zone" || t == "timestamptz") return column_type::timestamptz;
-  if (t == "boolean") return column_type::boolean;
-  if (t == "bigint") return column_type::bigint;
-  if (t == "numeric") return column_type::numeric;
-  if (t == "text[]") return column_type::text_array;
-  return std::nullopt;
-}
-
-column_value to_column_value(column_type type, const nlohmann::json& v) {
+column_value json_to_column_value(column_type type, const nlohmann::json& v) {
   if (v.is_null()) return null_value();
   if (type == column_type::text_array && v.is_array()) {
     std::vector<std::string> items;
@@ -177,7 +136,7 @@ column_value to_column_value(column_type type, const nlohmann::json& v) {
       if (!text) return malformed_value();
       items.push_back(std::move(*text));
     }
-    return text_value(text_array_literal(items));
+    return text_value(storage::text_array_literal(items));
   }
   auto text = scalar_text(v);
   if (!text) return malformed_value();
@@ -235,9 +194,136 @@ column_value string_to_column_value(column_type type, std::string text) {
       return text_value(std::string{t});
     }
     case column_type::text_array:
-      return text_value(text_array_literal(split_multipicklist(s)));
+      return text_value(storage::text_array_literal(split_multipicklist(s)));
   }
   return malformed_value();
+}
+
+// A JSON string as nlohmann's serializer escapes it with ensure_ascii = false. False if `s` is not valid
+// UTF-8 (then dump() decides what to write).
+bool append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  bool ascii = true;
+  out += '"';
+  const char* run = s.data();
+  const char* const end = run + s.size();
+  for (const char* p = run; p != end; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x80) ascii = false;
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(run, p);
+    run = p + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+        break;
+    }
+  }
+  out.append(run, end);
+  out += '"';
+  return ascii || vtsync::valid_utf8(s);
+}
+
+bool has_nul(const flat_record& record) {
+  return std::any_of(record.fields.begin(), record.fields.end(), [](const flat_field& f) {
+    return f.name.find('\0') != std::string::npos || f.value.text.find('\0') != std::string::npos ||
+           (f.value.type == flat_value::kind::json && f.value.text.find("\\u0000") != std::string::npos);
+  });
+}
+
+// PostgreSQL text cannot hold NUL characters: drop them from every string (and key) of a value.
+nlohmann::json json_without_nul(const nlohmann::json& v) {
+  if (v.is_string()) return without_nul(std::string_view{v.get_ref<const std::string&>()});
+  if (v.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = v.begin(); it != v.end(); ++it)
+      out[without_nul(std::string_view{it.key()})] = json_without_nul(it.value());
+    return out;
+  }
+  if (v.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : v) out.push_back(json_without_nul(item));
+    return out;
+  }
+  return v;
+}
+
+nlohmann::json to_json(const flat_value& v) {
+  switch (v.type) {
+    case flat_value::kind::string:
+      return v.text;
+    case flat_value::kind::null:
+      return nullptr;
+    case flat_value::kind::json:
+      break;
+  }
+  return nlohmann::json::parse(v.text);
+}
+
+std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+column_type column_type_for(std::string_view name) noexcept {
+  if (name == "date") return column_type::date;
+  if (name == "datetime") return column_type::timestamptz;
+  if (name == "boolean") return column_type::boolean;
+  if (name == "integer") return column_type::bigint;
+  if (name == "double" || name == "currency") return column_type::numeric;
+  if (name == "multipicklist") return column_type::text_array;
+  return column_type::text;
+}
+
+column_value to_column_value(column_type type, const flat_value& v) {
+  switch (v.type) {
+    case flat_value::kind::string:
+      return string_to_column_value(type, v.text);
+    case flat_value::kind::null:
+      return null_value();
+    case flat_value::kind::json:
+      break;
+  }
+  return json_to_column_value(type, nlohmann::json::parse(v.text));
+}
+
+flat_value to_flat_value(const nlohmann::json& v) {
+  if (v.is_string()) return {flat_value::kind::string, v.get_ref<const std::string&>()};
+  if (v.is_null()) return {};
+  return {flat_value::kind::json, dump(v)};
+}
+
+flat_record to_flat_record(const nlohmann::json& object) {
+  flat_record out;
+  if (!object.is_object()) return out;
+  out.fields.reserve(object.size());
+  for (auto it = object.begin(); it != object.end(); ++it)
+    out.fields.push_back({it.key(), to_flat_value(it.value())});
+  return out;  // std::map keeps the keys sorted
 }
 
 nlohmann::json to_vtiger_value(column_type type, const nlohmann::json& v) {
@@ -303,33 +389,6 @@ std::vector<std::string> split_multipicklist(std::string_view value) {
   return out;
 }
 
-std::string text_array_literal(const std::vector<std::string>& elements) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < elements.size(); ++i) {
-    if (i > 0) out += ',';
-    out += '"';
-    for (char c : elements[i]) {
-      if (c == '\0') continue;
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  out += '}';
-  return out;
-}
-
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '\0') continue;
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
 std::optional<std::int64_t> vtiger_id_number(std::string_view id) noexcept {
   const auto x = id.find('x');
   if (x == std::string_view::npos || x == 0 || !all_digits(id.substr(0, x))) return std::nullopt;
@@ -341,105 +400,13 @@ std::optional<std::int64_t> vtiger_id_number(std::string_view id) noexcept {
   return v;
 }
 
-namespace {
-
-// A JSON string as nlohmann's serializer escapes it with ensure_ascii = false. False if `s` is not valid
-// UTF-8 (then dump() decides what to write).
-bool append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  bool ascii = true;
-  out += '"';
-  const char* run = s.data();
-  const char* const end = run + s.size();
-  for (const char* p = run; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x80) ascii = false;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(run, p);
-    run = p + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 0xF];
-        break;
-    }
-  }
-  out.append(run, end);
-  out += '"';
-  return ascii || vtsync::valid_utf8(s);
-}
-
-}  // namespace
-
-std::string compact_json(const nlohmann::json& value) {
-  const auto dump = [&] { return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); };
-  if (!value.is_object()) return dump();
-  std::string out;
-  out.reserve(1024);
-  out += '{';
-  bool first = true;
-  for (auto it = value.begin(); it != value.end(); ++it) {
-    if (!first) out += ',';
-    first = false;
-    if (!append_json_string(out, it.key())) return dump();
-    out += ':';
-    const auto& v = it.value();
-    if (v.is_string()) {
-      if (!append_json_string(out, v.get_ref<const std::string&>())) return dump();
-    } else if (v.is_null()) {
-      out += "null";
-    } else {
-      return dump();
-    }
-  }
-  out += '}';
-  return out;
-}
-
-namespace {
-
-nlohmann::json to_json(const flat_value& v) {
-  switch (v.type) {
-    case flat_value::kind::string:
-      return v.text;
-    case flat_value::kind::null:
-      return nullptr;
-    case flat_value::kind::json:
-      break;
-  }
-  return nlohmann::json::parse(v.text);
-}
-
-}  // namespace
-
-std::string compact_json(const flat_record& record) {
-  const auto dump = [&] {
+std::string base_text(const flat_record& record) {
+  const auto as_object = [&] {
     nlohmann::json object = nlohmann::json::object();
     for (const auto& f : record.fields) object[f.name] = to_json(f.value);
-    return object.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return object;
   };
+  if (has_nul(record)) return dump(json_without_nul(as_object()));
   std::size_t size = 2;
   for (const auto& f : record.fields) size += f.name.size() + f.value.text.size() + 6;
   std::string out;
@@ -449,11 +416,11 @@ std::string compact_json(const flat_record& record) {
   for (const auto& f : record.fields) {
     if (!first) out += ',';
     first = false;
-    if (!append_json_string(out, f.name)) return dump();
+    if (!append_json_string(out, f.name)) return dump(as_object());
     out += ':';
     switch (f.value.type) {
       case flat_value::kind::string:
-        if (!append_json_string(out, f.value.text)) return dump();
+        if (!append_json_string(out, f.value.text)) return dump(as_object());
         break;
       case flat_value::kind::null:
         out += "null";
@@ -467,65 +434,4 @@ std::string compact_json(const flat_record& record) {
   return out;
 }
 
-flat_record to_flat_record(const nlohmann::json& object) {
-  flat_record out;
-  if (!object.is_object()) return out;
-  out.fields.reserve(object.size());
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    flat_field f{it.key(), {}};
-    const auto& v = it.value();
-    if (v.is_string()) {
-      f.value = {flat_value::kind::string, v.get_ref<const std::string&>()};
-    } else if (!v.is_null()) {
-      f.value = {flat_value::kind::json, v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
-    }
-    out.fields.push_back(std::move(f));
-  }
-  return out;  // std::map keeps the keys sorted
-}
-
-column_value to_column_value(column_type type, const flat_value& v) {
-  switch (v.type) {
-    case flat_value::kind::string:
-      return string_to_column_value(type, v.text);
-    case flat_value::kind::null:
-      return null_value();
-    case flat_value::kind::json:
-      break;
-  }
-  return to_column_value(type, nlohmann::json::parse(v.text));
-}
-
-void append_copy_field(std::string& out, const std::optional<std::string>& value) {
-  if (!value) {
-    out += "\\N";
-    return;
-  }
-  const char* run = value->data();
-  const char* const end = run + value->size();
-  for (const char* p = run; p != end; ++p) {
-    const char c = *p;
-    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
-    out.append(run, p);
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        break;  // NUL: dropped, as PostgreSQL text cannot hold it
-    }
-    run = p + 1;
-  }
-  out.append(run, end);
-}
-
-}  // namespace vtsync::storage
+}  // namespace vtsync::record

@@ -1,0 +1,97 @@
+// vtsyncd status: cursors, lag, outbox counts and lease holders of every module, as a table or JSON.
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "run_on_loop.hpp"
+#include "runtime.hpp"
+#include "vtsync/storage/lease.hpp"
+
+namespace vtsync::daemon {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+int run_status(const common_options& opts, bool as_json) {
+  auto settings = load_or_report(opts);
+  if (!settings) return exit_config;
+  if (opts.log_level.empty()) settings->log.level = "warn";
+  setup_logging(settings->log);
+  asio::io_context io{1};
+  try {
+    const json status = run_on_loop<json>(io, [&]() -> asio::awaitable<json> {
+      auto first = co_await open_db(co_await asio::this_coro::executor, *settings, true);
+      json modules = json::object();
+      json leases = json::object();
+      std::vector<config::settings> instances = settings->instances;
+      if (instances.empty()) instances.push_back(*settings);
+      for (const auto& inst : instances) {
+        const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
+        storage::store instance_store{*first.conn, state_options_from(inst)};
+        struct {
+          storage::connection* conn;
+          storage::store* store;
+        } db{first.conn.get(), &instance_store};
+        const auto cursors = co_await db.store->load_cursors();
+        // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
+        const auto state_schema = db.store->options().state_schema;
+        {
+          const auto holder = co_await storage::lease_holder(
+              *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "push"));
+          leases[prefix.empty() ? "push" : "push:" + inst.vtiger.name] =
+              holder ? json(*holder) : json(nullptr);
+        }
+        for (const auto& module : inst.sync.modules) {
+          json m;
+          m["cursor"] = nullptr;
+          m["last_success"] = nullptr;
+          m["lag_seconds"] = nullptr;
+          for (const auto& c : cursors) {
+            if (c.module != module) continue;
+            if (c.position)
+              m["cursor"] =
+                  c.position->modifiedtime + (c.position->last_id.empty() ? "" : " " + c.position->last_id);
+            if (c.last_success_at) m["last_success"] = *c.last_success_at;
+            if (c.lag_seconds) m["lag_seconds"] = *c.lag_seconds;
+          }
+          const auto counts = co_await db.store->count_outbox(module);
+          const auto holder = co_await storage::lease_holder(
+              *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
+          m["holder"] = holder ? json(*holder) : json(nullptr);
+          leases[std::string{"pull:"}.append(prefix).append(module)] = m["holder"];
+          m["pending"] = counts.pending + counts.in_flight;
+          m["failed"] = counts.failed;
+          modules[prefix + module] = m;
+        }
+      }
+      first.conn->close();
+      co_return json{{"modules", modules}, {"leases", leases}};
+    });
+    if (as_json) {
+      std::cout << status.dump(2) << '\n';
+    } else {
+      std::printf("%-16s %-32s %-22s %8s %8s %8s  %s\n", "MODULE", "CURSOR", "LAST SUCCESS", "LAG(s)",
+                  "PENDING", "FAILED", "HOLDER");
+      for (const auto& [name, m] : status["modules"].items()) {
+        std::printf(
+            "%-16s %-32s %-22s %8s %8lld %8lld  %s\n", name.c_str(),
+            m["cursor"].is_null() ? "-" : m["cursor"].get<std::string>().c_str(),
+            m["last_success"].is_null() ? "never"
+                                        : m["last_success"].get<std::string>().substr(0, 19).c_str(),
+            m["lag_seconds"].is_null() ? "-" : std::to_string(m["lag_seconds"].get<long long>()).c_str(),
+            m["pending"].get<long long>(), m["failed"].get<long long>(),
+            m["holder"].is_null() ? "-" : m["holder"].get<std::string>().c_str());
+      }
+      for (const auto& [name, h] : status["leases"].items()) {
+        if (name.rfind("push", 0) == 0)
+          std::printf("%s lease: %s\n", name.c_str(), h.is_null() ? "nobody" : h.get<std::string>().c_str());
+      }
+    }
+    return exit_ok;
+  } catch (const std::exception& e) {
+    std::cerr << "vtsyncd status: " << e.what() << '\n';
+    return exit_unavailable;
+  }
+}
+
+}  // namespace vtsync::daemon

@@ -1,0 +1,52 @@
+#include "config_to_options.hpp"
+
+namespace vtsync::daemon {
+
+storage::connection_options connection_options_from(const config::settings& s) {
+  storage::connection_options o;
+  o.conninfo = s.postgres.conninfo;
+  o.statement_timeout = s.postgres.statement_timeout;
+  o.call_timeout = s.postgres.statement_timeout + std::chrono::seconds{5};
+  return o;
+}
+
+storage::state_options state_options_from(const config::settings& s) {
+  storage::state_options o;
+  o.mirror_schema = s.postgres.schema;
+  o.vtiger_timezone = s.vtiger.server_timezone;
+  return o;
+}
+
+vtiger::client_options client_options_from(const config::settings& s) {
+  vtiger::client_options o;
+  o.url = s.vtiger.url;
+  o.username = s.vtiger.username;
+  o.access_key = s.vtiger.access_key;
+  o.timeout = s.vtiger.timeout;
+  o.verify_tls = s.vtiger.verify_tls;
+  o.ca_file = s.vtiger.ca_file;
+  o.max_requests_per_second = s.vtiger.max_requests_per_second;
+  return o;
+}
+
+sync::pull_settings pull_settings_from(const config::settings& s) {
+  sync::pull_settings p;
+  p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
+  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark
+                           ? storage::remote_delete::mark
+                           : storage::remote_delete::remove;
+  return p;
+}
+
+sync::push_settings push_settings_from(const config::settings& s) {
+  sync::push_settings p;
+  p.default_assigned_user_id = s.sync.default_assigned_user_id;
+  p.idempotency_field = s.sync.idempotency_field;
+  p.conflicts = s.sync.conflicts == config::conflict_policy::local_wins ? sync::conflict_policy::local_wins
+                : s.sync.conflicts == config::conflict_policy::newest_wins
+                    ? sync::conflict_policy::newest_wins
+                    : sync::conflict_policy::remote_wins;
+  return p;
+}
+
+}  // namespace vtsync::daemon

@@ -1,0 +1,21 @@
+#pragma once
+// The one place where the configuration becomes the options of the libraries: PostgreSQL connections and
+// the state schema (storage), the Vtiger client (sync/vtiger), the pull and the push (sync/engine). The
+// libraries never read the configuration themselves.
+#include "vtsync/config/config.hpp"
+#include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/state.hpp"
+#include "vtsync/sync/engine/pull.hpp"
+#include "vtsync/sync/engine/push.hpp"
+#include "vtsync/sync/vtiger/options.hpp"
+
+namespace vtsync::daemon {
+
+[[nodiscard]] storage::connection_options connection_options_from(const config::settings& s);
+[[nodiscard]] storage::state_options state_options_from(const config::settings& s);
+// Client options from the [vtiger] section (verify_tls = false is warned about loudly by the client).
+[[nodiscard]] vtiger::client_options client_options_from(const config::settings& s);
+[[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s);
+[[nodiscard]] sync::push_settings push_settings_from(const config::settings& s);
+
+}  // namespace vtsync::daemon

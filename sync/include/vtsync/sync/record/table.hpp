@@ -1,0 +1,42 @@
+#pragma once
+// Records and the mirror table: the table a module's describe gives, and records as the rows storage
+// writes (the pull's pages, and the record a push gets back, written back through the same columns).
+//
+// Error policy: table_from_describe throws storage::schema_error for a describe it cannot use (no fields,
+// a field name PostgreSQL cannot hold). to_rows and to_row never throw on any record (apart from
+// std::bad_alloc): a value that does not fit its column is stored as NULL and counted as malformed.
+#include "vtsync/storage/columns.hpp"
+#include "vtsync/storage/schema.hpp"
+#include "vtsync/sync/record/flat_record.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <span>
+#include <string_view>
+
+namespace vtsync::record {
+
+// A mirror table from a describe result (`result` of the describe call: {name, fields: [...]}). Each
+// field becomes a column typed as values.hpp says; the describe's `id` field is not a column (it is
+// vtiger_id), and a field with an internal name (schema.hpp) is skipped and listed in skipped_fields.
+[[nodiscard]] storage::mirror_table table_from_describe(std::string_view schema,
+                                                        const nlohmann::json& describe_result);
+
+// A page of records as rows of `table`: one per distinct id, the last occurrence winning (ON CONFLICT
+// cannot touch a row twice in one statement, and Vtiger's pages can repeat a record across a modifiedtime
+// tie); a record without a string `id` is no record and is left out. Each row's base is base_text(record).
+// Records must be complete (every describe field present, as `query SELECT *` and `retrieve` return
+// them): an absent field is NULL.
+[[nodiscard]] storage::row_batch to_rows(const storage::mirror_table& table,
+                                         std::span<const flat_record> records);
+
+// One record as a row of one, whatever its id (the write-back of a pushed record).
+[[nodiscard]] storage::row_batch to_row(const storage::mirror_table& table, const flat_record& record);
+
+// A row's column values as storage reads them (to_jsonb() form, timestamptz already in the server's zone:
+// push_support.hpp's row_snapshot::values) as the values Vtiger expects, each converted by its column's
+// type (values.hpp: to_vtiger_value; a column no longer in describe as text).
+[[nodiscard]] nlohmann::json to_vtiger_values(const storage::mirror_table& table,
+                                              const nlohmann::json& column_values);
+
+}  // namespace vtsync::record
