@@ -206,12 +206,13 @@ std::string read_secret_file(const std::string& path, const origin& at) {
   return value;
 }
 
-// The access key of one instance, the first of: the environment (`env_key`, single instance only), `access_key`,
-// `access_key_file`, `$CREDENTIALS_DIRECTORY/<credential>` (the service: LoadCredential=), and `<credential>`
-// beside the configuration file (root running `vtsyncd check` by hand: the file the credential is loaded from).
-// A file that exists but cannot be read is an error naming it, never a silent fall-through.
-void resolve_access_key(vtiger_settings& v, const std::string& credential, const std::optional<std::string>& env_key,
-                        const environment& env, const std::string& path, const std::string& where) {
+// The access key of one instance, the first of: the environment (`env_key`, single instance only),
+// `access_key`, `access_key_file`, `$CREDENTIALS_DIRECTORY/<credential>` (the service: LoadCredential=), and
+// `<credential>` beside the configuration file (root running `vtsyncd check` by hand: the file the credential
+// is loaded from). A file that exists but cannot be read is an error naming it, never a silent fall-through.
+void resolve_access_key(vtiger_settings& v, const std::string& credential,
+                        const std::optional<std::string>& env_key, const environment& env,
+                        const std::string& path, const std::string& where) {
   const origin at{path, where + ".access_key_file"};
   if (env_key) {
     v.access_key = *env_key;
@@ -219,7 +220,8 @@ void resolve_access_key(vtiger_settings& v, const std::string& credential, const
     return;
   } else if (!v.access_key_file.empty()) {
     v.access_key = read_secret_file(v.access_key_file, at);
-  } else if (auto dir = env.get("CREDENTIALS_DIRECTORY"); dir && std::filesystem::exists(*dir + "/" + credential)) {
+  } else if (auto dir = env.get("CREDENTIALS_DIRECTORY");
+             dir && std::filesystem::exists(*dir + "/" + credential)) {
     v.access_key = read_secret_file(*dir + "/" + credential, at);
   } else {
     const auto beside = std::filesystem::path{path}.parent_path() / credential;
@@ -297,7 +299,8 @@ const std::vector<key_impl>& impl_table() {
          {},
          "VTSYNC_VTIGER_ACCESS_KEY"},
         [](settings& s, const toml::node& n, const origin& at) {
-          if (!s.vtiger.access_key_file.empty()) at.fail("set either access_key or access_key_file, not both");
+          if (!s.vtiger.access_key_file.empty())
+            at.fail("set either access_key or access_key_file, not both");
           s.vtiger.access_key = as_nonempty_string(n, at);
         },
         [](const settings& s) { return s.vtiger.access_key; });
@@ -710,7 +713,8 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
   if (instance_array != nullptr) {
     // Each [[vtiger]] was resolved above; the file-wide rules apply to the rest.
   } else {
-    resolve_access_key(s.vtiger, "vtiger-access-key", env.get("VTSYNC_VTIGER_ACCESS_KEY"), env, path, "vtiger");
+    resolve_access_key(s.vtiger, "vtiger-access-key", env.get("VTSYNC_VTIGER_ACCESS_KEY"), env, path,
+                       "vtiger");
   }
 
   for (const auto& k : table) {

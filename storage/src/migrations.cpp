@@ -205,9 +205,9 @@ asio::awaitable<int> migrate(connection& conn, std::string_view state_schema) {
                        ".schema_version (version integer PRIMARY KEY, description text NOT NULL, "
                        "applied_at timestamptz NOT NULL DEFAULT now())");
     co_await c.execute("ALTER TABLE " + schema + ".schema_version ADD COLUMN IF NOT EXISTS release text");
-    auto current = co_await c.query("SELECT coalesce(max(version), 0), coalesce((SELECT release FROM " + schema +
-                                    ".schema_version ORDER BY version DESC LIMIT 1), '') FROM " + schema +
-                                    ".schema_version");
+    auto current = co_await c.query("SELECT coalesce(max(version), 0), coalesce((SELECT release FROM " +
+                                    schema + ".schema_version ORDER BY version DESC LIMIT 1), '') FROM " +
+                                    schema + ".schema_version");
     const int have = std::stoi(std::string{current.value(0, 0)});
     if (have > latest_state_version()) {
       // A newer vtsync migrated this database: running on it could undo what that release relies on.
@@ -220,9 +220,9 @@ asio::awaitable<int> migrate(connection& conn, std::string_view state_schema) {
     for (const auto& m : migrations) {
       if (m.version <= have) continue;
       co_await c.execute(with_schema(m.sql, schema));
-      co_await c.query("INSERT INTO " + schema +
-                           ".schema_version (version, description, release) VALUES ($1, $2, $3)",
-                       params(std::to_string(m.version), std::string{m.description}, std::string{m.release}));
+      co_await c.query(
+          "INSERT INTO " + schema + ".schema_version (version, description, release) VALUES ($1, $2, $3)",
+          params(std::to_string(m.version), std::string{m.description}, std::string{m.release}));
       ++applied;
     }
     co_return applied;

@@ -108,6 +108,41 @@ TEST(Config, EnvironmentOverridesAndCredentials) {
   EXPECT_EQ(cfg::load(path, env).vtiger.access_key, "FROM-ENV");
 }
 
+// The service reads the key from its credential, root by hand from the file beside the config (the file the
+// credential is loaded from); the credential wins when both exist; the environment wins over everything, and
+// an access_key_file it overrides is not even read (an unreadable path is no error then).
+TEST(Config, AccessKeyFromCredentialOrBesideTheConfigAndEnvironmentFirst) {
+  temp_dir dir;
+  std::string body = good_body;
+  body.erase(body.find("access_key = \"AKEY-1234567890\"\n"),
+             std::string{"access_key = \"AKEY-1234567890\"\n"}.size());
+  const auto path = dir.write("vtsync.toml", body);
+  EXPECT_NE(load_error(path).find("vtsync.toml:vtiger.access_key_file: missing: no access key"),
+            std::string::npos)
+      << load_error(path);
+
+  (void)dir.write("vtiger-access-key", "BESIDE-KEY\n");
+  EXPECT_EQ(cfg::load(path, no_env()).vtiger.access_key, "BESIDE-KEY");
+
+  const auto creds = dir.path() / "creds";
+  fs::create_directories(creds);
+  std::ofstream(creds / "vtiger-access-key") << "FROM-CREDENTIALS\n";
+  cfg::environment env;
+  env.vars["CREDENTIALS_DIRECTORY"] = creds.string();
+  EXPECT_EQ(cfg::load(path, env).vtiger.access_key, "FROM-CREDENTIALS");
+
+  std::string unreadable = good_body;
+  unreadable.replace(unreadable.find("access_key = \"AKEY-1234567890\""),
+                     std::string{"access_key = \"AKEY-1234567890\""}.size(),
+                     "access_key_file = \"/nonexistent/key\"");
+  const auto with_file = dir.write("file.toml", unreadable);
+  EXPECT_NE(load_error(with_file).find("vtiger.access_key_file: cannot read '/nonexistent/key'"),
+            std::string::npos);
+  cfg::environment from_env;
+  from_env.vars["VTSYNC_VTIGER_ACCESS_KEY"] = "FROM-ENV";
+  EXPECT_EQ(cfg::load(with_file, from_env).vtiger.access_key, "FROM-ENV");
+}
+
 TEST(Config, AccessKeyFileIsReadAndTrimmed) {
   temp_dir dir;
   const auto key_file = dir.write("key", "KEYFILE-VALUE\n");
@@ -208,10 +243,12 @@ TEST(Config, SampleConfigIsValidAndNamesEveryKey) {
     const auto key = k.name.substr(k.name.find('.') + 1);
     EXPECT_NE(sample.find(key + " = "), std::string::npos) << k.name;
   }
-  // The sample's active lines need a key file to exist; point it at a real one and load it.
-  std::string body = sample;
-  body = replace(body, "/run/credentials/vtsyncd.service/vtiger-access-key", dir.write("key", "K"));
-  EXPECT_NO_THROW((void)cfg::load(dir.write("sample.toml", body), no_env()));
+  // As packaged (/etc/vtsync/vtsync.toml) the sample names no key: it loads with the key file beside it, the
+  // way root's `vtsyncd check` finds it, and fails naming the key without one.
+  const auto path = dir.write("vtsync.toml", sample);
+  EXPECT_THROW((void)cfg::load(path, no_env()), cfg::config_error);
+  (void)dir.write("vtiger-access-key", "K\n");
+  EXPECT_NO_THROW((void)cfg::load(path, no_env()));
 }
 
 TEST(Config, CheckedInSampleMatchesTheKeyTable) {

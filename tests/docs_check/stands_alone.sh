@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$1"
 sibling='shared'
-# "../shared/" or "/work/shared" in any tracked file (this script spells the name apart so it does not match itself)
+# the sibling folder, by a relative or absolute path, in any tracked file (the name is spelled apart here)
 pattern="\.\./${sibling}([/\"' ]|\$)|/work/${sibling}"
 if ! git rev-parse --git-dir >/dev/null 2>&1; then
   echo "stands_alone: $1 is not a git checkout: cannot list tracked files" >&2

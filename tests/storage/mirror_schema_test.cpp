@@ -253,3 +253,30 @@ TEST_F(mirror_table_test, TwoMigratorsAtOnceApplyTheSchemaOnce) {
   EXPECT_EQ(run(st::migrate(a, fresh)), 0);
   scalar("DROP SCHEMA " + st::quote_ident(fresh) + " CASCADE");
 }
+
+// Each migration records the vtsync release that brought it; a schema migrated by a newer vtsync is refused
+// (running an older daemon on it could undo what the newer release relies on), and left as it was.
+TEST_F(mirror_table_test, MigrationsRecordTheirReleaseAndANewerSchemaIsRefused) {
+  const auto fresh = vt::unique_schema("vts_rel");
+  st::connection a{io.get_executor(), connection_options()};
+  EXPECT_EQ(run(st::migrate(a, fresh)), st::latest_state_version());
+  std::string want;
+  for (const auto& r : st::migration_releases()) want += (want.empty() ? "" : ",") + r;
+  EXPECT_EQ(scalar("SELECT string_agg(release, ',' ORDER BY version) FROM " + st::quote_ident(fresh) +
+                   ".schema_version"),
+            want);
+  scalar(
+      "INSERT INTO " + st::quote_ident(fresh) +
+      ".schema_version (version, description, release) VALUES (999, 'from the future', '9.9.9') RETURNING 1");
+  try {
+    (void)run(st::migrate(a, fresh));
+    ADD_FAILURE() << "a newer state schema was accepted";
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("is at version 999 (vtsync 9.9.9), newer than this vtsyncd knows"), std::string::npos)
+        << what;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM " + st::quote_ident(fresh) + ".schema_version"),
+            std::to_string(st::latest_state_version() + 1));
+  scalar("DROP SCHEMA " + st::quote_ident(fresh) + " CASCADE");
+}

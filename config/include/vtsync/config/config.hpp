@@ -1,5 +1,6 @@
 #pragma once
-// vtsync's configuration: the TOML file of the outside contract (README), read through one declarative key table.
+// vtsync's configuration: the TOML file of the outside contract (README), read through one declarative key
+// table.
 //
 // Error policy: load() throws config_error, whose what() is "file:key: what is wrong" (the daemon exits 78
 // with it). Nothing here logs, and no message ever contains a secret's value.
