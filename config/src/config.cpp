@@ -206,15 +206,14 @@ std::string read_secret_file(const std::string& path, const origin& at) {
   return value;
 }
 
-// The access key of one instance, the first of: the environment (`env_key`, single instance only),
+// The access key of one instance, the first of: the environment (`env_name`, single instance only),
 // `access_key`, `access_key_file`, `$CREDENTIALS_DIRECTORY/<credential>` (the service: LoadCredential=), and
 // `<credential>` beside the configuration file (root running `vtsyncd check` by hand: the file the credential
 // is loaded from). A file that exists but cannot be read is an error naming it, never a silent fall-through.
-void resolve_access_key(vtiger_settings& v, const std::string& credential,
-                        const std::optional<std::string>& env_key, const environment& env,
-                        const std::string& path, const std::string& where) {
+void resolve_access_key(vtiger_settings& v, const std::string& credential, const char* env_name,
+                        const environment& env, const std::string& path, const std::string& where) {
   const origin at{path, where + ".access_key_file"};
-  if (env_key) {
+  if (const auto env_key = env_name != nullptr ? env.get(env_name) : std::nullopt) {
     v.access_key = *env_key;
   } else if (!v.access_key.empty()) {
     return;
@@ -228,7 +227,8 @@ void resolve_access_key(vtiger_settings& v, const std::string& credential,
     std::error_code ec;
     if (!std::filesystem::exists(beside, ec)) {
       at.fail("missing: no access key (set access_key_file, or provide $CREDENTIALS_DIRECTORY/" + credential +
-              ", or the file " + beside.string() + (env_key ? "" : ", or VTSYNC_VTIGER_ACCESS_KEY") + ")");
+              ", or the file " + beside.string() +
+              (env_name != nullptr ? std::string{", or "} + env_name : std::string{}) + ")");
     }
     v.access_key = read_secret_file(beside.string(), at);
   }
@@ -685,7 +685,7 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
         if (!element.contains(required))
           throw config_error(concat(path, ":", where, ".", required, ": missing: this key is required"));
       }
-      resolve_access_key(one.vtiger, "vtiger-access-key-" + one.vtiger.name, std::nullopt, env, path, where);
+      resolve_access_key(one.vtiger, "vtiger-access-key-" + one.vtiger.name, nullptr, env, path, where);
       if (one.sync.modules.empty())
         throw config_error(concat(path, ":", where, ".modules: missing: no modules (here or in [sync])"));
       for (const auto& other : instances) {
@@ -713,8 +713,7 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
   if (instance_array != nullptr) {
     // Each [[vtiger]] was resolved above; the file-wide rules apply to the rest.
   } else {
-    resolve_access_key(s.vtiger, "vtiger-access-key", env.get("VTSYNC_VTIGER_ACCESS_KEY"), env, path,
-                       "vtiger");
+    resolve_access_key(s.vtiger, "vtiger-access-key", "VTSYNC_VTIGER_ACCESS_KEY", env, path, "vtiger");
   }
 
   for (const auto& k : table) {

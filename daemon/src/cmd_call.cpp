@@ -13,10 +13,8 @@ namespace vtsync::daemon {
 
 int run_call(const common_options& opts, const std::string& operation,
              const std::vector<std::string>& assignments, const std::string& method) {
-  auto settings = load_or_report(opts);
+  auto settings = load_quietly(opts);  // stdout is for the result
   if (!settings) return exit_config;
-  if (opts.log_level.empty()) settings->log.level = "warn";  // stdout is for the result
-  setup_logging(settings->log);
 
   vtiger::param_list params;
   for (const auto& a : assignments) {

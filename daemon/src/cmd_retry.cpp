@@ -10,10 +10,8 @@ namespace vtsync::daemon {
 namespace asio = boost::asio;
 
 int run_retry(const common_options& opts, const std::string& module) {
-  auto settings = load_or_report(opts);
+  auto settings = load_quietly(opts);  // stdout is for the result
   if (!settings) return exit_config;
-  if (opts.log_level.empty()) settings->log.level = "warn";
-  setup_logging(settings->log);
   asio::io_context io{1};
   try {
     const auto count = run_on_loop<std::size_t>(io, [&]() -> asio::awaitable<std::size_t> {

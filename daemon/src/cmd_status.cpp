@@ -13,10 +13,8 @@ namespace asio = boost::asio;
 using nlohmann::json;
 
 int run_status(const common_options& opts, bool as_json) {
-  auto settings = load_or_report(opts);
+  auto settings = load_quietly(opts);  // stdout is for the result
   if (!settings) return exit_config;
-  if (opts.log_level.empty()) settings->log.level = "warn";
-  setup_logging(settings->log);
   asio::io_context io{1};
   try {
     const json status = run_on_loop<json>(io, [&]() -> asio::awaitable<json> {

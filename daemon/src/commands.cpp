@@ -18,4 +18,12 @@ std::optional<config::settings> load_or_report(const common_options& opts) {
   }
 }
 
+std::optional<config::settings> load_quietly(const common_options& opts) {
+  auto s = load_or_report(opts);
+  if (!s) return s;
+  if (opts.log_level.empty()) s->log.level = "warn";
+  setup_logging(s->log);
+  return s;
+}
+
 }  // namespace vtsync::daemon

@@ -24,6 +24,10 @@ struct common_options {
 // Loads the configuration, or prints "file:key: problem" to stderr and returns std::nullopt.
 [[nodiscard]] std::optional<config::settings> load_or_report(const common_options& opts);
 
+// load_or_report, then logging for a command whose stdout is its result: warnings and worse unless
+// --log-level says otherwise.
+[[nodiscard]] std::optional<config::settings> load_quietly(const common_options& opts);
+
 int run_check(const common_options& opts);
 int run_call(const common_options& opts, const std::string& operation,
              const std::vector<std::string>& assignments, const std::string& method);

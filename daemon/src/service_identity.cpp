@@ -17,7 +17,6 @@ void become_service_user() {
   const char* configured = std::getenv("VTSYNC_SERVICE_USER");
   const std::string name = configured != nullptr ? configured : "vtsyncd";
   if (name.empty()) return;
-  errno = 0;
   const passwd* pw = ::getpwnam(name.c_str());
   if (pw == nullptr) return;  // no service user on this machine: stay who we are
   const uid_t uid = pw->pw_uid;
