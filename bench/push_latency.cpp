@@ -29,6 +29,7 @@
 #include "child_process.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/storage/columns.hpp"
 #include "vtsync/sync/record/table.hpp"
@@ -65,6 +66,7 @@ int main(int argc, char** argv) {
   co.conninfo = conninfo;
   st::connection conn{io.get_executor(), co}, listener{io.get_executor(), co}, editor{io.get_executor(), co};
   st::store db{conn, options};
+  st::outbox box{conn, options};
   vtsync::vtiger::client_options vo;
   vo.url = fake.url();
   vo.username = "admin";
@@ -98,7 +100,7 @@ int main(int argc, char** argv) {
     };
     sy::push_settings settings;
     std::map<std::string, st::mirror_table> tables{{table.module, table}};
-    sy::pusher engine{client, listener, db, tables, settings, observer};
+    sy::pusher engine{client, listener, box, tables, settings, observer};
     asio::co_spawn(io, engine.run(), asio::detached);
 
     const std::string insert =

@@ -16,8 +16,8 @@ int run_retry(const common_options& opts, const std::string& module) {
   try {
     const auto count = run_on_loop<std::size_t>(io, [&]() -> asio::awaitable<std::size_t> {
       auto db = co_await open_db(co_await asio::this_coro::executor, *settings, true);
-      const auto n = co_await db.store->retry_failed(module);
-      co_await db.store->notify_outbox("retry");  // wake a running daemon's push engine
+      const auto n = co_await db.outbox->retry_failed(module);
+      co_await db.outbox->notify("retry");  // wake a running daemon's push engine
       db.conn->close();
       co_return n;
     });

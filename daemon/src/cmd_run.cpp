@@ -357,7 +357,7 @@ class daemon_app {
         };
         po.on_failed = [this](std::string_view m) { metrics_.push_failures(m).inc(); };
         po.on_pending = [this](std::int64_t n) { metrics_.outbox_pending().set(static_cast<double>(n)); };
-        inst.pusher = std::make_unique<sync::pusher>(client, notify, *db.store, inst.tables, ps, po);
+        inst.pusher = std::make_unique<sync::pusher>(client, notify, *db.outbox, inst.tables, ps, po);
         if (stopping_) inst.pusher->stop();
         // The engine retries storage failures itself; a lost lease connection must end it instead.
         auto alive = std::make_shared<bool>(true);
@@ -409,6 +409,7 @@ class daemon_app {
     db.conn = std::make_unique<storage::connection>(io_.get_executor(), options);
     co_await db.conn->connect();
     db.store = std::make_unique<storage::store>(*db.conn, state_options_from(inst.settings));
+    db.outbox = std::make_unique<storage::outbox>(*db.conn, state_options_from(inst.settings));
     co_return db;
   }
 

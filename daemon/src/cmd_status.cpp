@@ -26,10 +26,12 @@ int run_status(const common_options& opts, bool as_json) {
       for (const auto& inst : instances) {
         const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
         storage::store instance_store{*first.conn, state_options_from(inst)};
+        storage::outbox instance_outbox{*first.conn, state_options_from(inst)};
         struct {
           storage::connection* conn;
           storage::store* store;
-        } db{first.conn.get(), &instance_store};
+          storage::outbox* outbox;
+        } db{first.conn.get(), &instance_store, &instance_outbox};
         const auto cursors = co_await db.store->load_cursors();
         // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
         const auto state_schema = db.store->options().state_schema;
@@ -52,7 +54,7 @@ int run_status(const common_options& opts, bool as_json) {
             if (c.last_success_at) m["last_success"] = *c.last_success_at;
             if (c.lag_seconds) m["lag_seconds"] = *c.lag_seconds;
           }
-          const auto counts = co_await db.store->count_outbox(module);
+          const auto counts = co_await db.outbox->count(module);
           const auto holder = co_await storage::lease_holder(
               *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "pull:" + module));
           m["holder"] = holder ? json(*holder) : json(nullptr);

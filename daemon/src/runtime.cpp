@@ -11,6 +11,7 @@ boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, cons
   db.conn = std::make_unique<storage::connection>(ex, connection_options_from(s));
   co_await db.conn->connect();
   db.store = std::make_unique<storage::store>(*db.conn, state_options_from(s));
+  db.outbox = std::make_unique<storage::outbox>(*db.conn, state_options_from(s));
   if (migrate) (void)co_await db.store->migrate();
   co_return db;
 }

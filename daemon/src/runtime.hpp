@@ -10,6 +10,7 @@
 #include "config_to_options.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/metrics.hpp"
+#include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/engine/pull.hpp"
@@ -17,10 +18,11 @@
 
 namespace vtsync::daemon {
 
-// One PostgreSQL connection and the store on it (a store is used by one coroutine at a time).
+// One PostgreSQL connection and the repositories on it (used by one coroutine at a time).
 struct db_session {
   std::unique_ptr<storage::connection> conn;
   std::unique_ptr<storage::store> store;
+  std::unique_ptr<storage::outbox> outbox;
 };
 
 // Connects and (if `migrate`) applies migrations. Throws storage::pg_error.

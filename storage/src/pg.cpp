@@ -1,5 +1,6 @@
 #include "vtsync/storage/pg.hpp"
 
+#include "pg_internal.hpp"
 #include "vtsync/storage/columns.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,15 +11,32 @@
 
 namespace vtsync::storage {
 
-namespace {
-
-using wait_type = asio::posix::stream_descriptor::wait_type;
+namespace detail {
 
 std::string trimmed_message(const char* text) {
   std::string s = text != nullptr ? text : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
 }
+
+pg_error error_of(const PGresult* raw) {
+  const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
+  std::string message = trimmed_message(PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY));
+  if (message.empty()) message = trimmed_message(PQresultErrorMessage(raw));
+  if (const char* detail = PQresultErrorField(raw, PG_DIAG_MESSAGE_DETAIL)) {
+    message += " (" + trimmed_message(detail) + ")";
+  }
+  const std::string sqlstate = state != nullptr ? state : "";
+  return pg_error(classify_sqlstate(sqlstate), sqlstate, "PostgreSQL: " + message);
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::busy_guard;
+using detail::trimmed_message;
+using wait_type = asio::posix::stream_descriptor::wait_type;
 
 // Wraps a shared PGresult pointer so `result` (which owns it) is built in one place.
 result take(PGresult* r) { return result{r}; }
@@ -106,22 +124,6 @@ asio::awaitable<bool> connection::wait_socket(wait_type what, clock::time_point 
   if (ec) fail_connection("waiting on the socket: " + ec.message());
   co_return true;
 }
-
-namespace {
-
-// Marks a connection busy for the duration of one public call: a connection serves one coroutine.
-struct busy_guard {
-  explicit busy_guard(bool& flag) : flag_(flag) {
-    if (flag_) throw std::logic_error("vtsync::storage::connection used by two coroutines at once");
-    flag_ = true;
-  }
-  ~busy_guard() { flag_ = false; }
-  busy_guard(const busy_guard&) = delete;
-  busy_guard& operator=(const busy_guard&) = delete;
-  bool& flag_;
-};
-
-}  // namespace
 
 asio::awaitable<void> connection::connect() {
   busy_guard guard{busy_};
@@ -290,16 +292,7 @@ asio::awaitable<result> connection::collect_results(clock::time_point deadline, 
     result r = take(raw);
     const auto status = PQresultStatus(raw);
     if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
-      if (!error) {
-        const char* state = PQresultErrorField(raw, PG_DIAG_SQLSTATE);
-        std::string message = trimmed_message(PQresultErrorField(raw, PG_DIAG_MESSAGE_PRIMARY));
-        if (message.empty()) message = trimmed_message(PQresultErrorMessage(raw));
-        if (const char* detail = PQresultErrorField(raw, PG_DIAG_MESSAGE_DETAIL)) {
-          message += " (" + trimmed_message(detail) + ")";
-        }
-        const std::string sqlstate = state != nullptr ? state : "";
-        error.emplace(classify_sqlstate(sqlstate), sqlstate, "PostgreSQL: " + message);
-      }
+      if (!error) error.emplace(detail::error_of(raw));
     } else if (status == PGRES_COPY_IN && until_copy_in && !error) {
       co_return r;
     } else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {

@@ -118,6 +118,26 @@ std::string copy_rows(const row_batch& arrays) {
 
 std::string copy_column_list(const mirror_table& table) { return column_list(table) + ", _sync_state"; }
 
+std::string rows_source(const mirror_table& table) {
+  std::string unnest = "unnest($1::text[]), unnest($3::text[])";
+  std::string aliases = "vtiger_id, _sync_base";
+  for (std::size_t i = 0; i < table.columns.size(); ++i) {
+    unnest += ", unnest($" + std::to_string(i + 4) + "::text[])";
+    aliases += ", " + quote_ident(table.columns[i].name);
+  }
+  return "ROWS FROM (" + unnest + ") AS r(" + aliases + ")";
+}
+
+std::vector<param> rows_params(const row_batch& rows, const std::string& zone) {
+  std::vector<param> values;
+  values.reserve(rows.columns.size() + 4);
+  values.emplace_back(detail::array_literal(rows.vtiger_ids));
+  values.emplace_back(zone);
+  values.emplace_back(detail::array_literal(rows.bases));
+  for (const auto& column : rows.columns) values.emplace_back(detail::array_literal(column));
+  return values;
+}
+
 std::string to_param(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -14,41 +14,9 @@ namespace {
 
 std::int64_t to_i64(std::string_view s) { return s.empty() ? 0 : std::stoll(std::string{s}); }
 
-outbox_op op_from(std::string_view s) {
-  if (s == "insert") return outbox_op::insert;
-  if (s == "update") return outbox_op::update;
-  return outbox_op::remove;
-}
-
 nlohmann::json parse_json(std::string_view text) {
   if (text.empty()) return nullptr;
   return nlohmann::json::parse(text);
-}
-
-// The rows of a batch as a row source for SQL: ROWS FROM (unnest($1::text[]), unnest($3::text[]), ...)
-// AS r(vtiger_id, _sync_base, <columns>), with $2 the Vtiger server's zone. Column-major parameters, one
-// text[] per column unnested side by side: much cheaper for the server than a JSON document per page (no
-// per-row object lookups), and ROWS FROM has no limit on columns. The pull's upsert and the push's
-// write-back both read their rows from it, so both convert values in the same way (converted_columns).
-std::string rows_source(const mirror_table& table) {
-  std::string unnest = "unnest($1::text[]), unnest($3::text[])";
-  std::string aliases = "vtiger_id, _sync_base";
-  for (std::size_t i = 0; i < table.columns.size(); ++i) {
-    unnest += ", unnest($" + std::to_string(i + 4) + "::text[])";
-    aliases += ", " + quote_ident(table.columns[i].name);
-  }
-  return "ROWS FROM (" + unnest + ") AS r(" + aliases + ")";
-}
-
-// The parameters of rows_source(), and `extra` after them ($<columns + 4>...).
-std::vector<param> rows_params(const row_batch& rows, const std::string& zone) {
-  std::vector<param> values;
-  values.reserve(rows.columns.size() + 4);
-  values.emplace_back(detail::array_literal(rows.vtiger_ids));
-  values.emplace_back(zone);
-  values.emplace_back(detail::array_literal(rows.bases));
-  for (const auto& column : rows.columns) values.emplace_back(detail::array_literal(column));
-  return values;
 }
 
 }  // namespace
@@ -99,7 +67,7 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table, const 
   // Built only when the page is upserted.
   std::vector<param> values;
   const auto upsert_values = [&]() -> const std::vector<param>& {
-    if (values.empty()) values = rows_params(rows, options_.vtiger_timezone);
+    if (values.empty()) values = detail::rows_params(rows, options_.vtiger_timezone);
     return values;
   };
 
@@ -112,8 +80,8 @@ asio::awaitable<page_result> store::store_page(const mirror_table& table, const 
     old_values.append("t.").append(q).append(", ");
     new_values.append("EXCLUDED.").append(q).append(", ");
   }
-  std::string sql = "WITH r AS (SELECT * FROM " + rows_source(table) + "), up AS (INSERT INTO " + target +
-                    " AS t (" + detail::column_list(table) + ", _sync_state, _sync_error) SELECT " +
+  std::string sql = "WITH r AS (SELECT * FROM " + detail::rows_source(table) + "), up AS (INSERT INTO " +
+                    target + " AS t (" + detail::column_list(table) + ", _sync_state, _sync_error) SELECT " +
                     detail::converted_columns(table, "r", "z.zone") +
                     ", 'synced', NULL FROM r, (SELECT $2::text AS zone) z " +
                     "ON CONFLICT (vtiger_id) DO UPDATE SET " + set_list +
@@ -324,195 +292,6 @@ asio::awaitable<std::vector<backfill_range>> store::load_backfill(std::string_vi
     out.push_back(r);
   }
   co_return out;
-}
-
-asio::awaitable<std::vector<outbox_entry>> store::claim(int limit) {
-  const std::string s = quote_ident(options_.state_schema);
-  const std::string sql =
-      "WITH c AS (SELECT o.id FROM " + s +
-      ".outbox o WHERE o.state = 'pending' AND o.schema_name = $2 AND NOT EXISTS (SELECT 1 FROM " + s +
-      ".outbox p WHERE p.schema_name = o.schema_name AND p.table_name = o.table_name AND p.row_id = o.row_id "
-      "AND p.id < o.id AND p.state IN ('pending', 'in_flight')) ORDER BY o.id LIMIT $1 FOR UPDATE SKIP "
-      "LOCKED), "
-      "claimed AS (UPDATE " +
-      s +
-      ".outbox o SET state = 'in_flight', attempts = o.attempts + 1, updated_at = clock_timestamp() FROM c "
-      "WHERE o.id = c.id RETURNING o.*) "
-      "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
-      "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
-      "coalesce(k.idempotency_key, ''), k.created_at::text FROM claimed k ORDER BY k.id";
-  auto res = co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<result> {
-        co_return co_await c.query(sql, params(std::to_string(limit), options_.mirror_schema));
-      },
-      options_.retry);
-
-  std::vector<outbox_entry> out;
-  for (int i = 0; i < res.rows(); ++i) {
-    outbox_entry e;
-    e.id = to_i64(res.value(i, 0));
-    e.schema = res.value(i, 1);
-    e.table = res.value(i, 2);
-    e.module = res.value(i, 3);
-    e.row_id = to_i64(res.value(i, 4));
-    e.vtiger_id = res.get(i, 5);
-    e.op = op_from(res.value(i, 6));
-    for (const auto& col : parse_json(res.value(i, 7))) e.changed_columns.push_back(col.get<std::string>());
-    e.old_values = parse_json(res.value(i, 8));
-    e.new_values = parse_json(res.value(i, 9));
-    e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
-    e.idempotency_key = res.value(i, 11);
-    e.created_at = res.value(i, 12);
-    out.push_back(std::move(e));
-  }
-  co_return out;
-}
-
-asio::awaitable<void> store::mark_done(const mirror_table& table, const outbox_entry& entry,
-                                       const std::optional<row_batch>& written_back) {
-  const std::string s = quote_ident(options_.state_schema);
-  const std::string target = table.qualified_name();
-  const bool write_back = written_back && written_back->size() == 1;
-  std::optional<std::string> vtiger_id;
-  if (write_back) vtiger_id = written_back->vtiger_ids.front();
-  const std::string row_id = std::to_string(entry.row_id);
-  std::vector<param> write_back_params;
-  if (write_back) {
-    write_back_params = rows_params(*written_back, options_.vtiger_timezone);
-    write_back_params.emplace_back(row_id);
-  }
-  const std::string write_back_sql =
-      "UPDATE " + target + " AS t SET (" + detail::column_list(table) +
-      ", _sync_state, _sync_error) = (SELECT " + detail::converted_columns(table, "r", "z.zone") +
-      ", 'synced', NULL FROM " + rows_source(table) + ", (SELECT $2::text AS zone) z) WHERE t._row_id = $" +
-      std::to_string(table.columns.size() + 4);
-  co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<void> {
-        co_await c.query("UPDATE " + s +
-                             ".outbox SET state = 'done', error = NULL, updated_at = clock_timestamp() "
-                             "WHERE id = $1",
-                         params(std::to_string(entry.id)));
-        if (entry.op == outbox_op::remove) co_return;
-        auto later =
-            co_await c.query("SELECT EXISTS (SELECT 1 FROM " + s +
-                                 ".outbox WHERE schema_name = $1 AND table_name = $2 AND row_id = $3 "
-                                 "AND id > $4 AND state IN ('pending', 'in_flight'))",
-                             params(table.schema, table.table, row_id, std::to_string(entry.id)));
-        const bool changed_again = later.value(0, 0) == "t";
-        if (vtiger_id) {
-          // The pull may have stored the new record as a row of its own before we got here: merge it away.
-          co_await c.query("DELETE FROM " + target + " WHERE vtiger_id = $1 AND _row_id <> $2",
-                           params(*vtiger_id, row_id));
-          co_await c.query(
-              "UPDATE " + s +
-                  ".outbox SET vtiger_id = $1 WHERE schema_name = $2 AND table_name = $3 AND row_id = $4 "
-                  "AND vtiger_id IS NULL",
-              params(*vtiger_id, table.schema, table.table, row_id));
-        }
-        if (write_back && !changed_again) {
-          co_await c.query(write_back_sql, write_back_params);
-        } else if (write_back) {
-          // The user changed the row again meanwhile: keep those values (their entry is still to push).
-          co_await c.query("UPDATE " + target +
-                               " SET vtiger_id = coalesce($1, vtiger_id), _sync_base = $2 WHERE _row_id = $3",
-                           params(vtiger_id, written_back->bases.front(), row_id));
-        } else if (!changed_again) {
-          co_await c.query(
-              "UPDATE " + target + " SET _sync_state = 'synced', _sync_error = NULL WHERE _row_id = $1",
-              params(row_id));
-        }
-      },
-      options_.retry);
-}
-
-asio::awaitable<void> store::mark_failed(const outbox_entry& entry, std::string_view error) {
-  const std::string s = quote_ident(options_.state_schema);
-  const std::string target = quote_ident(entry.schema) + "." + quote_ident(entry.table);
-  co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<void> {
-        co_await c.query(
-            "UPDATE " + s +
-                ".outbox SET state = 'failed', error = $2, updated_at = clock_timestamp() WHERE id = $1",
-            params(std::to_string(entry.id), std::string{error}));
-        if (entry.op != outbox_op::remove) {
-          co_await c.query(
-              "UPDATE " + target + " SET _sync_state = 'failed', _sync_error = $2 WHERE _row_id = $1",
-              params(std::to_string(entry.row_id), std::string{error}));
-        }
-      },
-      options_.retry);
-}
-
-asio::awaitable<void> store::release(const outbox_entry& entry, std::string_view error) {
-  const std::string sql = "UPDATE " + quote_ident(options_.state_schema) +
-                          ".outbox SET state = 'pending', error = $2, updated_at = clock_timestamp() "
-                          "WHERE id = $1 AND state = 'in_flight'";
-  co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<void> {
-        co_await c.query(sql, params(std::to_string(entry.id), std::string{error}));
-      },
-      options_.retry);
-}
-
-asio::awaitable<std::size_t> store::reset_in_flight() {
-  const std::string sql =
-      "UPDATE " + quote_ident(options_.state_schema) +
-      ".outbox SET state = 'pending', updated_at = clock_timestamp() WHERE state = 'in_flight' "
-      "AND schema_name = $1";
-  co_return co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<std::size_t> {
-        co_return static_cast<std::size_t>(
-            (co_await c.query(sql, params(options_.mirror_schema))).affected_rows());
-      },
-      options_.retry);
-}
-
-asio::awaitable<std::size_t> store::retry_failed(std::string_view module) {
-  const std::string sql = "UPDATE " + quote_ident(options_.state_schema) +
-                          ".outbox SET state = 'pending', updated_at = clock_timestamp() "
-                          "WHERE state = 'failed' AND ($1 = '' OR module = $1) AND schema_name = $2";
-  co_return co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<std::size_t> {
-        co_return static_cast<std::size_t>(
-            (co_await c.query(sql, params(std::string{module}, options_.mirror_schema))).affected_rows());
-      },
-      options_.retry);
-}
-
-asio::awaitable<outbox_counts> store::count_outbox(std::string_view module) {
-  auto res = co_await conn_.query(
-      "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'), "
-      "count(*) FILTER (WHERE state = 'failed') FROM " +
-          quote_ident(options_.state_schema) +
-          ".outbox WHERE state <> 'done' AND ($1 = '' OR module = $1) "
-          "AND schema_name = $2",
-      params(std::string{module}, options_.mirror_schema));
-  co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
-}
-
-asio::awaitable<void> store::notify_outbox(std::string_view payload) {
-  const std::string channel{outbox_channel};
-  (void)co_await conn_.query("SELECT pg_notify($1, $2)", params(channel, std::string{payload}));
-}
-
-asio::awaitable<void> store::log_conflict(const conflict_record& conflict) {
-  const std::string sql = "INSERT INTO " + quote_ident(options_.state_schema) +
-                          ".conflicts (module, vtiger_id, field, local_value, remote_value, decision, "
-                          "schema_name) VALUES ($1, $2, $3, $4, $5, $6, $7)";
-  co_await run_transaction(
-      conn_,
-      [&](connection& c) -> asio::awaitable<void> {
-        co_await c.query(sql,
-                         params(conflict.module, conflict.vtiger_id, conflict.field, conflict.local_value,
-                                conflict.remote_value, conflict.decision, options_.mirror_schema));
-      },
-      options_.retry);
 }
 
 }  // namespace vtsync::storage

@@ -16,7 +16,7 @@
 #include "child_process.hpp"
 #include "test_env.hpp"
 #include "vtsync/storage/pg.hpp"
-#include "vtsync/storage/push_support.hpp"
+#include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/engine/push.hpp"
@@ -77,6 +77,7 @@ class push_test : public ::testing::Test {
     conn = std::make_unique<st::connection>(io.get_executor(), connection_options());
     listener = std::make_unique<st::connection>(io.get_executor(), connection_options());
     db = std::make_unique<st::store>(*conn, options);
+    box = std::make_unique<st::outbox>(*conn, options);
     run(db->migrate());
     exec_scalar(admin.get(), "CREATE SCHEMA " + st::quote_ident(mirror_schema));
     client = std::make_unique<vtiger::client>(io.get_executor(), fake_client_options(fake->url()));
@@ -88,11 +89,12 @@ class push_test : public ::testing::Test {
 
   void make_pusher(sync::push_settings settings) {
     std::map<std::string, st::mirror_table> tables{{table.module, table}};
-    engine = std::make_unique<sync::pusher>(*client, *listener, *db, std::move(tables), std::move(settings));
+    engine = std::make_unique<sync::pusher>(*client, *listener, *box, std::move(tables), std::move(settings));
   }
 
   void TearDown() override {
     engine.reset();
+    box.reset();
     db.reset();
     listener.reset();
     conn.reset();
@@ -157,6 +159,7 @@ class push_test : public ::testing::Test {
   st::state_options options;
   std::unique_ptr<st::connection> conn, listener;
   std::unique_ptr<st::store> db;
+  std::unique_ptr<st::outbox> box;
   std::unique_ptr<vtiger::client> client;
   st::mirror_table table;
   std::unique_ptr<sync::pusher> engine;

@@ -1,5 +1,5 @@
 // Needs: PostgreSQL (VTSYNC_TEST_POSTGRES), fake Vtiger (for the mirror table's describe).
-// The storage queries the push engine adds: coalescing, row snapshots, server-zone times.
+// The outbox as the push engine uses it: claims that fold later edits and read the row, server-zone times.
 #include "record_rows.hpp"
 #include "push_fixture.hpp"
 
@@ -22,10 +22,11 @@ TEST_F(push_support, CoalescingFoldsLaterUpdatesUpToADelete) {
   sql("DELETE FROM " + contacts());
   sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Other')");  // another row: untouched
 
-  auto claimed = run(db->claim(10));
+  const std::vector<st::mirror_table> tables{table};
+  auto batch = run(box->claim(tables, 10));
+  auto& claimed = batch.entries;
   ASSERT_EQ(claimed.size(), 2u);  // one entry per row
-  const auto folded = run(st::coalesce_pending(*db, claimed));
-  EXPECT_EQ(folded, 2u);
+  EXPECT_EQ(batch.coalesced, 2u);
   const auto& head = claimed[0];
   EXPECT_EQ(head.op, st::outbox_op::update);
   EXPECT_EQ(head.changed_columns, (std::vector<std::string>{"department", "title"}));
@@ -40,8 +41,10 @@ TEST_F(push_support, CoalescingFoldsLaterUpdatesUpToADelete) {
   EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE error = 'coalesced into " +
                 std::to_string(head.id) + "'"),
             "2");
-  // Nothing more to fold the second time.
-  EXPECT_EQ(run(st::coalesce_pending(*db, claimed)), 0u);
+  // The row's delete waits for the in-flight update; nothing else is left to claim or fold.
+  const auto again = run(box->claim(tables, 10));
+  EXPECT_TRUE(again.entries.empty());
+  EXPECT_EQ(again.coalesced, 0u);
 }
 
 TEST_F(push_support, RowSnapshotAndServerTime) {
@@ -49,8 +52,10 @@ TEST_F(push_support, RowSnapshotAndServerTime) {
   sql("INSERT INTO " + contacts() +
       " (lastname, birthday, donotcall, modifiedtime) VALUES ('Snap', '1990-02-03', "
       "true, '2026-01-02 10:00:00+00')");
-  const auto row_id = std::stoll(sql("SELECT _row_id FROM " + contacts()));
-  const auto row = run(st::load_row(*db, table, row_id));
+  const std::vector<st::mirror_table> tables{table};
+  const auto batch = run(box->claim(tables, 10));
+  ASSERT_EQ(batch.entries.size(), 1u);
+  const auto& row = batch.entries[0].row;
   ASSERT_TRUE(row.has_value());
   EXPECT_FALSE(row->vtiger_id.has_value());
   EXPECT_TRUE(row->sync_base.is_null());
@@ -62,17 +67,23 @@ TEST_F(push_support, RowSnapshotAndServerTime) {
   EXPECT_EQ(values["modifiedtime"], "2026-01-02 10:00:00");
   EXPECT_EQ(values["title"], "");
   EXPECT_FALSE(values.contains("_sync_state"));
-  EXPECT_FALSE(run(st::load_row(*db, table, row_id + 1000)).has_value());
+  // A row deleted before the claim has no snapshot.
+  sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Gone')");
+  sql("DELETE FROM " + contacts() + " WHERE lastname = 'Gone'");
+  const auto gone = run(box->claim(tables, 10));
+  ASSERT_EQ(gone.entries.size(), 1u);
+  EXPECT_EQ(gone.entries[0].op, st::outbox_op::insert);
+  EXPECT_FALSE(gone.entries[0].row.has_value());
 
-  EXPECT_EQ(run(st::to_vtiger_time(*db, "2026-01-02 10:00:05.7+00", std::chrono::seconds{-300})),
+  EXPECT_EQ(run(box->to_vtiger_time("2026-01-02 10:00:05.7+00", std::chrono::seconds{-300})),
             "2026-01-02 09:55:05");
   st::state_options berlin = options;
   berlin.vtiger_timezone = "Europe/Berlin";
-  st::store other{*conn, berlin};
-  EXPECT_EQ(run(st::to_vtiger_time(other, "2026-07-01 10:00:00+00")), "2026-07-01 12:00:00");
+  st::outbox other{*conn, berlin};
+  EXPECT_EQ(run(other.to_vtiger_time("2026-07-01 10:00:00+00")), "2026-07-01 12:00:00");
 
   const std::vector<std::string> ids{"12x1", "12x2"};
-  EXPECT_TRUE(run(st::held_vtiger_ids(*db, table, ids)).empty());
+  EXPECT_TRUE(run(box->held_vtiger_ids(table, ids)).empty());
   sql("UPDATE " + contacts() + " SET vtiger_id = '12x2'");
-  EXPECT_EQ(run(st::held_vtiger_ids(*db, table, ids)), (std::vector<std::string>{"12x2"}));
+  EXPECT_EQ(run(box->held_vtiger_ids(table, ids)), (std::vector<std::string>{"12x2"}));
 }

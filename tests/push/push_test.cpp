@@ -164,7 +164,7 @@ TEST_F(push, RejectedRowFailsWithVtigersMessageWhileTheOthersArrive) {
   EXPECT_EQ(remote(id)["email"], "bad@example.invalid");
   EXPECT_EQ(row("_sync_state", "vtiger_id = '" + id + "'"), "synced");
   // `vtsyncd retry` afterwards puts the old failed insert back: it must not create a second record.
-  EXPECT_EQ(run(db->retry_failed("Contacts")), 1u);
+  EXPECT_EQ(run(box->retry_failed("Contacts")), 1u);
   drain();
   EXPECT_EQ(requests("create"), creates + 1);
   EXPECT_EQ(dump().size(), 101u);
@@ -178,7 +178,7 @@ TEST_F(push, RetryAfterFailureSendsTheRowsCurrentValues) {
   // The user fixes the row, and `vtsyncd retry` puts the failed insert back: the insert goes out with the
   // row's current values (the fix folded in), as one create.
   sql("UPDATE " + contacts() + " SET lastname = 'Now' WHERE firstname = 'Later'");
-  EXPECT_EQ(run(db->retry_failed()), 1u);
+  EXPECT_EQ(run(box->retry_failed()), 1u);
   drain();
   const auto id = row("vtiger_id", "firstname = 'Later'");
   ASSERT_FALSE(id.empty());
@@ -232,15 +232,16 @@ TEST_F(push, AStoreOfAnotherMirrorSchemaLeavesTheseEntriesAlone) {
   start();
   st::state_options other_options = options;
   other_options.mirror_schema = mirror_schema + "_other";
-  st::store other{*conn, other_options};
+  st::outbox other{*conn, other_options};
   sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Mine')");
-  EXPECT_TRUE(run(other.claim(50)).empty());
-  EXPECT_EQ(run(other.count_outbox()).pending, 0);
-  const auto claimed = run(db->claim(50));
-  ASSERT_EQ(claimed.size(), 1u);
+  const std::vector<st::mirror_table> tables{table};
+  EXPECT_TRUE(run(other.claim(tables, 50)).entries.empty());
+  EXPECT_EQ(run(other.count()).pending, 0);
+  const auto claimed = run(box->claim(tables, 50));
+  ASSERT_EQ(claimed.entries.size(), 1u);
   EXPECT_EQ(run(other.reset_in_flight()), 0u);
   EXPECT_EQ(sql("SELECT state FROM " + state("outbox")), "in_flight");
-  EXPECT_EQ(run(db->reset_in_flight()), 1u);
+  EXPECT_EQ(run(box->reset_in_flight()), 1u);
 }
 
 TEST_F(push, DeleteOfARecordAlreadyDeletedInVtigerIsDone) {

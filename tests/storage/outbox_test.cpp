@@ -7,7 +7,7 @@
 #include <set>
 
 #include "record_rows.hpp"
-#include "vtsync/storage/push_support.hpp"
+#include "vtsync/storage/outbox.hpp"
 #include "storage_fixture.hpp"
 
 namespace vt = vtsync::test;
@@ -24,6 +24,12 @@ class outbox : public vt::storage_test {
     table = contacts_table();
     run(db->ensure_table(table));
     run(db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
+    box = std::make_unique<st::outbox>(*conn, options);
+    tables = {table};
+  }
+
+  std::vector<st::outbox_entry> claim(st::outbox& from, int limit = 10) {
+    return run(from.claim(tables, limit)).entries;
   }
 
   // Waits for the capture trigger's notification for our table (other tests share the channel).
@@ -47,6 +53,8 @@ class outbox : public vt::storage_test {
   }
 
   st::mirror_table table;
+  std::vector<st::mirror_table> tables;
+  std::unique_ptr<st::outbox> box;
 };
 
 }  // namespace
@@ -114,89 +122,94 @@ TEST_F(outbox, DaemonWritesAndInternalOnlyUpdatesAreNotCaptured) {
 TEST_F(outbox, ClaimGivesEachRowsChangesInOrderAndMarkDoneWritesBack) {
   st::state_options kolkata = options;
   kolkata.vtiger_timezone = "Asia/Kolkata";
-  st::store push{*conn, kolkata};
+  st::outbox push{*conn, kolkata};
   scalar("INSERT INTO " + mirror("contacts") +
          " (lastname, donotcall, birthday, support_start_date, createdtime, assigned_user_id) VALUES "
          "('Lamarr', true, '1914-11-09', NULL, '2026-01-01 00:00:00+00', '19x1')");
   scalar("UPDATE " + mirror("contacts") + " SET title = 'Inventor' WHERE lastname = 'Lamarr'");
 
-  auto batch = run(push.claim(10));
-  ASSERT_EQ(batch.size(), 1u);  // the update waits for the insert of the same row
-  const auto& created = batch[0];
+  const auto claimed = run(push.claim(tables, 10));
+  ASSERT_EQ(claimed.entries.size(), 1u);  // the update made before the claim is folded into the insert
+  EXPECT_EQ(claimed.coalesced, 1u);
+  const auto& created = claimed.entries[0];
   EXPECT_EQ(created.op, st::outbox_op::insert);
   EXPECT_EQ(created.attempts, 1);
-  // What the push sends for it: the row's values as Vtiger takes them.
-  const auto created_row = run(st::load_row(push, table, created.row_id));
+  // What the push sends for it: the row's values as Vtiger takes them, read with the claim.
+  const auto& created_row = created.row;
   ASSERT_TRUE(created_row.has_value());
   const auto created_values = vtsync::record::to_vtiger_values(table, created_row->values);
   EXPECT_EQ(created_values["lastname"], "Lamarr");
+  EXPECT_EQ(created_values["title"], "Inventor");
   EXPECT_EQ(created_values["donotcall"], "1");
   EXPECT_EQ(created_values["birthday"], "1914-11-09");
   EXPECT_EQ(created_values["createdtime"], "2026-01-01 05:30:00");  // in the server's zone
   EXPECT_EQ(created_values["support_start_date"], "");
-  EXPECT_TRUE(run(push.claim(10)).empty());  // in flight: nothing else for that row
+  // The user changes the row while its create is in flight: that change waits for the create.
+  scalar("UPDATE " + mirror("contacts") + " SET title = 'Actress' WHERE lastname = 'Lamarr'");
+  EXPECT_TRUE(claim(push).empty());
 
   // Vtiger created it as 12x500. The user changed the row meanwhile, so the row keeps the local value.
   auto server = vt::contact_record(500);
   server["lastname"] = "Lamarr";
+  server["title"] = "Inventor";
   run(push.mark_done(table, created, vt::written_back(table, server)));
-  EXPECT_EQ(row("vtiger_id || '/' || title || '/' || _sync_state || '/' || (_sync_base::jsonb->>'lastname')",
+  EXPECT_EQ(row("vtiger_id || '/' || title || '/' || _sync_state || '/' || (_sync_base::jsonb->>'title')",
                 "lastname = 'Lamarr'"),
-            "12x500/Inventor/pending/Lamarr");
+            "12x500/Actress/pending/Inventor");
 
-  batch = run(push.claim(10));
+  auto batch = claim(push);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].op, st::outbox_op::update);
   EXPECT_EQ(batch[0].vtiger_id, "12x500");
-  EXPECT_EQ(vtsync::record::to_vtiger_values(table, batch[0].new_values), json({{"title", "Inventor"}}));
-  server["title"] = "Inventor";
+  EXPECT_EQ(vtsync::record::to_vtiger_values(table, batch[0].new_values), json({{"title", "Actress"}}));
+  server["title"] = "Actress";
   server["modifiedtime"] = "2026-11-29 10:00:00";
   run(push.mark_done(table, batch[0], vt::written_back(table, server)));
   EXPECT_EQ(row("title || '/' || _sync_state || '/' || to_char(modifiedtime AT TIME ZONE 'UTC', 'HH24:MI')",
                 "vtiger_id = '12x500'"),
-            "Inventor/synced/04:30");  // 10:00 in Kolkata
-  const auto counts = run(push.count_outbox());
+            "Actress/synced/04:30");  // 10:00 in Kolkata
+  const auto counts = run(push.count());
   EXPECT_EQ(counts.pending + counts.in_flight + counts.failed, 0);
-  EXPECT_EQ(outbox_size(), "2");  // the daemon's write-back was not captured
+  EXPECT_EQ(outbox_size(), "3");  // the daemon's write-back was not captured
 }
 
 TEST_F(outbox, MarkDoneMergesARowThePullAlreadyStored) {
   scalar("INSERT INTO " + mirror("contacts") + " (lastname, assigned_user_id) VALUES ('Noether', '19x1')");
   const auto local_row = row("_row_id", "lastname = 'Noether'");
-  auto batch = run(db->claim(10));
+  auto batch = claim(*box);
   ASSERT_EQ(batch.size(), 1u);
   auto server = vt::contact_record(700);
   server["lastname"] = "Noether";
   run(db->store_page(table,
                      vt::rows(table, std::vector<json>{server})));  // the pull saw the new record first
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "2");
-  run(db->mark_done(table, batch[0], vt::written_back(table, server)));
+  run(box->mark_done(table, batch[0], vt::written_back(table, server)));
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "1");
   EXPECT_EQ(row("_row_id", "vtiger_id = '12x700'"), local_row);
 }
 
 TEST_F(outbox, FailuresAreRecordedAndCanBeRetried) {
   scalar("UPDATE " + mirror("contacts") + " SET lastname = '' WHERE vtiger_id = '12x1'");
-  auto batch = run(db->claim(10));
+  auto batch = claim(*box);
   ASSERT_EQ(batch.size(), 1u);
-  run(db->mark_failed(batch[0], "MANDATORY_FIELDS_MISSING: lastname does not have a value"));
+  run(box->mark_failed(batch[0], "MANDATORY_FIELDS_MISSING: lastname does not have a value"));
   EXPECT_EQ(row("_sync_state || ': ' || _sync_error", "vtiger_id = '12x1'"),
             "failed: MANDATORY_FIELDS_MISSING: lastname does not have a value");
-  EXPECT_EQ(run(db->count_outbox("Contacts")).failed, 1);
-  EXPECT_TRUE(run(db->claim(10)).empty());
+  EXPECT_EQ(run(box->count("Contacts")).failed, 1);
+  EXPECT_TRUE(claim(*box).empty());
   EXPECT_EQ(outbox_size(), "1");  // the daemon's marking was not captured
 
-  EXPECT_EQ(run(db->retry_failed("Contacts")), 1u);
-  batch = run(db->claim(10));
+  EXPECT_EQ(run(box->retry_failed("Contacts")), 1u);
+  batch = claim(*box);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].attempts, 2);
 
-  run(db->release(batch[0], "HTTP 503"));
-  EXPECT_EQ(run(db->count_outbox()).pending, 1);
-  batch = run(db->claim(10));
+  run(box->release(batch[0], "HTTP 503"));
+  EXPECT_EQ(run(box->count()).pending, 1);
+  batch = claim(*box);
   ASSERT_EQ(batch.size(), 1u);
-  EXPECT_EQ(run(db->reset_in_flight()), 1u);  // as at start-up after a crash
-  batch = run(db->claim(10));
+  EXPECT_EQ(run(box->reset_in_flight()), 1u);  // as at start-up after a crash
+  batch = claim(*box);
   ASSERT_EQ(batch.size(), 1u);
   EXPECT_EQ(batch[0].attempts, 4);
 }
@@ -205,15 +218,15 @@ TEST_F(outbox, ConcurrentClaimersNeverShareAnEntry) {
   scalar("INSERT INTO " + mirror("contacts") +
          " (lastname, assigned_user_id) SELECT 'Bulk' || g, '19x1' FROM generate_series(1, 20) g");
   st::connection other{io.get_executor(), connection_options()};
-  st::store second{other, options};
+  st::outbox second{other, options};
   std::vector<st::outbox_entry> a, b;
-  asio::co_spawn(io, db->claim(15), [&](std::exception_ptr e, std::vector<st::outbox_entry> v) {
+  asio::co_spawn(io, box->claim(tables, 15), [&](std::exception_ptr e, st::claimed_batch v) {
     ASSERT_FALSE(e);
-    a = std::move(v);
+    a = std::move(v.entries);
   });
-  asio::co_spawn(io, second.claim(15), [&](std::exception_ptr e, std::vector<st::outbox_entry> v) {
+  asio::co_spawn(io, second.claim(tables, 15), [&](std::exception_ptr e, st::claimed_batch v) {
     ASSERT_FALSE(e);
-    b = std::move(v);
+    b = std::move(v.entries);
   });
   io.restart();
   io.run();
@@ -226,7 +239,7 @@ TEST_F(outbox, ConcurrentClaimersNeverShareAnEntry) {
 }
 
 TEST_F(outbox, ConflictsAreLogged) {
-  run(db->log_conflict({"Contacts", "12x1", "title", "local", "remote", "remote_wins"}));
+  run(box->log_conflict({"Contacts", "12x1", "title", "local", "remote", "remote_wins"}));
   EXPECT_EQ(scalar("SELECT module || vtiger_id || field || local_value || remote_value || decision FROM " +
                    state("conflicts")),
             "Contacts12x1titlelocalremoteremote_wins");

@@ -37,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -110,6 +111,12 @@ template <class... Args>
   return out;
 }
 
+// One statement of a pipeline: its text and parameters.
+struct statement {
+  std::string sql;
+  std::vector<param> params;
+};
+
 struct notification {
   std::string channel;
   std::string payload;
@@ -155,6 +162,11 @@ class connection {
   // Throws pg_error as query() does; a failed COPY (a unique violation, bad data) aborts the surrounding
   // transaction, so callers that want to go on wrap it in a savepoint.
   asio::awaitable<result> copy_in(std::string_view sql, std::string_view data);
+
+  // Statements sent together in ONE round trip (libpq pipeline mode) and run as one implicit transaction:
+  // all of them commit at the end, or the first error aborts the rest, rolls everything back and is thrown.
+  // Returns each statement's result, in order. Throws pg_error as query() does.
+  asio::awaitable<std::vector<result>> pipeline(std::span<const statement> statements);
 
   // LISTEN on a channel (quoted safely); remembered and re-issued after every reconnect.
   asio::awaitable<void> listen(std::string channel);
@@ -214,6 +226,11 @@ struct retry_policy {
 
 // Pause before the attempt after `failed_attempts` failures (exponential, capped).
 asio::awaitable<void> retry_pause(connection& conn, const retry_policy& policy, int failed_attempts);
+
+// Runs `statements` as one transaction in one round trip (connection::pipeline), marked as the daemon's
+// own like run_transaction's, with the same retries. Returns the statements' results (without the marking).
+asio::awaitable<std::vector<result>> run_pipeline(connection& conn, std::vector<statement> statements,
+                                                  retry_policy policy = {});
 
 // Runs `body(conn)` inside BEGIN ... COMMIT, marking the transaction as the daemon's own
 // (set_config('vtsync.origin', 'daemon', true)) so the capture triggers do not record it.

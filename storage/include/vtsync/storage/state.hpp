@@ -1,7 +1,7 @@
 #pragma once
-// The daemon's state in PostgreSQL (schema `vtsync` by default) and the operations the sync engine runs on
-// the mirror: versioned migrations, the page store with its cursor, deletion scans, backfill ranges, the
-// outbox of local changes and the conflicts log.
+// The daemon's state in PostgreSQL (schema `vtsync` by default) and the pull's operations on the mirror:
+// versioned migrations, the page store with its cursor, deletion scans and backfill ranges. The outbox of
+// local changes and the conflicts log are the outbox repository's (outbox.hpp).
 //
 // Error policy: every operation throws pg_error (pg.hpp) for infrastructure and data failures. Each write
 // runs in one transaction through run_transaction(): connection loss, timeouts, serialization failures and
@@ -21,7 +21,8 @@
 //       a resumable backfill: the id space split into ranges, each remembering how far it got.
 //   outbox(id, schema_name, table_name, module, row_id, vtiger_id, op, changed_columns, old_values,
 //          new_values, state, attempts, error, idempotency_key, created_at, updated_at)
-//       op: insert | update | delete; state: pending -> in_flight -> done | failed. old/new values are
+//       op: insert | update | delete; state: pending -> in_flight -> done | failed. vtiger_id: the row's
+//       id at capture, or the id of an accepted create (outbox.hpp). old/new values are
 //       to_jsonb() of the changed data columns (all data columns for insert (new) and delete (old)).
 //       idempotency_key: a uuid on inserts, for engines that make creates idempotent.
 //   conflicts(id, module, vtiger_id, field, local_value, remote_value, decision, at, schema_name)
@@ -42,9 +43,6 @@
 #include <vector>
 
 namespace vtsync::storage {
-
-// The NOTIFY channel the capture triggers signal (payload: "<schema>.<table>").
-inline constexpr std::string_view outbox_channel = "vtsync_outbox";
 
 [[nodiscard]] int latest_state_version() noexcept;
 // The vtsync release (CHANGELOG.md version) that brought each migration, in order (one per version).
@@ -119,39 +117,6 @@ struct page_result {
 
 enum class remote_delete { remove, mark };  // on_remote_delete = "delete" | "mark"
 
-enum class outbox_op { insert, update, remove };
-
-struct outbox_entry {
-  std::int64_t id = 0;
-  std::string schema;
-  std::string table;
-  std::string module;
-  std::int64_t row_id = 0;
-  std::optional<std::string> vtiger_id;  // the record's id when known (filled in after a create is done)
-  outbox_op op = outbox_op::insert;
-  std::vector<std::string> changed_columns;
-  nlohmann::json old_values;  // to_jsonb form (null for insert)
-  nlohmann::json new_values;  // to_jsonb form (null for delete)
-  int attempts = 0;           // including this one
-  std::string idempotency_key;
-  std::string created_at;
-};
-
-struct conflict_record {
-  std::string module;
-  std::string vtiger_id;
-  std::string field;
-  std::optional<std::string> local_value;
-  std::optional<std::string> remote_value;
-  std::string decision;  // e.g. "remote_wins"
-};
-
-struct outbox_counts {
-  std::int64_t pending = 0;
-  std::int64_t in_flight = 0;
-  std::int64_t failed = 0;
-};
-
 // The state and mirror operations, all on one connection (used by one coroutine at a time). Arguments are
 // taken by reference: co_await each call in the expression that makes it (as usual with Asio awaitables).
 // Inside a coroutine, pass page_options as a named variable, not a braced temporary: GCC 12 destroys
@@ -196,39 +161,6 @@ class store {
   // Replaces the module's backfill plan; loads it (ordered by range_no).
   asio::awaitable<void> plan_backfill(std::string_view module, std::span<const backfill_range> ranges);
   asio::awaitable<std::vector<backfill_range>> load_backfill(std::string_view module);
-
-  // --- push side -------------------------------------------------------------------------------------
-  // claim, reset_in_flight, retry_failed and count_outbox see only the entries of this store's
-  // mirror_schema (as the cursors do), so daemons with different postgres.schema can share one database
-  // and state schema without taking, or resetting, each other's changes.
-  // Claims up to `limit` pending entries, oldest first, at most one per row and none for a row that still
-  // has an older entry pending or in flight (so each record's changes go out in commit order). Claimed
-  // entries become in_flight with attempts + 1. Concurrent claimers never get the same entry
-  // (FOR UPDATE SKIP LOCKED).
-  asio::awaitable<std::vector<outbox_entry>> claim(int limit);
-  // The push succeeded. `written_back` is the record Vtiger returned (create/revise) as a row of one
-  // (sync/record/table.hpp: to_row), if any: the row gets its vtiger_id, the server's values and
-  // _sync_state = 'synced' (as a daemon write, through the same columns as the pull's upsert), unless the
-  // user has changed the row again meanwhile (a later entry is pending): then only vtiger_id and _sync_base
-  // are set and the row stays 'pending'. A row the pull already inserted for the same vtiger_id (the pull
-  // saw the new record before this call) is merged away.
-  asio::awaitable<void> mark_done(const mirror_table& table, const outbox_entry& entry,
-                                  const std::optional<row_batch>& written_back);
-  // The push was rejected (a data problem): entry 'failed', row _sync_state = 'failed', _sync_error.
-  asio::awaitable<void> mark_failed(const outbox_entry& entry, std::string_view error);
-  // A transient failure: back to pending (attempts stay counted), error remembered.
-  asio::awaitable<void> release(const outbox_entry& entry, std::string_view error);
-  // At start-up (or on taking the push lease): entries left in flight by a previous holder go back to
-  // pending. Returns how many. claim, reset_in_flight, retry_failed and count_outbox only see the entries
-  // of this store's mirror schema (one Vtiger instance): instances do not touch each other's outbox.
-  asio::awaitable<std::size_t> reset_in_flight();
-  // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
-  asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
-  asio::awaitable<outbox_counts> count_outbox(std::string_view module = {});
-  // Wakes the push engine of whichever daemon holds the push lease (NOTIFY on outbox_channel).
-  asio::awaitable<void> notify_outbox(std::string_view payload);
-
-  asio::awaitable<void> log_conflict(const conflict_record& conflict);
 
  private:
   connection& conn_;

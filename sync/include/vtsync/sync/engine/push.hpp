@@ -4,16 +4,16 @@
 // Delivery
 // - run() LISTENs on storage::outbox_channel (its own connection) and drains the outbox whenever a
 //   notification arrives, and every `fallback_poll` anyway (a notification lost during a reconnect, an
-//   entry released after a transient failure). drain() claims batches (storage::store::claim: one entry
+//   entry released after a transient failure). drain() claims batches (storage::outbox::claim: one entry
 //   per row, oldest first, so each record's changes go out in commit order) until none is left.
-// - Quick successive edits of one row become one call: after a claim, the later pending UPDATE entries of
-//   the same row are folded into the claimed entry (storage::coalesce_pending).
-// - What is sent is the row's CURRENT value of each changed column (storage::load_row), never a stale
-//   captured value: a failed entry retried after later edits cannot revert them.
+// - Quick successive edits of one row become one call: the claim folds the later pending UPDATE entries of
+//   the same row into the claimed entry.
+// - What is sent is the row's CURRENT value of each changed column (the claim reads the row), never a
+//   stale captured value: a failed entry retried after later edits cannot revert them.
 // - INSERT -> create (assigned_user_id filled from push_settings::default_assigned_user_id, else the sync
 //   user's own id, when the row has none; empty values and non-editable fields are left out). The record
 //   Vtiger returns (id, modifiedtime, numbering fields such as contact_no) is written back to the row and
-//   to _sync_base (store::mark_done).
+//   to _sync_base (outbox::mark_done).
 //   UPDATE -> revise with only the changed fields and the id; the returned record is written back.
 //   An UPDATE of a row that was never created in Vtiger (its insert failed) is pushed as a create.
 //   DELETE -> delete. ACCESS_DENIED there while a query no longer finds the id means the record is already
@@ -31,14 +31,21 @@
 //   local change's commit time (outbox created_at; the first edit of a coalesced burst), both in the Vtiger
 //   server's zone at one-second resolution: remote wins only when its modifiedtime is strictly later (Vtiger
 //   truncates to the second, so a tie means the local change came last or in the same second). Every conflict
-//   goes to vtsync.conflicts (store::log_conflict) with both values and the decision ("remote_wins",
+//   goes to vtsync.conflicts (outbox::log_conflict) with both values and the decision ("remote_wins",
 //   "local_wins", "newest_wins:remote", "newest_wins:local"). Fields changed on one side only are merged:
 //   the revise carries the local ones, the write-back brings the remote ones.
 //
-// Creates whose outcome is unknown (the reply was lost: client_error outcome_unknown; or the process died
-// between create and write-back, so the entry is found in flight at start-up and reset_in_flight() gives it
-// back with attempts > 1): before (re-)sending such a create the engine looks for the record it may already
-// have made, and adopts it (mark_done with it) instead of creating a second one.
+// Exactly once for creates
+// - The moment Vtiger accepts a create, its id is made durable on the entry (outbox::record_created), before
+//   the write-back or anything else that can fail. An entry that carries an id while its row has none (the
+//   write-back failed: PostgreSQL restarted, the process died, ...) is never created again: the record is
+//   retrieved and adopted (brought up to the row's values, then written back).
+// - The pull may store the new record as a row of its own before the write-back; the write-back merges it
+//   away (outbox::mark_done, which runs again when the pull's row only became visible while it ran).
+// - Creates whose outcome is unknown (the reply was lost: client_error outcome_unknown; or the process died
+//   between Vtiger's answer and record_created, so the entry is found in flight at start-up and
+//   reset_in_flight() gives it back with attempts > 1, without an id): before (re-)sending such a create the
+//   engine looks for the record it may already have made, and adopts it instead of creating a second one.
 // - With `idempotency_field` (a Vtiger custom string field): every create writes the entry's idempotency
 //   key (a uuid made by the capture trigger; "vtsync-<schema>.<table>-<entry id>" for an update pushed as a
 //   create) into that field; the lookup is `SELECT * FROM M WHERE <field> = '<key>';`. Exact: no duplicate
@@ -53,18 +60,19 @@
 //   on save (a value normalised differently from how it comes back, a workflow changing a field at once)
 //   is not recognised, and then a duplicate IS created. Use idempotency_field where that matters.
 //
-// Error policy (per entry; one entry's failure never stops the others)
+// Error policy (per entry; one entry's failure never stops the others). The reaction to each Vtiger call's
+// end is one table, push_outcomes.hpp; in words:
 // - Vtiger rejects the change (an api_error: MANDATORY_FIELDS_MISSING, REFERENCE_INVALID, ACCESS_DENIED,
 //   INVALID_ID_ATTRIBUTE, duplicate "0", ...), or the element cannot be sent (client_error
 //   invalid_argument): the entry and the row are marked failed with "<code>: <message>" and are retried
-//   only when the row is edited again or on `vtsyncd retry` (store::retry_failed).
+//   only when the row is edited again or on `vtsyncd retry` (outbox::retry_failed).
 // - A write whose outcome is unknown: a create is looked up at once (above); a revise or delete goes back
 //   to pending and is simply sent again (both are idempotent).
 // - Any other client_error (transient kinds after the client's own retries, login_failed, ...) means
-//   Vtiger is not usable now: the entry and the rest of the batch go back to pending (store::release, the
+//   Vtiger is not usable now: the entry and the rest of the batch go back to pending (outbox::release, the
 //   error remembered, never marked failed) and the engine pauses with exponential backoff and full jitter
 //   (only backoff_initial when the same drain got other entries through first: Vtiger is working).
-// - storage::pg_error (after the store's own retries): the drain stops and throws; run() catches it, logs
+// - storage::pg_error (after the outbox's own retries): the drain stops and throws; run() catches it, logs
 //   it, pauses with backoff and starts over, first putting entries left in flight back to pending
 //   (reset_in_flight). Therefore: ONE pusher per state schema.
 // - Entries for a module without a mirror table given to the pusher are marked failed.
@@ -80,9 +88,10 @@
 #include <string_view>
 #include <vector>
 
+#include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
-#include "vtsync/storage/state.hpp"
+#include "vtsync/sync/engine/push_outcomes.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::sync {
@@ -103,9 +112,12 @@ struct push_settings {
   std::chrono::milliseconds backoff_initial{500};  // first pause after Vtiger or PostgreSQL failed
   std::chrono::milliseconds backoff_max{30'000};
   std::chrono::seconds lookup_margin{300};  // clock skew allowed when looking up an unknown create
-  // Test hook for fault injection: runs after Vtiger accepted a create and before its write-back; an
-  // exception thrown here escapes drain() and leaves the batch in flight (as if the process died there).
+  // Test hooks for fault injection and interleavings. after_create runs as soon as Vtiger accepted a create,
+  // before its id is recorded; after_accepted after a create's id is recorded, or a revise was accepted,
+  // and before the write-back. An exception thrown there escapes drain() and leaves the batch in flight
+  // (as if the process died there).
   std::function<void(const storage::outbox_entry&)> after_create;
+  std::function<void(const storage::outbox_entry&)> after_accepted;
 };
 
 // Called as things happen (metrics); all optional.
@@ -130,8 +142,8 @@ struct drain_stats {
 class pusher {
  public:
   // `tables` by module name. `notify_conn` is used only by run() for LISTEN (a connection serves one
-  // coroutine at a time, and `store` has its own). All references must outlive the pusher.
-  pusher(vtiger::client& client, storage::connection& notify_conn, storage::store& store,
+  // coroutine at a time, and `outbox` has its own). All references must outlive the pusher.
+  pusher(vtiger::client& client, storage::connection& notify_conn, storage::outbox& outbox,
          std::map<std::string, storage::mirror_table> tables, push_settings settings,
          push_observer observer = {});
 
@@ -153,31 +165,55 @@ class pusher {
 
  private:
   enum class outcome { done, failed, released, vtiger_down };
+  // What looking for an earlier create found, or the client_error that stopped the search.
+  struct look_result {
+    std::optional<nlohmann::json> found;
+    std::optional<vtiger::client_error> error;
+  };
+  using table_ref = const storage::mirror_table&;
+  using entry_ref = storage::outbox_entry&;
 
-  boost::asio::awaitable<outcome> handle(storage::outbox_entry& entry, drain_stats& stats);
-  boost::asio::awaitable<outcome> push_create(const storage::mirror_table& table,
-                                              storage::outbox_entry& entry, const nlohmann::json& values,
+  boost::asio::awaitable<outcome> handle(entry_ref entry, drain_stats& stats);
+  boost::asio::awaitable<outcome> push_create(table_ref table, entry_ref entry, const nlohmann::json& values,
                                               drain_stats& stats);
-  boost::asio::awaitable<outcome> push_update(const storage::mirror_table& table,
-                                              storage::outbox_entry& entry, const std::string& vtiger_id,
+  // The record `found` (made by an earlier attempt of this entry's create) becomes the row's: its id is
+  // recorded, it is brought up to the row's values (`element`), then written back.
+  boost::asio::awaitable<outcome> adopt(table_ref table, entry_ref entry, const nlohmann::json& element,
+                                        nlohmann::json found, drain_stats& stats);
+  // The entry knows the id of its create (recorded) but the row has none: retrieve it and adopt it.
+  boost::asio::awaitable<outcome> adopt_known(table_ref table, entry_ref entry, const nlohmann::json& values,
+                                              drain_stats& stats);
+  // The row was deleted after a create whose id is unknown: find that record and delete it.
+  boost::asio::awaitable<outcome> delete_orphan(table_ref table, entry_ref entry, drain_stats& stats);
+  boost::asio::awaitable<outcome> push_update(table_ref table, entry_ref entry, const std::string& vtiger_id,
                                               const nlohmann::json& values, const nlohmann::json& base,
                                               drain_stats& stats);
-  boost::asio::awaitable<outcome> push_delete(const storage::mirror_table& table,
-                                              storage::outbox_entry& entry, drain_stats& stats);
+  boost::asio::awaitable<outcome> push_delete(table_ref table, entry_ref entry, drain_stats& stats);
+  // The element a create of `values` sends (editable non-empty fields, owner, idempotency key).
+  boost::asio::awaitable<nlohmann::json> create_element(table_ref table, const storage::outbox_entry& entry,
+                                                        const nlohmann::json& values);
   // The record a create of `element` may already have made (see the header comment), or nullopt.
-  boost::asio::awaitable<std::optional<nlohmann::json>> find_created(const storage::mirror_table& table,
+  boost::asio::awaitable<std::optional<nlohmann::json>> find_created(table_ref table,
                                                                      const storage::outbox_entry& entry,
                                                                      const nlohmann::json& element);
-  boost::asio::awaitable<outcome> fail(storage::outbox_entry& entry, const std::string& error,
-                                       drain_stats& stats);
+  boost::asio::awaitable<look_result> look_for_created(table_ref table, const storage::outbox_entry& entry,
+                                                       const nlohmann::json& element);
+  // Carries out a reaction that ends the entry's turn: fail_row, resend or pause (push_outcomes.hpp).
+  boost::asio::awaitable<outcome> settle(entry_ref entry, reaction then, const std::string& error,
+                                         drain_stats& stats);
+  boost::asio::awaitable<outcome> fail(entry_ref entry, const std::string& error, drain_stats& stats);
+  // Writes Vtiger's record back into the row and counts the push.
+  boost::asio::awaitable<outcome> finish(table_ref table, entry_ref entry, const nlohmann::json& record,
+                                         std::string_view op, drain_stats& stats);
   boost::asio::awaitable<std::string> owner_for_create();
   std::string idempotency_key(const storage::outbox_entry& entry) const;
   void grow_backoff();
 
   vtiger::client& client_;
   storage::connection& notify_conn_;
-  storage::store& store_;
+  storage::outbox& outbox_;
   std::map<std::string, storage::mirror_table> tables_;
+  std::vector<storage::mirror_table> table_list_;  // the same tables, for claims
   push_settings settings_;
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};

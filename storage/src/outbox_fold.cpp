@@ -1,4 +1,5 @@
-#include "vtsync/storage/push_support.hpp"
+// Folding quick successive edits of a row into the claimed entry (outbox::claim, outbox.hpp).
+#include "vtsync/storage/outbox.hpp"
 
 #include "sql_text.hpp"
 #include "vtsync/storage/columns.hpp"
@@ -13,11 +14,6 @@ namespace {
 nlohmann::json parse_json(std::string_view text) {
   if (text.empty()) return nullptr;
   return nlohmann::json::parse(text);
-}
-
-std::string internal_array() {
-  std::vector<std::string> names(std::begin(detail::internal_columns), std::end(detail::internal_columns));
-  return text_array_literal(names);
 }
 
 struct later_entry {
@@ -56,8 +52,8 @@ std::vector<std::int64_t> fold(outbox_entry& head, const std::vector<later_entry
 
 }  // namespace
 
-asio::awaitable<std::size_t> coalesce_pending(store& db, std::span<outbox_entry> claimed) {
-  const std::string s = quote_ident(db.options().state_schema);
+asio::awaitable<std::size_t> outbox::coalesce(std::span<outbox_entry> claimed) {
+  const std::string s = quote_ident(options_.state_schema);
   auto heads = nlohmann::json::array();
   for (const auto& e : claimed) {
     if (e.op == outbox_op::remove) continue;
@@ -83,22 +79,11 @@ asio::awaitable<std::size_t> coalesce_pending(store& db, std::span<outbox_entry>
                                "updated_at = clock_timestamp() FROM jsonb_to_recordset($1::jsonb) AS "
                                "x(id bigint, head bigint) WHERE o.id = x.id AND o.state = 'pending'";
 
-  // Most claims have nothing to fold: one plain query says so, without a transaction.
-  const std::string probe_sql =
-      "SELECT EXISTS (SELECT 1 FROM jsonb_to_recordset($1::jsonb) AS c(head bigint, s text, t text, r "
-      "bigint) "
-      "JOIN " +
-      s +
-      ".outbox o ON o.schema_name = c.s AND o.table_name = c.t AND o.row_id = c.r AND o.id > c.head "
-      "AND o.state = 'pending' AND o.op = 'update')";
-  auto probe = co_await db.conn().query(probe_sql, params(heads_param));
-  if (probe.value(0, 0) != "t") co_return 0;
-
   // The fold is computed on copies inside the transaction body (which may run twice) and copied out
   // only after the commit.
   std::vector<outbox_entry> merged;
   const auto folded_count = co_await run_transaction(
-      db.conn(),
+      conn_,
       [&](connection& c) -> asio::awaitable<std::size_t> {
         auto res = co_await c.query(select_sql, params(heads_param));
         std::map<std::int64_t, std::vector<later_entry>> later;
@@ -133,50 +118,9 @@ asio::awaitable<std::size_t> coalesce_pending(store& db, std::span<outbox_entry>
         co_await c.query(fold_sql, params(fold_param));
         co_return fold_rows.size();
       },
-      db.options().retry);
+      options_.retry);
   for (std::size_t i = 0; i < claimed.size() && i < merged.size(); ++i) claimed[i] = std::move(merged[i]);
   co_return folded_count;
-}
-
-asio::awaitable<std::optional<row_snapshot>> load_row(store& db, const mirror_table& table,
-                                                      std::int64_t row_id) {
-  const std::string sql =
-      "SELECT t._row_id, t.vtiger_id, t._sync_base::text, t._sync_state, v.shifted::text "
-      "FROM " +
-      table.qualified_name() + " t, LATERAL " + quote_ident(db.options().state_schema) +
-      ".render_values($2, $3, to_jsonb(t) - $4::text[], $5) v WHERE t._row_id = $1";
-  auto res = co_await db.conn().query(sql, params(std::to_string(row_id), table.schema, table.table,
-                                                  internal_array(), db.options().vtiger_timezone));
-  if (res.rows() == 0) co_return std::nullopt;
-  row_snapshot row;
-  row.row_id = std::stoll(std::string{res.value(0, 0)});
-  row.vtiger_id = res.get(0, 1);
-  row.sync_base = parse_json(res.value(0, 2));
-  row.sync_state = res.value(0, 3);
-  row.values = parse_json(res.value(0, 4));
-  if (!row.values.is_object()) row.values = nlohmann::json::object();
-  co_return row;
-}
-
-asio::awaitable<std::vector<std::string>> held_vtiger_ids(store& db, const mirror_table& table,
-                                                          std::span<const std::string> vtiger_ids) {
-  std::vector<std::string> out;
-  if (vtiger_ids.empty()) co_return out;
-  const std::string ids = text_array_literal({vtiger_ids.begin(), vtiger_ids.end()});
-  auto res = co_await db.conn().query(
-      "SELECT vtiger_id FROM " + table.qualified_name() + " WHERE vtiger_id = ANY($1::text[]) ORDER BY 1",
-      params(ids));
-  for (int i = 0; i < res.rows(); ++i) out.emplace_back(res.value(i, 0));
-  co_return out;
-}
-
-asio::awaitable<std::string> to_vtiger_time(store& db, std::string_view timestamptz_text,
-                                            std::chrono::seconds shift) {
-  auto res = co_await db.conn().query(
-      "SELECT to_char(($1::timestamptz + make_interval(secs => $2::double precision)) AT TIME ZONE $3, "
-      "'YYYY-MM-DD HH24:MI:SS')",
-      params(std::string{timestamptz_text}, std::to_string(shift.count()), db.options().vtiger_timezone));
-  co_return std::string{res.value(0, 0)};
 }
 
 }  // namespace vtsync::storage
