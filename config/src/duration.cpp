@@ -1,3 +1,4 @@
+// Durations in the configuration (duration.hpp): parse "1m30s" to milliseconds and back.
 #include "vtsync/config/duration.hpp"
 
 #include <cstdint>
