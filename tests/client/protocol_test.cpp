@@ -245,6 +245,28 @@ TEST(VtigerSession, RelogCodes) {
   EXPECT_FALSE(is_session_error("0", "create"));
 }
 
+// The names are keys of client_stats::errors and what hooks.on_error reports (options.hpp): they stay as
+// they are, each with its own kind (error.cpp keeps them in an array indexed by the enum).
+TEST(VtigerErrors, KindNamesAreStable) {
+  const std::pair<error_kind, std::string_view> names[] = {
+      {error_kind::connect, "connect"},
+      {error_kind::timeout, "timeout"},
+      {error_kind::tls, "tls"},
+      {error_kind::transport, "transport"},
+      {error_kind::http_status, "http_status"},
+      {error_kind::html, "html"},
+      {error_kind::bad_json, "bad_json"},
+      {error_kind::body_too_large, "body_too_large"},
+      {error_kind::outcome_unknown, "outcome_unknown"},
+      {error_kind::login_failed, "login_failed"},
+      {error_kind::unsupported, "unsupported"},
+      {error_kind::api, "api"},
+      {error_kind::invalid_argument, "invalid_argument"},
+  };
+  for (const auto& [kind, name] : names) EXPECT_EQ(to_string(kind), name);
+  EXPECT_EQ(to_string(static_cast<error_kind>(99)), "unknown");
+}
+
 TEST(VtigerLogin, Md5IsLowerCaseHex) {
   EXPECT_EQ(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");

@@ -1,4 +1,4 @@
-// libFuzzer target: Vtiger's response parser (sync/src/vtiger/protocol.cpp).
+// libFuzzer target: Vtiger's response parser (sync/src/vtiger/response.cpp, query_records.cpp, request.cpp).
 //
 // Input: byte 0 picks the HTTP status and Content-Type, the rest is the body. parse_response must either
 // return Vtiger's answer or throw client_error; nothing else may escape, and nothing may crash. Also:

@@ -1,39 +1,29 @@
+// error.hpp: the names of the error kinds, client_error, which Vtiger codes are session errors, and the
+// exception api_result::value() throws.
 #include "vtsync/sync/vtiger/error.hpp"
 
 #include <array>
+#include <cstddef>
 
 namespace vtsync::vtiger {
 
+namespace {
+
+// Indexed by error_kind, in the enum's order. The names are also keys of client_stats::errors and what
+// hooks.on_error reports; tests/client/protocol_test.cpp pins each one to its kind.
+constexpr std::array<std::string_view, 13> kind_names{"connect",         "timeout",        "tls",
+                                                      "transport",       "http_status",    "html",
+                                                      "bad_json",        "body_too_large", "outcome_unknown",
+                                                      "login_failed",    "unsupported",    "api",
+                                                      "invalid_argument"};
+static_assert(kind_names.size() == static_cast<std::size_t>(error_kind::invalid_argument) + 1,
+              "kind_names must name every error_kind");
+
+}  // namespace
+
 std::string_view to_string(error_kind kind) {
-  switch (kind) {
-    case error_kind::connect:
-      return "connect";
-    case error_kind::timeout:
-      return "timeout";
-    case error_kind::tls:
-      return "tls";
-    case error_kind::transport:
-      return "transport";
-    case error_kind::http_status:
-      return "http_status";
-    case error_kind::html:
-      return "html";
-    case error_kind::bad_json:
-      return "bad_json";
-    case error_kind::body_too_large:
-      return "body_too_large";
-    case error_kind::outcome_unknown:
-      return "outcome_unknown";
-    case error_kind::login_failed:
-      return "login_failed";
-    case error_kind::unsupported:
-      return "unsupported";
-    case error_kind::api:
-      return "api";
-    case error_kind::invalid_argument:
-      return "invalid_argument";
-  }
-  return "unknown";
+  const auto i = static_cast<std::size_t>(kind);
+  return i < kind_names.size() ? kind_names[i] : "unknown";
 }
 
 client_error::client_error(error_kind kind, const std::string& message, int http_status,
