@@ -107,15 +107,14 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
       for (const auto& module : chosen) {
         if (stop) break;
         auto table = co_await sync::prepare_mirror_table(sessions[0], *dbs[0].store, module);
-        sync::module_puller puller{sessions[0], *dbs[0].store, std::move(table),
-                                   pull_settings_from(*settings)};
-        puller.set_stop_check([&] { return stop; });
+        const auto puller = make_puller(sessions[0], *dbs[0].store, std::move(table), *settings);
+        puller->set_stop_check([&] { return stop; });
         std::uint64_t total = 0;
-        if (since.empty()) total = co_await puller.remote_count();
+        if (since.empty()) total = co_await puller->remote_count();
         progress_reporter progress{module, total};
         std::uint64_t done = 0;
         if (!since.empty()) {
-          const auto stats = co_await puller.pull_changes(since);
+          const auto stats = co_await puller->pull_changes(since);
           done = stats.fetched;
         } else {
           std::vector<sync::module_puller::worker> w;
@@ -123,7 +122,7 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
           for (int i = 0; i < workers; ++i)
             w.push_back(
                 {&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
-          (void)co_await puller.backfill(w, [&](std::uint64_t n) {
+          (void)co_await puller->backfill(w, [&](std::uint64_t n) {
             done = n;
             progress.update(n);
           });

@@ -28,8 +28,8 @@ int run_resync(const common_options& opts, const std::string& id) {
         auto described = co_await client.describe(module);
         if (!described || described->value("idPrefix", "") != id.substr(0, x)) continue;
         auto table = co_await sync::prepare_mirror_table(client, *db.store, module);
-        sync::module_puller puller{client, *db.store, std::move(table), pull_settings_from(*settings)};
-        const bool found = co_await puller.resync_record(id);
+        const auto puller = make_puller(client, *db.store, std::move(table), *settings);
+        const bool found = co_await puller->resync_record(id);
         co_await client.logout();
         std::string result = module;
         result += ' ';

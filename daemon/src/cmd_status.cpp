@@ -25,13 +25,13 @@ int run_status(const common_options& opts, bool as_json) {
       if (instances.empty()) instances.push_back(*settings);
       for (const auto& inst : instances) {
         const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
-        storage::store instance_store{*first.conn, state_options_from(inst)};
-        storage::outbox instance_outbox{*first.conn, state_options_from(inst)};
+        const auto instance_store = make_store(*first.conn, inst);
+        const auto instance_outbox = make_outbox(*first.conn, inst);
         struct {
           storage::connection* conn;
           storage::store* store;
           storage::outbox* outbox;
-        } db{first.conn.get(), &instance_store, &instance_outbox};
+        } db{first.conn.get(), instance_store.get(), instance_outbox.get()};
         const auto cursors = co_await db.store->load_cursors();
         // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
         const auto state_schema = db.store->options().state_schema;

@@ -1,7 +1,8 @@
 #pragma once
 // The one place where the configuration becomes the options of the libraries: PostgreSQL connections and
 // the state schema (storage), the Vtiger client (sync/vtiger), the pull and the push (sync/engine). The
-// libraries never read the configuration themselves.
+// libraries never read the configuration themselves. Also which keys a reload (SIGHUP) of `vtsyncd run`
+// takes from the new file.
 #include "vtsync/config/config.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/state.hpp"
@@ -17,5 +18,10 @@ namespace vtsync::daemon {
 [[nodiscard]] vtiger::client_options client_options_from(const config::settings& s);
 [[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s);
 [[nodiscard]] sync::push_settings push_settings_from(const config::settings& s);
+
+// A reload: `next`'s [log] and the [sync] keys that take effect at once into the running settings; the
+// keys that need a restart keep their running values. `one_of_several`: `running` is one of several
+// Vtiger instances ([[vtiger]] tables), whose default_assigned_user_id is its own table's.
+void take_reloadable(config::settings& running, const config::settings& next, bool one_of_several);
 
 }  // namespace vtsync::daemon

@@ -280,38 +280,34 @@ family_base* metrics_registry::find(const std::string& name, metric_type type,
   return nullptr;
 }
 
-family<counter>& metrics_registry::counter_family(std::string name, std::string help,
-                                                  std::vector<std::string> label_names) {
+template <class Metric>
+family<Metric>& metrics_registry::find_or_add(std::string name, std::string help,
+                                              std::vector<std::string> label_names, metric_type type,
+                                              std::vector<double> upper_bounds) {
   std::lock_guard lock{mutex_};
-  if (auto* f = find(name, metric_type::counter, label_names)) return static_cast<family<counter>&>(*f);
-  auto f = std::make_unique<family<counter>>(std::move(name), std::move(help), std::move(label_names),
-                                             metric_type::counter);
+  if (auto* f = find(name, type, label_names)) return static_cast<family<Metric>&>(*f);
+  auto f = std::make_unique<family<Metric>>(std::move(name), std::move(help), std::move(label_names), type,
+                                            std::move(upper_bounds));
   auto& ref = *f;
   families_.push_back(std::move(f));
   return ref;
 }
 
+family<counter>& metrics_registry::counter_family(std::string name, std::string help,
+                                                  std::vector<std::string> label_names) {
+  return find_or_add<counter>(std::move(name), std::move(help), std::move(label_names), metric_type::counter);
+}
+
 family<gauge>& metrics_registry::gauge_family(std::string name, std::string help,
                                               std::vector<std::string> label_names) {
-  std::lock_guard lock{mutex_};
-  if (auto* f = find(name, metric_type::gauge, label_names)) return static_cast<family<gauge>&>(*f);
-  auto f = std::make_unique<family<gauge>>(std::move(name), std::move(help), std::move(label_names),
-                                           metric_type::gauge);
-  auto& ref = *f;
-  families_.push_back(std::move(f));
-  return ref;
+  return find_or_add<gauge>(std::move(name), std::move(help), std::move(label_names), metric_type::gauge);
 }
 
 family<histogram>& metrics_registry::histogram_family(std::string name, std::string help,
                                                       std::vector<std::string> label_names,
                                                       std::vector<double> upper_bounds) {
-  std::lock_guard lock{mutex_};
-  if (auto* f = find(name, metric_type::histogram, label_names)) return static_cast<family<histogram>&>(*f);
-  auto f = std::make_unique<family<histogram>>(std::move(name), std::move(help), std::move(label_names),
-                                               metric_type::histogram, std::move(upper_bounds));
-  auto& ref = *f;
-  families_.push_back(std::move(f));
-  return ref;
+  return find_or_add<histogram>(std::move(name), std::move(help), std::move(label_names),
+                                metric_type::histogram, std::move(upper_bounds));
 }
 
 std::string metrics_registry::render() const {

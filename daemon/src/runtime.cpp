@@ -5,15 +5,49 @@
 
 namespace vtsync::daemon {
 
+namespace {
+
+boost::asio::awaitable<db_session> connect_session(boost::asio::any_io_executor ex,
+                                                   storage::connection_options options,
+                                                   const config::settings& s) {
+  db_session db;
+  db.conn = std::make_unique<storage::connection>(ex, std::move(options));
+  co_await db.conn->connect();
+  db.store = make_store(*db.conn, s);
+  db.outbox = make_outbox(*db.conn, s);
+  co_return db;
+}
+
+}  // namespace
+
 boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
                                            bool migrate) {
-  db_session db;
-  db.conn = std::make_unique<storage::connection>(ex, connection_options_from(s));
-  co_await db.conn->connect();
-  db.store = std::make_unique<storage::store>(*db.conn, state_options_from(s));
-  db.outbox = std::make_unique<storage::outbox>(*db.conn, state_options_from(s));
+  auto db = co_await connect_session(std::move(ex), connection_options_from(s), s);
   if (migrate) (void)co_await db.store->migrate();
   co_return db;
+}
+
+boost::asio::awaitable<db_session> open_lease_db(boost::asio::any_io_executor ex, const config::settings& s,
+                                                 const std::string& identity) {
+  auto options = connection_options_from(s);
+  options.reconnect = false;
+  options.application_name = "vtsyncd " + identity;
+  co_return co_await connect_session(std::move(ex), std::move(options), s);
+}
+
+std::unique_ptr<storage::store> make_store(storage::connection& conn, const config::settings& s) {
+  return std::make_unique<storage::store>(conn, state_options_from(s));
+}
+
+std::unique_ptr<storage::outbox> make_outbox(storage::connection& conn, const config::settings& s) {
+  return std::make_unique<storage::outbox>(conn, state_options_from(s));
+}
+
+std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, storage::store& store,
+                                                 storage::mirror_table table, const config::settings& s,
+                                                 sync::pull_observer observer) {
+  return std::make_unique<sync::module_puller>(client, store, std::move(table), pull_settings_from(s),
+                                               std::move(observer));
 }
 
 std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,

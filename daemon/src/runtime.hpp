@@ -1,6 +1,8 @@
 #pragma once
 // What `run`, `backfill`, `status`, `resync` and `retry` share: connecting to PostgreSQL (and migrating),
-// the Vtiger client context wired to the metrics, and the per-module pullers.
+// the Vtiger client context wired to the metrics, and the per-module pullers. The storage::store,
+// storage::outbox and sync::module_puller of every command are made here (make_store, make_outbox,
+// make_puller), and nowhere else.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -28,6 +30,26 @@ struct db_session {
 // Connects and (if `migrate`) applies migrations. Throws storage::pg_error.
 boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
                                            bool migrate);
+
+// A connection for a lease and the writes it guards (storage/lease.hpp): never reopened once lost
+// (reconnect = false), named "vtsyncd <identity>" for whoever looks up the holder. Throws storage::pg_error.
+boost::asio::awaitable<db_session> open_lease_db(boost::asio::any_io_executor ex, const config::settings& s,
+                                                 const std::string& identity);
+
+// The store of the instance `s` on `conn`.
+[[nodiscard]] std::unique_ptr<storage::store> make_store(storage::connection& conn,
+                                                         const config::settings& s);
+
+// The outbox of the instance `s` on `conn`.
+[[nodiscard]] std::unique_ptr<storage::outbox> make_outbox(storage::connection& conn,
+                                                           const config::settings& s);
+
+// The puller of one module of the instance `s`; `client`, `store` and what `observer` refers to must
+// outlive it.
+[[nodiscard]] std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, storage::store& store,
+                                                               storage::mirror_table table,
+                                                               const config::settings& s,
+                                                               sync::pull_observer observer = {});
 
 // A client context whose hooks feed `m` (may be null).
 [[nodiscard]] std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_executor ex,

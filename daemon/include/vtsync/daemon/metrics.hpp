@@ -133,6 +133,10 @@ class metrics_registry {
 
  private:
   family_base* find(const std::string& name, metric_type type, const std::vector<std::string>& label_names);
+  // The family `name` as registered before, or a new one (the three *_family above).
+  template <class Metric>
+  family<Metric>& find_or_add(std::string name, std::string help, std::vector<std::string> label_names,
+                              metric_type type, std::vector<double> upper_bounds = {});
 
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<family_base>> families_;

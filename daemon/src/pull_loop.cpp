@@ -1,0 +1,153 @@
+// The pull of one module in `vtsyncd run`, with its own Vtiger session and PostgreSQL connection (the
+// lease's): every daemon prepares the module's mirror table; the lease's holder (leased_loop) then runs a
+// cycle every poll interval plus jitter: an interrupted backfill finished first, the changes since the
+// cursor, and now and then a scan for remote deletions.
+#include "pull_loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+namespace vtsync::daemon {
+
+namespace asio = boost::asio;
+using clock_type = std::chrono::system_clock;
+
+namespace {
+
+class module_pull {
+ public:
+  module_pull(run_state& run, instance& inst, std::string module)
+      : run_(run),
+        inst_(inst),
+        module_(std::move(module)),
+        state_(run.modules[inst.prefix + module_]),
+        client_(inst.context) {}
+
+  asio::awaitable<void> run() {
+    state_.sleeper = std::make_unique<asio::steady_timer>(run_.io);
+    auto w = lease_of(run_, inst_, "pull:" + module_);
+    w.name = "module=" + module_;
+    w.holder_does = "works it now";
+    w.state = &state_.lease;
+    w.sleeper = state_.sleeper.get();
+    w.prepare = [this](db_session& db) { return prepare(db); };
+    w.turn = [this](db_session& db) { return cycle(db); };
+    w.pause = [this] { return pause(); };
+    w.failed = [this](const std::exception& e, int) { return failed(e); };
+    co_await leased_loop(std::move(w));
+  }
+
+ private:
+  // Every daemon prepares the table (safe concurrently: DDL under its own advisory lock), so that a
+  // standby's push side knows the tables too.
+  asio::awaitable<void> prepare(db_session& db) {
+    if (!table_) {
+      table_ = co_await sync::prepare_mirror_table(client_, *db.store, module_);
+      inst_.tables[module_] = *table_;
+    }
+    run_.vtiger_reached = true;
+  }
+
+  // Before the lease is held (opening the connection, preparing the table, trying the lease).
+  std::chrono::milliseconds failed(const std::exception& e) {
+    if (dynamic_cast<const storage::pg_error*>(&e) != nullptr) {
+      state_.last_error = std::string{"postgres: "} + e.what();
+      spdlog::error("module={} postgres: {}", module_, e.what());
+      table_.reset();  // made again on the next connection
+    } else {
+      state_.last_error = e.what();
+      spdlog::error("module={} {}", module_, e.what());
+    }
+    return lease_retry_interval(run_.settings);
+  }
+
+  // One cycle on the lease's connection; a PostgreSQL error ends the lease (its connection may be gone).
+  asio::awaitable<turn_end> cycle(db_session& db) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto cycle = ++state_.cycles;
+    try {
+      if (!puller_) co_await start(db);
+      run_.vtiger_reached = true;
+      const auto stats = co_await puller_->pull_changes();
+      if (std::chrono::steady_clock::now() >= next_deletion_scan_ && !run_.stopping) {
+        const auto deleted = co_await puller_->detect_deletions();
+        if (deleted > 0)
+          spdlog::info("module={} cycle={} {} remote deletion(s) applied", module_, cycle, deleted);
+        next_deletion_scan_ = std::chrono::steady_clock::now() + run_.settings.sync.deletion_scan_interval;
+      }
+      const auto cursor = co_await db.store->load_cursor(module_);
+      if (cursor) state_.cursor = cursor->modifiedtime + " " + cursor->last_id;
+      state_.last_success = clock_type::now();
+      state_.last_error.clear();
+      run_.meters.last_success_timestamp(module_).set_to_current_time();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      run_.meters.cycle_duration(module_).observe(seconds);
+      if (stats.fetched > 0) {
+        spdlog::info(
+            "module={} cycle={} fetched={} inserted={} updated={} unchanged={} queries={} in {:.3f}s",
+            module_, cycle, stats.fetched, stats.inserted, stats.updated, stats.unchanged, stats.queries,
+            seconds);
+      } else {
+        spdlog::debug("module={} cycle={} nothing new ({} query)", module_, cycle, stats.queries);
+      }
+    } catch (const storage::pg_error& e) {
+      state_.last_error = std::string{"postgres: "} + e.what();
+      spdlog::error("module={} cycle={} postgres: {}", module_, cycle, e.what());
+      puller_.reset();  // it refers to the store: drop it first
+      table_.reset();
+      co_return turn_end::lost;
+    } catch (const std::exception& e) {
+      state_.last_error = e.what();
+      spdlog::error("module={} cycle={} {}", module_, cycle, e.what());
+    }
+    co_return turn_end::kept;
+  }
+
+  // The first cycle under a lease: the puller, sync probed, an interrupted backfill finished.
+  asio::awaitable<void> start(db_session& db) {
+    sync::pull_observer observer;
+    observer.on_records = [this](std::string_view m, std::size_t n) {
+      run_.meters.records_pulled(m).inc(static_cast<double>(n));
+      state_.records += n;
+    };
+    puller_ = make_puller(client_, *db.store, *table_, inst_.settings, std::move(observer));
+    puller_->set_stop_check([this] { return run_.stopping; });
+    co_await puller_->probe_sync();
+    state_.sync_supported = puller_->sync_supported();
+    if (co_await puller_->unfinished_backfill()) {
+      spdlog::info("module={} finishing a backfill that was interrupted", module_);
+      const std::vector<sync::module_puller::worker> one{{&client_, db.store.get()}};
+      (void)co_await puller_->backfill(one, nullptr);
+    }
+  }
+
+  // Poll interval plus up to 10% jitter, so modules and daemons do not move in lockstep.
+  std::chrono::milliseconds pause() {
+    const auto interval = run_.settings.sync.poll_interval;
+    std::uniform_int_distribution<long> jitter(0,
+                                               std::max<long>(1, static_cast<long>(interval.count() / 10)));
+    return interval + std::chrono::milliseconds{jitter(rng_)};
+  }
+
+  run_state& run_;
+  instance& inst_;
+  std::string module_;
+  module_state& state_;
+  vtiger::client client_;
+  std::optional<storage::mirror_table> table_;  // prepared on the current connection
+  std::unique_ptr<sync::module_puller> puller_;
+  std::chrono::steady_clock::time_point next_deletion_scan_ = std::chrono::steady_clock::now();
+  std::mt19937 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+asio::awaitable<void> pull_loop(run_state& run, instance& inst, std::string module) {
+  module_pull pull{run, inst, std::move(module)};
+  co_await pull.run();
+}
+
+}  // namespace vtsync::daemon

@@ -1,0 +1,120 @@
+// /readyz, /status and /metrics of `vtsyncd run`, from the state its loops keep (run_state.hpp). The
+// roles and leases are as this daemon last saw them.
+#include "run_status.hpp"
+
+#include <ctime>
+
+namespace vtsync::daemon {
+
+using nlohmann::json;
+using clock_type = std::chrono::system_clock;
+
+namespace {
+
+std::string iso_time(clock_type::time_point t) {
+  const std::time_t tt = clock_type::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json holder_json(const lease_state& l) { return l.holder.empty() ? json(nullptr) : json(l.holder); }
+
+// "active" when this daemon holds at least one lease, "standby" otherwise.
+std::string role(const run_state& run) {
+  bool any = false;
+  for (const auto& inst : run.instances) any = any || inst->push_lease.held;
+  for (const auto& [name, state] : run.modules) any = any || state.lease.held;
+  return any ? "active" : "standby";
+}
+
+// Who holds what, as this daemon last saw it: {"pull:Contacts": {"holder": "host:pid", "mine": true}}.
+json leases_json(const run_state& run) {
+  json out = json::object();
+  for (const auto& [name, state] : run.modules) {
+    out["pull:" + name] = {{"holder", holder_json(state.lease)}, {"mine", state.lease.held}};
+  }
+  for (const auto& inst : run.instances) {
+    const std::string name =
+        inst->prefix.empty() ? "push" : "push:" + inst->prefix.substr(0, inst->prefix.size() - 1);
+    out[name] = {{"holder", holder_json(inst->push_lease)}, {"mine", inst->push_lease.held}};
+  }
+  return out;
+}
+
+readiness readiness_of(const run_state& run) {
+  readiness r;
+  json checks = json::object();
+  checks["postgres"] = run.pg_reached;
+  checks["vtiger"] = run.vtiger_reached;
+  const auto now = clock_type::now();
+  const auto limit = 3 * run.settings.sync.poll_interval;
+  std::vector<std::string> stale;
+  // A hot standby is ready: it is healthy and able to take over. For a module this daemon does not hold,
+  // "fresh" means the lease was looked at recently (PostgreSQL answers, the holder is known).
+  for (const auto& [name, state] : run.modules) {
+    const bool fresh = state.lease.held ? state.last_success && now - *state.last_success <= limit
+                                        : state.lease.checked && now - *state.lease.checked <= limit;
+    checks["modules"][name] = fresh;
+    if (!fresh) stale.push_back(name);
+  }
+  r.details = {
+      {"checks", checks}, {"role", role(run)}, {"identity", run.identity}, {"leases", leases_json(run)}};
+  if (run.stopping) {
+    r.reason = "draining: stopping";
+  } else if (!run.pg_reached) {
+    r.reason = "PostgreSQL not reached yet";
+  } else if (!run.vtiger_reached) {
+    r.reason = "Vtiger not reached yet";
+  } else if (!stale.empty()) {
+    std::string list;
+    for (const auto& s : stale) list += (list.empty() ? "" : ", ") + s;
+    r.reason = "no successful sync within 3 poll intervals: " + list;
+  } else {
+    r.ready = true;
+  }
+  return r;
+}
+
+json status_of(const run_state& run) {
+  json modules = json::object();
+  const auto now = clock_type::now();
+  for (const auto& [name, state] : run.modules) {
+    json m;
+    m["cursor"] = state.cursor;
+    m["last_success"] = state.last_success ? json(iso_time(*state.last_success)) : json(nullptr);
+    m["lag_seconds"] =
+        state.last_success
+            ? json(std::chrono::duration_cast<std::chrono::seconds>(now - *state.last_success).count())
+            : json(nullptr);
+    m["cycles"] = state.cycles;
+    m["records_pulled"] = state.records;
+    m["sync_operation"] = state.sync_supported;
+    m["last_error"] = state.last_error;
+    m["lease"] = state.lease.held ? "held" : "standby";
+    m["holder"] = holder_json(state.lease);
+    modules[name] = m;
+  }
+  return json{{"modules", modules},
+              {"role", role(run)},
+              {"identity", run.identity},
+              {"leases", leases_json(run)},
+              {"postgres_reached", run.pg_reached},
+              {"vtiger_reached", run.vtiger_reached},
+              {"draining", run.stopping},
+              {"outbox_pending", run.meters.outbox_pending().value()}};
+}
+
+}  // namespace
+
+health_state health_of(const run_state& run) {
+  health_state hs;
+  hs.readiness_provider = [&run] { return readiness_of(run); };
+  hs.status_provider = [&run] { return status_of(run); };
+  hs.metrics_provider = [&run] { return run.meters.render(); };
+  return hs;
+}
+
+}  // namespace vtsync::daemon

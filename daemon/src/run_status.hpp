@@ -1,0 +1,11 @@
+#pragma once
+// What `vtsyncd run` tells its health endpoint (run_status.cpp): /readyz, /status, /metrics.
+#include "run_state.hpp"
+#include "vtsync/daemon/health_server.hpp"
+
+namespace vtsync::daemon {
+
+// The health endpoint's providers, reading `run` (which must outlive the server).
+[[nodiscard]] health_state health_of(const run_state& run);
+
+}  // namespace vtsync::daemon
