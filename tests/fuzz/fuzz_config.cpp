@@ -1,5 +1,6 @@
-// libFuzzer target: the configuration parser (config/src/load.cpp and the key table it reads with) on arbitrary TOML text.
-// It must never crash and never throw anything but config_error, whose message names the file.
+// libFuzzer target: the configuration parser (config/src/load.cpp and the key table it reads with) on
+// arbitrary TOML text. It must never crash and never throw anything but config_error, whose message names the
+// file.
 #include <cstddef>
 #include <cstdint>
 #include <string>
