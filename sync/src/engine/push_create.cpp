@@ -14,7 +14,8 @@ namespace asio = boost::asio;
 using nlohmann::json;
 using storage::outbox_entry;
 
-asio::awaitable<json> pusher::create_element(table_ref table, const outbox_entry& entry, const json& values) {
+asio::awaitable<std::optional<json>> pusher::create_element(table_ref table, const outbox_entry& entry,
+                                                            const json& values, std::string& trouble) {
   json element = json::object();
   for (const auto& col : table.columns) {
     if (!col.editable || col.name == settings_.idempotency_field) continue;
@@ -22,22 +23,26 @@ asio::awaitable<json> pusher::create_element(table_ref table, const outbox_entry
     if (v == values.end() || empty_value(*v)) continue;  // Vtiger fills its defaults
     element[col.name] = *v;
   }
-  if (table.find("assigned_user_id") && !element.contains("assigned_user_id"))
-    element["assigned_user_id"] = co_await owner_for_create();
+  if (table.find("assigned_user_id") && !element.contains("assigned_user_id")) {
+    std::optional<std::string> owner;
+    try {
+      owner = co_await owner_for_create();
+    } catch (const vtiger::client_error& e) {
+      trouble = e.what();
+    }
+    if (!owner) co_return std::nullopt;
+    element["assigned_user_id"] = *owner;
+  }
   if (!settings_.idempotency_field.empty()) element[settings_.idempotency_field] = idempotency_key(entry);
   co_return element;
 }
 
 asio::awaitable<pusher::outcome> pusher::push_create(table_ref table, entry_ref entry, const json& values,
                                                      drain_stats& stats) {
-  json element;
-  std::optional<vtiger::client_error> down;
-  try {
-    element = co_await create_element(table, entry, values);
-  } catch (const vtiger::client_error& e) {
-    down = e;
-  }
-  if (down) co_return co_await settle(entry, reaction::pause, down->what(), stats);
+  std::string trouble;
+  auto made = co_await create_element(table, entry, values, trouble);
+  if (!made) co_return co_await settle(entry, reaction::pause, trouble, stats);
+  const json& element = *made;
 
   // A create that may already have happened (an earlier attempt of this entry, its id never recorded):
   // look before sending.
@@ -117,14 +122,10 @@ asio::awaitable<pusher::outcome> pusher::adopt(table_ref table, entry_ref entry,
 
 asio::awaitable<pusher::outcome> pusher::adopt_known(table_ref table, entry_ref entry, const json& values,
                                                      drain_stats& stats) {
-  json element;
-  std::optional<vtiger::client_error> down;
-  try {
-    element = co_await create_element(table, entry, values);
-  } catch (const vtiger::client_error& e) {
-    down = e;
-  }
-  if (down) co_return co_await settle(entry, reaction::pause, down->what(), stats);
+  std::string trouble;
+  auto made = co_await create_element(table, entry, values, trouble);
+  if (!made) co_return co_await settle(entry, reaction::pause, trouble, stats);
+  const json& element = *made;
   auto call = client_.retrieve(*entry.vtiger_id);
   auto r = co_await capture(call);
   const auto then = react(push_step::retrieve, end_of(r, "retrieve"));

@@ -189,9 +189,12 @@ class pusher {
                                               const nlohmann::json& values, const nlohmann::json& base,
                                               drain_stats& stats);
   boost::asio::awaitable<outcome> push_delete(table_ref table, entry_ref entry, drain_stats& stats);
-  // The element a create of `values` sends (editable non-empty fields, owner, idempotency key).
-  boost::asio::awaitable<nlohmann::json> create_element(table_ref table, const storage::outbox_entry& entry,
-                                                        const nlohmann::json& values);
+  // The element a create of `values` sends (editable non-empty fields, owner, idempotency key), or nullopt
+  // with `trouble` set when Vtiger could not be asked for the owner.
+  boost::asio::awaitable<std::optional<nlohmann::json>> create_element(table_ref table,
+                                                                       const storage::outbox_entry& entry,
+                                                                       const nlohmann::json& values,
+                                                                       std::string& trouble);
   // The record a create of `element` may already have made (see the header comment), or nullopt.
   boost::asio::awaitable<std::optional<nlohmann::json>> find_created(table_ref table,
                                                                      const storage::outbox_entry& entry,
