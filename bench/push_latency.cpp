@@ -65,7 +65,6 @@ int main(int argc, char** argv) {
   st::connection_options co;
   co.conninfo = conninfo;
   st::connection conn{io.get_executor(), co}, listener{io.get_executor(), co}, editor{io.get_executor(), co};
-  st::store db{conn, options};
   st::outbox box{conn, options};
   vtsync::vtiger::client_options vo;
   vo.url = fake.url();
@@ -79,7 +78,7 @@ int main(int argc, char** argv) {
   int status = 0;
 
   auto main_task = [&]() -> asio::awaitable<void> {
-    co_await db.migrate();
+    co_await st::migrate(conn, options.state_schema);
     // Statements and arguments are bound to names before co_await (GCC 12 destroys temporaries of a
     // co_await expression twice).
     const std::string create_schema = "CREATE SCHEMA " + st::quote_ident(options.mirror_schema);
@@ -87,7 +86,7 @@ int main(int argc, char** argv) {
     const std::string module = "Contacts";
     auto describe = co_await client.describe(module);
     const auto table = vtsync::record::table_from_describe(options.mirror_schema, describe.value());
-    co_await db.ensure_table(table);
+    co_await st::ensure_mirror_table(conn, table, options.state_schema);
     const std::string target = table.qualified_name();
 
     sy::push_observer observer;

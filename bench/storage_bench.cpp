@@ -5,7 +5,7 @@
 //   (conninfo defaults to $VTSYNC_TEST_POSTGRES; --keep leaves the bench schemas for inspection)
 //
 // Upserts N generated 49-field Contacts (as Vtiger's describe of Contacts has them) in 100-row pages through
-// vtsync::storage::store::store_page after sync/record's conversion (each page one transaction with its
+// vtsync::storage::mirror_rows::store_page after sync/record's conversion (each page one transaction with its
 // cursor), stores the same pages again (nothing changed: no row is rewritten), then COPYs the same rows into
 // a plain table. Prints rows/s for each and the ratio. Uses schemas of its own and drops them at the end.
 #include <libpq-fe.h>
@@ -22,6 +22,7 @@
 
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/storage/columns.hpp"
 #include "vtsync/sync/record/table.hpp"
@@ -168,14 +169,14 @@ int main(int argc, char** argv) {
   st::connection_options options;
   options.conninfo = conninfo;
   st::connection conn{io.get_executor(), options};
-  st::store store{conn, {.state_schema = state_schema, .mirror_schema = mirror_schema}};
+  st::mirror_rows mirror{conn, {.state_schema = state_schema, .mirror_schema = mirror_schema}};
   double upsert_s = 0, noop_s = 0;
   std::exception_ptr failure;
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        co_await store.migrate();
-        co_await store.ensure_table(table);
+        co_await st::migrate(conn, mirror.options().state_schema);
+        co_await st::ensure_mirror_table(conn, table, mirror.options().state_schema);
         for (int pass = 0; pass < 2; ++pass) {
           const auto t0 = std::chrono::steady_clock::now();
           for (std::size_t first = 0; first < records.size(); first += page_size) {
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
             flat.reserve(page.size());
             for (const auto& r : page) flat.push_back(rec::to_flat_record(r));
             const auto rows_of_page = rec::to_rows(table, flat);
-            co_await store.store_page(table, rows_of_page, page_opts);
+            co_await mirror.store_page(table, rows_of_page, page_opts);
           }
           (pass == 0 ? upsert_s : noop_s) = seconds_since(t0);
         }

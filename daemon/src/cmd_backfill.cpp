@@ -106,8 +106,9 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
       for (int i = 0; i < workers; ++i) dbs.push_back(co_await open_db(ex, *settings, i == 0));
       for (const auto& module : chosen) {
         if (stop) break;
-        auto table = co_await sync::prepare_mirror_table(sessions[0], *dbs[0].store, module);
-        const auto puller = make_puller(sessions[0], *dbs[0].store, std::move(table), *settings);
+        auto table =
+            co_await sync::prepare_mirror_table(sessions[0], *dbs[0].conn, dbs[0].rows->options(), module);
+        const auto puller = make_puller(sessions[0], dbs[0].pull(), std::move(table), *settings);
         puller->set_stop_check([&] { return stop; });
         std::uint64_t total = 0;
         if (since.empty()) total = co_await puller->remote_count();
@@ -121,7 +122,7 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
           w.reserve(static_cast<std::size_t>(workers));
           for (int i = 0; i < workers; ++i)
             w.push_back(
-                {&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].store.get()});
+                {&sessions[static_cast<std::size_t>(i)], dbs[static_cast<std::size_t>(i)].rows.get()});
           (void)co_await puller->backfill(w, [&](std::uint64_t n) {
             done = n;
             progress.update(n);

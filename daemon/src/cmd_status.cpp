@@ -25,16 +25,16 @@ int run_status(const common_options& opts, bool as_json) {
       if (instances.empty()) instances.push_back(*settings);
       for (const auto& inst : instances) {
         const std::string prefix = instances.size() > 1 ? inst.vtiger.name + "/" : "";
-        const auto instance_store = make_store(*first.conn, inst);
-        const auto instance_outbox = make_outbox(*first.conn, inst);
+        const auto instance_cursors = make_repository<storage::cursors>(*first.conn, inst);
+        const auto instance_outbox = make_repository<storage::outbox>(*first.conn, inst);
         struct {
           storage::connection* conn;
-          storage::store* store;
+          storage::cursors* cursors;
           storage::outbox* outbox;
-        } db{first.conn.get(), instance_store.get(), instance_outbox.get()};
-        const auto cursors = co_await db.store->load_cursors();
+        } db{first.conn.get(), instance_cursors.get(), instance_outbox.get()};
+        const auto cursors = co_await db.cursors->load_cursors();
         // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
-        const auto state_schema = db.store->options().state_schema;
+        const auto state_schema = db.cursors->options().state_schema;
         {
           const auto holder = co_await storage::lease_holder(
               *db.conn, storage::lease_key(state_schema, inst.postgres.schema, "push"));

@@ -5,6 +5,7 @@
 // takes from the new file.
 #include "vtsync/config/config.hpp"
 #include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/engine/pull.hpp"
 #include "vtsync/sync/engine/push.hpp"

@@ -44,7 +44,7 @@ class module_pull {
   // standby's push side knows the tables too.
   asio::awaitable<void> prepare(db_session& db) {
     if (!table_) {
-      table_ = co_await sync::prepare_mirror_table(client_, *db.store, module_);
+      table_ = co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_);
       inst_.tables[module_] = *table_;
     }
     run_.vtiger_reached = true;
@@ -77,7 +77,7 @@ class module_pull {
           spdlog::info("module={} cycle={} {} remote deletion(s) applied", module_, cycle, deleted);
         next_deletion_scan_ = std::chrono::steady_clock::now() + run_.settings.sync.deletion_scan_interval;
       }
-      const auto cursor = co_await db.store->load_cursor(module_);
+      const auto cursor = co_await db.cursors->load_cursor(module_);
       if (cursor) state_.cursor = cursor->modifiedtime + " " + cursor->last_id;
       state_.last_success = clock_type::now();
       state_.last_error.clear();
@@ -96,7 +96,7 @@ class module_pull {
     } catch (const storage::pg_error& e) {
       state_.last_error = std::string{"postgres: "} + e.what();
       spdlog::error("module={} cycle={} postgres: {}", module_, cycle, e.what());
-      puller_.reset();  // it refers to the store: drop it first
+      puller_.reset();  // it refers to the repositories: drop it first
       table_.reset();
       co_return turn_end::lost;
     } catch (const std::exception& e) {
@@ -113,13 +113,13 @@ class module_pull {
       run_.meters.records_pulled(m).inc(static_cast<double>(n));
       state_.records += n;
     };
-    puller_ = make_puller(client_, *db.store, *table_, inst_.settings, std::move(observer));
+    puller_ = make_puller(client_, db.pull(), *table_, inst_.settings, std::move(observer));
     puller_->set_stop_check([this] { return run_.stopping; });
     co_await puller_->probe_sync();
     state_.sync_supported = puller_->sync_supported();
     if (co_await puller_->unfinished_backfill()) {
       spdlog::info("module={} finishing a backfill that was interrupted", module_);
-      const std::vector<sync::module_puller::worker> one{{&client_, db.store.get()}};
+      const std::vector<sync::module_puller::worker> one{{&client_, db.rows.get()}};
       (void)co_await puller_->backfill(one, nullptr);
     }
   }

@@ -13,8 +13,10 @@ boost::asio::awaitable<db_session> connect_session(boost::asio::any_io_executor 
   db_session db;
   db.conn = std::make_unique<storage::connection>(ex, std::move(options));
   co_await db.conn->connect();
-  db.store = make_store(*db.conn, s);
-  db.outbox = make_outbox(*db.conn, s);
+  db.rows = make_repository<storage::mirror_rows>(*db.conn, s);
+  db.cursors = make_repository<storage::cursors>(*db.conn, s);
+  db.backfill = make_repository<storage::backfill_ranges>(*db.conn, s);
+  db.outbox = make_repository<storage::outbox>(*db.conn, s);
   co_return db;
 }
 
@@ -23,7 +25,7 @@ boost::asio::awaitable<db_session> connect_session(boost::asio::any_io_executor 
 boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, const config::settings& s,
                                            bool migrate) {
   auto db = co_await connect_session(std::move(ex), connection_options_from(s), s);
-  if (migrate) (void)co_await db.store->migrate();
+  if (migrate) (void)co_await storage::migrate(*db.conn, db.rows->options().state_schema);
   co_return db;
 }
 
@@ -35,18 +37,10 @@ boost::asio::awaitable<db_session> open_lease_db(boost::asio::any_io_executor ex
   co_return co_await connect_session(std::move(ex), std::move(options), s);
 }
 
-std::unique_ptr<storage::store> make_store(storage::connection& conn, const config::settings& s) {
-  return std::make_unique<storage::store>(conn, state_options_from(s));
-}
-
-std::unique_ptr<storage::outbox> make_outbox(storage::connection& conn, const config::settings& s) {
-  return std::make_unique<storage::outbox>(conn, state_options_from(s));
-}
-
-std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, storage::store& store,
+std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, sync::pull_storage storage,
                                                  storage::mirror_table table, const config::settings& s,
                                                  sync::pull_observer observer) {
-  return std::make_unique<sync::module_puller>(client, store, std::move(table), pull_settings_from(s),
+  return std::make_unique<sync::module_puller>(client, storage, std::move(table), pull_settings_from(s),
                                                std::move(observer));
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // What `run`, `backfill`, `status`, `resync` and `retry` share: connecting to PostgreSQL (and migrating),
-// the Vtiger client context wired to the metrics, and the per-module pullers. The storage::store,
-// storage::outbox and sync::module_puller of every command are made here (make_store, make_outbox,
-// make_puller), and nowhere else.
+// the Vtiger client context wired to the metrics, and the per-module pullers. The storage repositories
+// and the sync::module_puller of every command are made here (make_repository, make_puller), and nowhere
+// else.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -14,6 +14,9 @@
 #include "vtsync/daemon/metrics.hpp"
 #include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/pg.hpp"
+#include "vtsync/storage/backfill_ranges.hpp"
+#include "vtsync/storage/cursors.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/engine/pull.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
@@ -23,8 +26,13 @@ namespace vtsync::daemon {
 // One PostgreSQL connection and the repositories on it (used by one coroutine at a time).
 struct db_session {
   std::unique_ptr<storage::connection> conn;
-  std::unique_ptr<storage::store> store;
+  std::unique_ptr<storage::mirror_rows> rows;
+  std::unique_ptr<storage::cursors> cursors;
+  std::unique_ptr<storage::backfill_ranges> backfill;
   std::unique_ptr<storage::outbox> outbox;
+
+  // What a puller on this connection works through.
+  [[nodiscard]] sync::pull_storage pull() const { return {*rows, *cursors, *backfill}; }
 };
 
 // Connects and (if `migrate`) applies migrations. Throws storage::pg_error.
@@ -36,17 +44,17 @@ boost::asio::awaitable<db_session> open_db(boost::asio::any_io_executor ex, cons
 boost::asio::awaitable<db_session> open_lease_db(boost::asio::any_io_executor ex, const config::settings& s,
                                                  const std::string& identity);
 
-// The store of the instance `s` on `conn`.
-[[nodiscard]] std::unique_ptr<storage::store> make_store(storage::connection& conn,
-                                                         const config::settings& s);
+// A repository (storage::mirror_rows, cursors, backfill_ranges, outbox) of the instance `s` on `conn`.
+template <class Repository>
+[[nodiscard]] std::unique_ptr<Repository> make_repository(storage::connection& conn,
+                                                          const config::settings& s) {
+  return std::make_unique<Repository>(conn, state_options_from(s));
+}
 
-// The outbox of the instance `s` on `conn`.
-[[nodiscard]] std::unique_ptr<storage::outbox> make_outbox(storage::connection& conn,
-                                                           const config::settings& s);
-
-// The puller of one module of the instance `s`; `client`, `store` and what `observer` refers to must
-// outlive it.
-[[nodiscard]] std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, storage::store& store,
+// The puller of one module of the instance `s`; `client`, the repositories and what `observer` refers to
+// must outlive it.
+[[nodiscard]] std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client,
+                                                               sync::pull_storage storage,
                                                                storage::mirror_table table,
                                                                const config::settings& s,
                                                                sync::pull_observer observer = {});

@@ -68,7 +68,7 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
     if (columns.empty()) {
       change.created = true;
       // _sync_base roughly doubles a row and is TOASTed: lz4 (when the server has it) compresses several
-      // times faster than the default pglz, which shows in the page store's insert rate.
+      // times faster than the default pglz, which shows in store_page's insert rate.
       auto lz4 = co_await c.query(
           "SELECT coalesce(bool_or('lz4' = ANY(enumvals)), false) FROM pg_settings "
           "WHERE name = 'default_toast_compression'");
@@ -110,7 +110,7 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
       }
     }
 
-    // A small partial index of the rows with local changes: the page store looks them up on every page,
+    // A small partial index of the rows with local changes: store_page looks them up on every page,
     // and without it that lookup scans the whole table (quadratic over a backfill).
     char index_name[40];
     std::snprintf(index_name, sizeof index_name, "_vtsync_local_%016llx",

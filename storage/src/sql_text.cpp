@@ -142,4 +142,11 @@ std::string to_param(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+std::int64_t to_i64(std::string_view text) { return text.empty() ? 0 : std::stoll(std::string{text}); }
+
+nlohmann::json parse_json(std::string_view text) {
+  if (text.empty()) return nullptr;
+  return nlohmann::json::parse(text);
+}
+
 }  // namespace vtsync::storage::detail

@@ -53,6 +53,11 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 // The parameters of rows_source() ($1 .. $<columns + 3>).
 [[nodiscard]] std::vector<param> rows_params(const row_batch& rows, const std::string& zone);
 
+// A bigint column's text as an integer (0 for "", i.e. NULL).
+[[nodiscard]] std::int64_t to_i64(std::string_view text);
+// A json/jsonb column's text as JSON (null for "", i.e. NULL).
+[[nodiscard]] nlohmann::json parse_json(std::string_view text);
+
 // JSON text for a parameter: never throws on invalid UTF-8 (it is replaced), which PostgreSQL would reject.
 [[nodiscard]] std::string to_param(const nlohmann::json& value);
 

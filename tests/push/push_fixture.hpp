@@ -18,6 +18,7 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/outbox.hpp"
 #include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/engine/push.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
@@ -76,14 +77,14 @@ class push_test : public ::testing::Test {
     options.mirror_schema = mirror_schema;
     conn = std::make_unique<st::connection>(io.get_executor(), connection_options());
     listener = std::make_unique<st::connection>(io.get_executor(), connection_options());
-    db = std::make_unique<st::store>(*conn, options);
+    mirror_db = std::make_unique<st::mirror_rows>(*conn, options);
     box = std::make_unique<st::outbox>(*conn, options);
-    run(db->migrate());
+    run(st::migrate(*conn, state_schema));
     exec_scalar(admin.get(), "CREATE SCHEMA " + st::quote_ident(mirror_schema));
     client = std::make_unique<vtiger::client>(io.get_executor(), fake_client_options(fake->url()));
     const auto describe = run(describe_contacts());
     table = vtsync::record::table_from_describe(mirror_schema, describe);
-    run(db->ensure_table(table));
+    run(st::ensure_mirror_table(*conn, table, state_schema));
     make_pusher(std::move(settings));
   }
 
@@ -95,7 +96,7 @@ class push_test : public ::testing::Test {
   void TearDown() override {
     engine.reset();
     box.reset();
-    db.reset();
+    mirror_db.reset();
     listener.reset();
     conn.reset();
     client.reset();
@@ -158,7 +159,7 @@ class push_test : public ::testing::Test {
   std::string state_schema, mirror_schema;
   st::state_options options;
   std::unique_ptr<st::connection> conn, listener;
-  std::unique_ptr<st::store> db;
+  std::unique_ptr<st::mirror_rows> mirror_db;
   std::unique_ptr<st::outbox> box;
   std::unique_ptr<vtiger::client> client;
   st::mirror_table table;

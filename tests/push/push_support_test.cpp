@@ -15,7 +15,7 @@ TEST_F(push_support, CoalescingFoldsLaterUpdatesUpToADelete) {
   start();
   auto page =
       std::vector<json>{{{"id", "12x1"}, {"lastname", "One"}, {"title", "t0"}, {"assigned_user_id", "19x1"}}};
-  run(db->store_page(table, vt::rows(table, page)));
+  run(mirror_db->store_page(table, vt::rows(table, page)));
   sql("UPDATE " + contacts() + " SET title = 't1'");
   sql("UPDATE " + contacts() + " SET department = 'd1'");
   sql("UPDATE " + contacts() + " SET title = 't2'");

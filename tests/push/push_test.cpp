@@ -276,7 +276,7 @@ TEST_F(push, NoEchoAfterManyLocalEditsAndIdleCycles) {
     // An idle pull cycle: every record as Vtiger has it, stored as the pull does.
     const auto records = dump();
     const std::vector<json> page(records.begin(), records.end());
-    const auto result = run(db->store_page(table, vt::rows(table, page)));
+    const auto result = run(mirror_db->store_page(table, vt::rows(table, page)));
     EXPECT_EQ(result.inserted, 0u);
     EXPECT_EQ(result.updated, 0u);
     EXPECT_EQ(result.unchanged, 50u);

@@ -1,7 +1,7 @@
 // Needs: nothing (the pure split of an id space into backfill ranges).
 #include <gtest/gtest.h>
 
-#include "vtsync/storage/state.hpp"
+#include "vtsync/storage/backfill_ranges.hpp"
 
 using namespace vtsync::storage;
 

@@ -22,8 +22,8 @@ class outbox : public vt::storage_test {
   void SetUp() override {
     storage_test::SetUp();
     table = contacts_table();
-    run(db->ensure_table(table));
-    run(db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
+    run(ensure_table(table));
+    run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
     box = std::make_unique<st::outbox>(*conn, options);
     tables = {table};
   }
@@ -103,8 +103,8 @@ TEST_F(outbox, EachUserChangeIsOneEntryAndANotification) {
 TEST_F(outbox, DaemonWritesAndInternalOnlyUpdatesAreNotCaptured) {
   auto records = vt::contact_records(1, 3);
   records[0]["title"] = "changed remotely";
-  run(db->store_page(table, vt::rows(table, records)));
-  run(db->apply_remote_deletes(table, std::vector<std::string>{"12x3"}, st::remote_delete::remove));
+  run(mirror_db->store_page(table, vt::rows(table, records)));
+  run(mirror_db->apply_remote_deletes(table, std::vector<std::string>{"12x3"}, st::remote_delete::remove));
   // A user resetting the sync columns, or writing a value that is already there.
   scalar("UPDATE " + mirror("contacts") +
          " SET _sync_state = 'synced', _sync_error = 'x', _sync_base = '{}'");
@@ -180,8 +180,8 @@ TEST_F(outbox, MarkDoneMergesARowThePullAlreadyStored) {
   ASSERT_EQ(batch.size(), 1u);
   auto server = vt::contact_record(700);
   server["lastname"] = "Noether";
-  run(db->store_page(table,
-                     vt::rows(table, std::vector<json>{server})));  // the pull saw the new record first
+  run(mirror_db->store_page(
+      table, vt::rows(table, std::vector<json>{server})));  // the pull saw the new record first
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "2");
   run(box->mark_done(table, batch[0], vt::written_back(table, server)));
   EXPECT_EQ(row("count(*)", "lastname = 'Noether'"), "1");

@@ -18,7 +18,7 @@ class page_store : public vt::storage_test {
   void SetUp() override {
     storage_test::SetUp();
     table = contacts_table();
-    run(db->ensure_table(table));
+    run(ensure_table(table));
   }
   std::string rows() { return scalar("SELECT count(*) FROM " + mirror("contacts")); }
   std::string cursor() {
@@ -37,12 +37,12 @@ class page_store : public vt::storage_test {
 
 TEST_F(page_store, RowsAndCursorCommitTogether) {
   const auto records = vt::contact_records(1, 100);
-  const auto result = run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
+  const auto result = run(mirror_db->store_page(table, vt::rows(table, records), {.cursor = next}));
   EXPECT_EQ(result.inserted, 100u);
   EXPECT_EQ(result.updated + result.unchanged + result.malformed_values, 0u);
   EXPECT_EQ(rows(), "100");
   EXPECT_EQ(cursor(), "2026-11-28 01:05:02/12x100");
-  EXPECT_EQ(run(db->load_cursor("Contacts")), next);
+  EXPECT_EQ(run(cursors_db->load_cursor("Contacts")), next);
   EXPECT_EQ(outbox_size(), "0");  // the daemon's own writes are not captured
   EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
                    " WHERE _sync_state = 'synced' AND "
@@ -57,22 +57,22 @@ TEST_F(page_store, AFailureBetweenRowsAndCursorLeavesNeither) {
     ++calls;
     throw std::runtime_error("injected between the upsert and the cursor");
   };
-  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), failing)),
+  EXPECT_THROW(run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), failing)),
                std::runtime_error);
   EXPECT_EQ(calls, 1);  // not a database error: not retried
   EXPECT_EQ(rows(), "0");
   EXPECT_EQ(cursor(), "");
-  EXPECT_FALSE(run(db->load_cursor("Contacts")).has_value());
+  EXPECT_FALSE(run(cursors_db->load_cursor("Contacts")).has_value());
 }
 
 TEST_F(page_store, ARowViolatingAConstraintLeavesNeither) {
-  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 5)), {.cursor = next}));
+  run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 5)), {.cursor = next}));
   scalar("ALTER TABLE " + mirror("contacts") + " ADD CONSTRAINT no_bad CHECK (lastname <> 'BAD')");
   auto records = vt::contact_records(6, 10);
   records[7]["lastname"] = "BAD";
   try {
-    run(db->store_page(table, vt::rows(table, records),
-                       {.cursor = st::cursor_position{"2026-12-01 00:00:00", "12x15"}}));
+    run(mirror_db->store_page(table, vt::rows(table, records),
+                              {.cursor = st::cursor_position{"2026-12-01 00:00:00", "12x15"}}));
     FAIL() << "constraint violation accepted";
   } catch (const st::pg_error& e) {
     EXPECT_EQ(e.kind(), st::error_kind::data);
@@ -84,10 +84,10 @@ TEST_F(page_store, ARowViolatingAConstraintLeavesNeither) {
 
 TEST_F(page_store, UnchangedRowsAreNotRewritten) {
   const auto records = vt::contact_records(1, 50);
-  run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
+  run(mirror_db->store_page(table, vt::rows(table, records), {.cursor = next}));
   const auto before = xmins();
 
-  const auto again = run(db->store_page(table, vt::rows(table, records), {.cursor = next}));
+  const auto again = run(mirror_db->store_page(table, vt::rows(table, records), {.cursor = next}));
   EXPECT_EQ(again.unchanged, 50u);
   EXPECT_EQ(again.inserted + again.updated, 0u);
   EXPECT_EQ(xmins(), before);
@@ -95,7 +95,7 @@ TEST_F(page_store, UnchangedRowsAreNotRewritten) {
   auto changed = records;
   changed[3]["title"] = "Engineer";
   changed[3]["modifiedtime"] = "2026-11-29 08:00:00";
-  const auto third = run(db->store_page(table, vt::rows(table, changed)));
+  const auto third = run(mirror_db->store_page(table, vt::rows(table, changed)));
   EXPECT_EQ(third.updated, 1u);
   EXPECT_EQ(third.unchanged, 49u);
   EXPECT_EQ(scalar("SELECT count(*) FROM " + mirror("contacts") +
@@ -110,7 +110,7 @@ TEST_F(page_store, UnchangedRowsAreNotRewritten) {
 TEST_F(page_store, NewPagesAreCopiedAndPagesWithStoredRecordsUpserted) {
   st::state_options berlin = options;
   berlin.vtiger_timezone = "Europe/Berlin";
-  st::store s{*conn, berlin};
+  st::mirror_rows s{*conn, berlin};
   const auto a = run(s.store_page(table, vt::rows(table, vt::contact_records(1, 100)), {.cursor = next}));
   EXPECT_TRUE(a.copied);
   EXPECT_EQ(a.inserted, 100u);
@@ -155,27 +155,27 @@ TEST_F(page_store, DuplicateIdsInAPageKeepTheLastOne) {
   auto newer = vt::contact_record(2, "2026-11-30 00:00:00");
   newer["lastname"] = "Newer";
   records.push_back(newer);
-  const auto result = run(db->store_page(table, vt::rows(table, records)));
+  const auto result = run(mirror_db->store_page(table, vt::rows(table, records)));
   EXPECT_EQ(result.inserted, 3u);
   EXPECT_EQ(scalar("SELECT lastname FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "Newer");
 }
 
 TEST_F(page_store, LocalChangesAreKeptAndReportedUnlessOverwritten) {
-  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
+  run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
   scalar("UPDATE " + mirror("contacts") + " SET title = 'local' WHERE vtiger_id = '12x2'");
   EXPECT_EQ(scalar("SELECT _sync_state FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"), "pending");
 
   auto remote = vt::contact_records(1, 3);
   for (auto& r : remote) r["department"] = "remote";
-  const auto kept = run(db->store_page(table, vt::rows(table, remote)));
+  const auto kept = run(mirror_db->store_page(table, vt::rows(table, remote)));
   EXPECT_EQ(kept.skipped_local, std::vector<std::string>{"12x2"});
   EXPECT_EQ(kept.updated, 2u);
   EXPECT_EQ(
       scalar("SELECT title || '/' || department FROM " + mirror("contacts") + " WHERE vtiger_id = '12x2'"),
       "local/");
 
-  const auto overwritten =
-      run(db->store_page(table, vt::rows(table, remote), {.on_local_changes = st::local_changes::overwrite}));
+  const auto overwritten = run(mirror_db->store_page(table, vt::rows(table, remote),
+                                                     {.on_local_changes = st::local_changes::overwrite}));
   EXPECT_TRUE(overwritten.skipped_local.empty());
   EXPECT_EQ(overwritten.updated, 1u);
   EXPECT_EQ(scalar("SELECT title || '/' || department || '/' || _sync_state FROM " + mirror("contacts") +
@@ -198,7 +198,7 @@ TEST_F(page_store, ADroppedConnectionDuringAPageIsRetriedAndWritesOnce) {
     }
   };
   const auto result =
-      run(db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), options_with_fault));
+      run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 100)), options_with_fault));
   EXPECT_EQ(calls, 2);
   EXPECT_EQ(conn->connect_count(), sessions + 1);
   EXPECT_EQ(result.inserted, 100u);
@@ -207,23 +207,23 @@ TEST_F(page_store, ADroppedConnectionDuringAPageIsRetriedAndWritesOnce) {
 }
 
 TEST_F(page_store, RemoteDeletesRemoveOrMark) {
-  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 5))));
+  run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 5))));
   const std::vector<std::string> gone{"12x2", "12x4", "12x404"};
-  EXPECT_EQ(run(db->apply_remote_deletes(table, gone, st::remote_delete::mark)), 2u);
+  EXPECT_EQ(run(mirror_db->apply_remote_deletes(table, gone, st::remote_delete::mark)), 2u);
   EXPECT_EQ(scalar("SELECT string_agg(vtiger_id, ',' ORDER BY vtiger_id) FROM " + mirror("contacts") +
                    " WHERE _sync_state = 'deleted'"),
             "12x2,12x4");
-  EXPECT_EQ(run(db->apply_remote_deletes(table, gone, st::remote_delete::remove)), 2u);
+  EXPECT_EQ(run(mirror_db->apply_remote_deletes(table, gone, st::remote_delete::remove)), 2u);
   EXPECT_EQ(rows(), "3");
   EXPECT_EQ(outbox_size(), "0");
 }
 
 TEST_F(page_store, KeysetPagesAndIdRange) {
-  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 25))));
+  run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 25))));
   std::vector<std::string> all;
   std::string after;
   for (int pages = 0; pages < 10; ++pages) {
-    const auto page = run(db->list_vtiger_ids(table, after, 10));
+    const auto page = run(mirror_db->list_vtiger_ids(table, after, 10));
     if (page.empty()) break;
     all.insert(all.end(), page.begin(), page.end());
     after = page.back();
@@ -231,7 +231,7 @@ TEST_F(page_store, KeysetPagesAndIdRange) {
   ASSERT_EQ(all.size(), 25u);
   EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
   EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 25u);
-  const auto range = run(db->local_id_range(table));
+  const auto range = run(mirror_db->local_id_range(table));
   ASSERT_TRUE(range.has_value());
   EXPECT_EQ(range->first, 1);
   EXPECT_EQ(range->second, 25);
@@ -239,22 +239,22 @@ TEST_F(page_store, KeysetPagesAndIdRange) {
 
 TEST_F(page_store, BackfillProgressIsStoredWithItsPage) {
   const auto plan = st::split_id_range(1, 300, 3);
-  run(db->plan_backfill("Contacts", plan));
-  EXPECT_EQ(run(db->load_backfill("Contacts")), plan);
+  run(backfill_db->plan_backfill("Contacts", plan));
+  EXPECT_EQ(run(backfill_db->load_backfill("Contacts")), plan);
 
-  run(db->store_page(table, vt::rows(table, vt::contact_records(1, 50)),
-                     {.backfill = st::backfill_progress{0, 50, false}}));
+  run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 50)),
+                            {.backfill = st::backfill_progress{0, 50, false}}));
   st::page_options failing{.backfill = st::backfill_progress{0, 100, true}};
   failing.before_progress = [] { throw std::runtime_error("injected"); };
-  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(51, 50)), failing)),
+  EXPECT_THROW(run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(51, 50)), failing)),
                std::runtime_error);
-  const auto loaded = run(db->load_backfill("Contacts"));
+  const auto loaded = run(backfill_db->load_backfill("Contacts"));
   EXPECT_EQ(loaded[0].last_id_done, 50);
   EXPECT_FALSE(loaded[0].done);
   EXPECT_EQ(rows(), "50");
   // A range that was never planned is an error, and the page is not stored either.
-  EXPECT_THROW(run(db->store_page(table, vt::rows(table, vt::contact_records(51, 5)),
-                                  {.backfill = st::backfill_progress{9, 1, true}})),
+  EXPECT_THROW(run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(51, 5)),
+                                         {.backfill = st::backfill_progress{9, 1, true}})),
                st::pg_error);
   EXPECT_EQ(rows(), "50");
 }

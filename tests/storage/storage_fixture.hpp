@@ -11,6 +11,9 @@
 #include "test_env.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
+#include "vtsync/storage/backfill_ranges.hpp"
+#include "vtsync/storage/cursors.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
 #include "vtsync/storage/state.hpp"
 #include "vtsync/sync/record/table.hpp"
 
@@ -62,13 +65,17 @@ class storage_test : public ::testing::Test {
     options.state_schema = state_schema;
     options.mirror_schema = mirror_schema;
     conn = std::make_unique<st::connection>(io.get_executor(), connection_options());
-    db = std::make_unique<st::store>(*conn, options);
-    run(db->migrate());
+    mirror_db = std::make_unique<st::mirror_rows>(*conn, options);
+    cursors_db = std::make_unique<st::cursors>(*conn, options);
+    backfill_db = std::make_unique<st::backfill_ranges>(*conn, options);
+    run(st::migrate(*conn, state_schema));
     exec_scalar(admin.get(), "CREATE SCHEMA " + st::quote_ident(mirror_schema));
   }
 
   void TearDown() override {
-    db.reset();
+    backfill_db.reset();
+    cursors_db.reset();
+    mirror_db.reset();
     conn.reset();
     exec_scalar(admin.get(), "DROP SCHEMA IF EXISTS " + st::quote_ident(mirror_schema) + " CASCADE");
     exec_scalar(admin.get(), "DROP SCHEMA IF EXISTS " + st::quote_ident(state_schema) + " CASCADE");
@@ -86,6 +93,11 @@ class storage_test : public ::testing::Test {
     return run_async(io, std::move(work));
   }
 
+  // The table's DDL, as the daemon runs it (storage::ensure_mirror_table).
+  boost::asio::awaitable<st::schema_change> ensure_table(const st::mirror_table& table) {
+    return st::ensure_mirror_table(*conn, table, state_schema);
+  }
+
   st::mirror_table contacts_table() {
     return vtsync::record::table_from_describe(mirror_schema, contacts_describe());
   }
@@ -99,7 +111,9 @@ class storage_test : public ::testing::Test {
   std::string state_schema, mirror_schema;
   st::state_options options;
   std::unique_ptr<st::connection> conn;
-  std::unique_ptr<st::store> db;
+  std::unique_ptr<st::mirror_rows> mirror_db;
+  std::unique_ptr<st::cursors> cursors_db;
+  std::unique_ptr<st::backfill_ranges> backfill_db;
 };
 
 }  // namespace vtsync::test

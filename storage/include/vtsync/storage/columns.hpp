@@ -1,7 +1,7 @@
 #pragma once
 // The mirror's column types and column values as storage writes them: PostgreSQL's text input form, a
-// row batch in column-major order (what the page store COPYs or upserts, and what the push writes back),
-// and the few escapers that put names and values into SQL and COPY text. Storage knows no Vtiger: the
+// row batch in column-major order (what mirror_rows::store_page COPYs or upserts, and what the push writes
+// back), and the few escapers that put names and values into SQL and COPY text. Storage knows no Vtiger: the
 // conversion of Vtiger's values into these texts lives in sync/record (values.hpp, table.hpp).
 //
 // Error policy: pure functions; nothing here throws (apart from std::bad_alloc) or talks to PostgreSQL.

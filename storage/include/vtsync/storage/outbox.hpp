@@ -93,7 +93,7 @@ struct claimed_batch {
 };
 
 // All calls on one connection (used by one coroutine at a time); co_await each call in the expression
-// that makes it (GCC 12: see store in state.hpp).
+// that makes it (GCC 12: see state.hpp).
 class outbox {
  public:
   outbox(connection& conn, state_options options);

@@ -236,7 +236,7 @@ asio::awaitable<std::vector<result>> run_pipeline(connection& conn, std::vector<
 // (set_config('vtsync.origin', 'daemon', true)) so the capture triggers do not record it.
 // Retries as the error policy above says; rethrows the last error otherwise. `Body` returns
 // asio::awaitable<T>. `prologue`: statements without parameters sent with the BEGIN, in the same round
-// trip (the page store's savepoint), on every attempt.
+// trip (store_page's savepoint, mirror_rows.hpp), on every attempt.
 template <class Body>
 auto run_transaction(connection& conn, Body body, retry_policy policy = {}, std::string prologue = {})
     -> decltype(body(conn)) {

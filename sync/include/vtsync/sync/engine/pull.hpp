@@ -4,8 +4,8 @@
 // How a module is pulled (vtiger-webservice.md §12.4, §13, §15):
 // - Incremental: keyset pages ordered by (modifiedtime, id), 100 rows each (Vtiger's cap), from the cursor
 //   (T, id) stored in vtsync.cursors. Each page is stored and the cursor advanced in ONE transaction
-//   (storage::store::store_page), so a crash loses nothing and repeats nothing. Paging stops on an EMPTY
-//   page only: Vtiger drops rows it will not show after applying LIMIT, so a short page proves nothing.
+//   (storage::mirror_rows::store_page), so a crash loses nothing and repeats nothing. Paging stops on an
+//   EMPTY page only: Vtiger drops rows it will not show after applying LIMIT, so a short page proves nothing.
 // - Ties: any number of records may share one modifiedtime second (a mass update); the keyset condition
 //   `modifiedtime > T OR modifiedtime = T AND id > Y` walks through them page by page.
 // - Late commits: a save takes its modifiedtime before it commits. For a few cycles after one that moved
@@ -22,10 +22,12 @@
 //   vtsync.backfill_ranges); the cursor is set first to the newest modifiedtime seen at the start, so the
 //   incremental pull afterwards picks up whatever changed during the backfill.
 //
+// The puller's parts: sync/src/engine/pull.cpp (the cycle), pull_deletions.cpp, pull_backfill.cpp.
+//
 // Error policy: a cycle throws on failure (vtiger::client_error after the client's own retries,
-// storage::pg_error after the store's, pull_error for an answer Vtiger should not give); the caller (one
-// cycle = one unit of work) logs it and tries again next cycle. Nothing is half-stored: every page and its
-// cursor are one transaction.
+// storage::pg_error after the repositories', pull_error for an answer Vtiger should not give); the caller
+// (one cycle = one unit of work) logs it and tries again next cycle. Nothing is half-stored: every page and
+// its cursor are one transaction.
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
@@ -39,7 +41,10 @@
 #include <vector>
 
 #include "vtsync/storage/schema.hpp"
-#include "vtsync/storage/state.hpp"
+#include "vtsync/storage/backfill_ranges.hpp"
+#include "vtsync/storage/cursors.hpp"
+#include "vtsync/storage/mirror_rows.hpp"
+#include "vtsync/storage/pg.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
 
 namespace vtsync::sync {
@@ -76,14 +81,24 @@ struct cycle_stats {
   bool cursor_moved = false;
 };
 
-// The mirror table for `module`: describe (cached by the client) -> create or extend the table.
+// The mirror table for `module` in `options`' mirror schema: describe (cached by the client) -> create or
+// extend the table (storage::ensure_mirror_table on `conn`).
 boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client,
-                                                                   storage::store& store,
+                                                                   storage::connection& conn,
+                                                                   const storage::state_options& options,
                                                                    const std::string& module);
+
+// The repositories a puller works through (one connection, used by one coroutine at a time); they must
+// outlive the puller.
+struct pull_storage {
+  storage::mirror_rows& rows;          // pages and deletions
+  storage::cursors& cursors;           // where the incremental pull stands
+  storage::backfill_ranges& backfill;  // a parallel backfill's plan
+};
 
 class module_puller {
  public:
-  module_puller(vtiger::client& client, storage::store& store, storage::mirror_table table,
+  module_puller(vtiger::client& client, pull_storage storage, storage::mirror_table table,
                 pull_settings settings, pull_observer observer = {});
 
   [[nodiscard]] const storage::mirror_table& table() const { return table_; }
@@ -103,10 +118,10 @@ class module_puller {
   // One deletion pass (sync's deleted list, or the id scan). Returns rows deleted or marked.
   boost::asio::awaitable<std::size_t> detect_deletions();
 
-  // One session and one database connection of a parallel backfill.
+  // One session and one database connection of a parallel backfill (its pages carry their range's progress).
   struct worker {
     vtiger::client* client;
-    storage::store* store;
+    storage::mirror_rows* rows;
   };
   // Full load with `workers.size()` workers over id ranges (resumable); with one worker it is
   // pull_changes() from the stored cursor. `progress(rows_done)` is called after each stored page.
@@ -127,7 +142,8 @@ class module_puller {
   boost::asio::awaitable<std::vector<flat_record>> fetch(vtiger::client& client, std::string vtql,
                                                          std::size_t& queries);
   // Stores records as rows of the table (record/table.hpp: to_rows) with `options`' progress.
-  boost::asio::awaitable<storage::page_result> store(storage::store& db, std::span<const flat_record> records,
+  boost::asio::awaitable<storage::page_result> store(storage::mirror_rows& db,
+                                                     std::span<const flat_record> records,
                                                      const storage::page_options& options);
   boost::asio::awaitable<std::size_t> scan_ids();
   boost::asio::awaitable<std::size_t> sync_deletions();
@@ -135,7 +151,7 @@ class module_puller {
                                                      std::function<void(std::size_t)> on_page);
 
   vtiger::client& client_;
-  storage::store& store_;
+  pull_storage storage_;
   storage::mirror_table table_;
   pull_settings settings_;
   pull_observer observer_;
