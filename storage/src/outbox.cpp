@@ -59,11 +59,13 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
       "WHERE o.id = c.id RETURNING o.*) "
       "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
       "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
-      "coalesce(k.idempotency_key, ''), k.created_at::text, k.op <> 'delete' AND EXISTS (SELECT 1 FROM " +
+      "coalesce(k.idempotency_key, ''), k.created_at::text, "
+      "to_char(k.created_at AT TIME ZONE $3::text, 'YYYY-MM-DD HH24:MI:SS'), k.op <> 'delete' AND EXISTS (SELECT 1 FROM " +
       s +
       ".outbox l WHERE l.schema_name = k.schema_name AND l.table_name = k.table_name AND l.row_id = k.row_id "
       "AND l.id > k.id AND l.state = 'pending' AND l.op = 'update') FROM claimed k ORDER BY k.id";
-  std::vector<statement> claim_statement{{sql, params(std::to_string(limit), options_.mirror_schema)}};
+  std::vector<statement> claim_statement{
+      {sql, params(std::to_string(limit), options_.mirror_schema, options_.vtiger_timezone)}};
   auto res = (co_await run_pipeline(conn_, std::move(claim_statement), options_.retry)).front();
 
   claimed_batch out;
@@ -83,7 +85,8 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
     e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
     e.idempotency_key = res.value(i, 11);
     e.created_at = res.value(i, 12);
-    fold = fold || res.value(i, 13) == "t";
+    e.created_at_vtiger = res.value(i, 13);
+    fold = fold || res.value(i, 14) == "t";
     out.entries.push_back(std::move(e));
   }
   if (fold) out.coalesced = co_await coalesce(out.entries);
@@ -296,15 +299,6 @@ asio::awaitable<std::vector<std::string>> outbox::held_vtiger_ids(const mirror_t
       params(ids));
   for (int i = 0; i < res.rows(); ++i) out.emplace_back(res.value(i, 0));
   co_return out;
-}
-
-asio::awaitable<std::string> outbox::to_vtiger_time(std::string_view timestamptz_text,
-                                                    std::chrono::seconds shift) {
-  auto res = co_await conn_.query(
-      "SELECT to_char(($1::timestamptz + make_interval(secs => $2::double precision)) AT TIME ZONE $3, "
-      "'YYYY-MM-DD HH24:MI:SS')",
-      params(std::string{timestamptz_text}, std::to_string(shift.count()), options_.vtiger_timezone));
-  co_return std::string{res.value(0, 0)};
 }
 
 }  // namespace vtsync::storage
