@@ -4,9 +4,9 @@
 // delete is captured with no id (the row has none yet); the id reaches it from the create's entry: through
 // record_created when the delete came first, through the write-back otherwise, and through the retried
 // entry when the process died in between.
-// (push_fixture.hpp needs record/table.hpp before it.)
+// push_fixture.hpp uses record/table.hpp without including it.
 #include "vtsync/sync/record/table.hpp"
-// (keep)
+
 #include "push_fixture.hpp"
 
 namespace vt = vtsync::test;

@@ -11,9 +11,9 @@
 #include <mutex>
 #include <thread>
 
-// (push_fixture.hpp needs record/table.hpp before it.)
+// push_fixture.hpp uses record/table.hpp without including it.
 #include "vtsync/sync/record/table.hpp"
-// (keep)
+
 #include "push_fixture.hpp"
 #include "vtsync/sync/engine/pull.hpp"
 

@@ -5,9 +5,9 @@
 // then the representative effects of each action, observed on the fake and the mirror.
 #include <set>
 
-// (push_fixture.hpp needs record/table.hpp before it.)
+// push_fixture.hpp uses record/table.hpp without including it.
 #include "vtsync/sync/record/table.hpp"
-// (keep)
+
 #include "push_fixture.hpp"
 #include "vtsync/sync/engine/push_outcomes.hpp"
 
