@@ -150,6 +150,15 @@ asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_
   const std::string entry_id = std::to_string(entry.id);
 
   std::vector<statement> statements;
+  if (entry.op != outbox_op::remove) {
+    // The row's lock first: a user's UPDATE of the row that is running now (its entry not yet committed)
+    // finishes before we go on, and each statement below, with a snapshot of its own, then sees its entry.
+    // Without it, the write-back's UPDATE waited for the user's row lock and then applied its "no later
+    // entry" check as of before that commit (a re-check after a lock wait re-reads the row, not the
+    // subquery): Vtiger's older record overwrote the user's newer values and the row was marked synced, so
+    // the user's entry found nothing to send (found by tests/e2e/push_stress_test: lost local updates).
+    statements.push_back({"SELECT 1 FROM " + target + " WHERE _row_id = $1 FOR UPDATE", params(row_id)});
+  }
   statements.push_back({"UPDATE " + s +
                             ".outbox SET state = 'done', error = NULL, updated_at = clock_timestamp() "
                             "WHERE id = $1",
@@ -165,8 +174,8 @@ asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_
   }
   if (entry.op != outbox_op::remove) {
     // Whether the user changed the row again meanwhile (a later entry still to push): then the row keeps
-    // its values. Each statement reads it afresh; a user's change committed between them waits for our
-    // row lock, so never both apply.
+    // its values. Each statement reads it afresh, after the row lock taken first: a user's change that
+    // held the row has committed (its entry is seen), one that comes later waits for our commit.
     const auto later = [&](int first) {
       const auto p = [&](int k) { return "$" + std::to_string(first + k); };
       return "EXISTS (SELECT 1 FROM " + s + ".outbox o WHERE o.schema_name = " + p(0) +

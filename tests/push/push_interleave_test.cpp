@@ -322,6 +322,40 @@ TEST_F(push_interleave, StalePageFetchedBeforeTheReviseIsCorrectedByTheNextPull)
   expect_exactly_once(row_id, "Stale");
 }
 
+// (f) The user updates the row while the create's write-back runs, and holds the row (the UPDATE done, its
+// transaction not yet committed): the write-back waits for it, then must see the user's entry and keep the
+// user's values, which the next entry sends. (Regression, found by tests/e2e/push_stress_test: the
+// write-back used to overwrite the newer values with Vtiger's record and mark the row synced, so the user's
+// update was lost on both sides.)
+TEST_F(push_interleave, LocalUpdateHoldingTheRowDuringTheWriteBackIsNotLost) {
+  sy::push_settings s;
+  s.after_accepted = [this](const st::outbox_entry& entry) {
+    if (entry.op != st::outbox_op::insert) return;
+    locker = vt::connect_blocking();
+    vt::exec_scalar(locker.get(), "BEGIN");
+    vt::exec_scalar(locker.get(), "UPDATE " + contacts() +
+                                      " SET title = 'Newer' WHERE _row_id = " + std::to_string(entry.row_id));
+    const int push_pid = conn->backend_pid();
+    const int user_pid = locker_pid();
+    releaser = std::thread([this, push_pid, user_pid] {
+      auto w = vt::connect_blocking();
+      write_back_waited = wait_blocked(w.get(), push_pid, user_pid);
+      vt::exec_scalar(locker.get(), "COMMIT");
+    });
+  };
+  start({}, s);
+  sql("INSERT INTO " + contacts() + " (lastname, title) VALUES ('Overtaken', 'Older')");
+  const auto row_id = sql("SELECT _row_id FROM " + contacts());
+  const auto stats = drain();
+  releaser.join();
+  EXPECT_TRUE(write_back_waited) << "the write-back never waited for the user's transaction";
+  EXPECT_EQ(stats.pushed, 2u);  // the create, then the user's update as a revise
+  EXPECT_EQ(requests("revise"), 1u);
+  EXPECT_EQ(sql("SELECT title FROM " + contacts()), "Newer");
+  EXPECT_EQ(remote(sql("SELECT vtiger_id FROM " + contacts()))["title"], "Newer");
+  expect_exactly_once(row_id, "Overtaken");
+}
+
 // After a push, the next pull finds the row unchanged: the write-back stores exactly what the pull would
 // (Vtiger's `label`, which only create/revise/retrieve return, is not part of it).
 TEST_F(push_interleave, NextPullAfterAPushRewritesNothing) {
