@@ -59,11 +59,13 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
       "WHERE o.id = c.id RETURNING o.*) "
       "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
       "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
-      "coalesce(k.idempotency_key, ''), k.created_at::text, k.op <> 'delete' AND EXISTS (SELECT 1 FROM " +
+      "coalesce(k.idempotency_key, ''), k.created_at::text, "
+      "to_char(k.created_at AT TIME ZONE $3::text, 'YYYY-MM-DD HH24:MI:SS'), k.op <> 'delete' AND EXISTS (SELECT 1 FROM " +
       s +
       ".outbox l WHERE l.schema_name = k.schema_name AND l.table_name = k.table_name AND l.row_id = k.row_id "
       "AND l.id > k.id AND l.state = 'pending' AND l.op = 'update') FROM claimed k ORDER BY k.id";
-  std::vector<statement> claim_statement{{sql, params(std::to_string(limit), options_.mirror_schema)}};
+  std::vector<statement> claim_statement{
+      {sql, params(std::to_string(limit), options_.mirror_schema, options_.vtiger_timezone)}};
   auto res = (co_await run_pipeline(conn_, std::move(claim_statement), options_.retry)).front();
 
   claimed_batch out;
@@ -83,7 +85,8 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
     e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
     e.idempotency_key = res.value(i, 11);
     e.created_at = res.value(i, 12);
-    fold = fold || res.value(i, 13) == "t";
+    e.created_at_vtiger = res.value(i, 13);
+    fold = fold || res.value(i, 14) == "t";
     out.entries.push_back(std::move(e));
   }
   if (fold) out.coalesced = co_await coalesce(out.entries);
@@ -147,6 +150,15 @@ asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_
   const std::string entry_id = std::to_string(entry.id);
 
   std::vector<statement> statements;
+  if (entry.op != outbox_op::remove) {
+    // The row's lock first: a user's UPDATE of the row that is running now (its entry not yet committed)
+    // finishes before we go on, and each statement below, with a snapshot of its own, then sees its entry.
+    // Without it, the write-back's UPDATE waited for the user's row lock and then applied its "no later
+    // entry" check as of before that commit (a re-check after a lock wait re-reads the row, not the
+    // subquery): Vtiger's older record overwrote the user's newer values and the row was marked synced, so
+    // the user's entry found nothing to send (found by tests/e2e/push_stress_test: lost local updates).
+    statements.push_back({"SELECT 1 FROM " + target + " WHERE _row_id = $1 FOR UPDATE", params(row_id)});
+  }
   statements.push_back({"UPDATE " + s +
                             ".outbox SET state = 'done', error = NULL, updated_at = clock_timestamp() "
                             "WHERE id = $1",
@@ -162,8 +174,8 @@ asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_
   }
   if (entry.op != outbox_op::remove) {
     // Whether the user changed the row again meanwhile (a later entry still to push): then the row keeps
-    // its values. Each statement reads it afresh; a user's change committed between them waits for our
-    // row lock, so never both apply.
+    // its values. Each statement reads it afresh, after the row lock taken first: a user's change that
+    // held the row has committed (its entry is seen), one that comes later waits for our commit.
     const auto later = [&](int first) {
       const auto p = [&](int k) { return "$" + std::to_string(first + k); };
       return "EXISTS (SELECT 1 FROM " + s + ".outbox o WHERE o.schema_name = " + p(0) +
@@ -296,15 +308,6 @@ asio::awaitable<std::vector<std::string>> outbox::held_vtiger_ids(const mirror_t
       params(ids));
   for (int i = 0; i < res.rows(); ++i) out.emplace_back(res.value(i, 0));
   co_return out;
-}
-
-asio::awaitable<std::string> outbox::to_vtiger_time(std::string_view timestamptz_text,
-                                                    std::chrono::seconds shift) {
-  auto res = co_await conn_.query(
-      "SELECT to_char(($1::timestamptz + make_interval(secs => $2::double precision)) AT TIME ZONE $3, "
-      "'YYYY-MM-DD HH24:MI:SS')",
-      params(std::string{timestamptz_text}, std::to_string(shift.count()), options_.vtiger_timezone));
-  co_return std::string{res.value(0, 0)};
 }
 
 }  // namespace vtsync::storage

@@ -3,6 +3,8 @@
 #include "pg_internal.hpp"
 #include "vtsync/storage/pg.hpp"
 
+#include <algorithm>
+
 namespace vtsync::storage {
 
 asio::awaitable<std::vector<result>> connection::pipeline(std::span<const statement> statements) {
@@ -10,28 +12,54 @@ asio::awaitable<std::vector<result>> connection::pipeline(std::span<const statem
   co_await ensure_open();
   const auto deadline = clock::now() + options_.call_timeout;
   if (PQenterPipelineMode(conn_.get()) == 0) fail_connection("entering pipeline mode");
+  // Each distinct statement is prepared once per session, as query() does: a statement met for the first
+  // time is prepared in the same pipeline, just before it runs (a prepare is not undone by the rollback of
+  // a failed pipeline; one the server skipped after an error is simply not remembered).
+  struct command {
+    bool prepare = false;
+    std::string name;  // the prepared statement's name (prepare commands)
+    const statement* of = nullptr;
+  };
+  std::vector<command> commands;
+  commands.reserve(statements.size() * 2);
+  std::size_t prepares = 0;
   for (const auto& s : statements) {
     std::vector<const char*> values;
     values.reserve(s.params.size());
     for (const auto& p : s.params) values.push_back(p ? p->c_str() : nullptr);
     const int count = static_cast<int>(values.size());
-    // Statements query() prepared are executed as such; others are planned once here.
-    const auto prepared = prepared_.find(s.sql);
-    const int sent = prepared != prepared_.end()
-                         ? PQsendQueryPrepared(conn_.get(), prepared->second.c_str(), count, values.data(),
-                                               nullptr, nullptr, 0)
-                         : PQsendQueryParams(conn_.get(), s.sql.c_str(), count, nullptr, values.data(),
-                                             nullptr, nullptr, 0);
+    std::string name;
+    if (const auto known = prepared_.find(s.sql); known != prepared_.end()) {
+      name = known->second;
+    } else if (const auto pending =
+                   std::find_if(commands.begin(), commands.end(),
+                                [&](const command& c) { return c.prepare && c.of->sql == s.sql; });
+               pending != commands.end()) {
+      name = pending->name;
+    } else if (prepared_.size() + prepares < max_prepared_statements) {
+      // Named as query() names them: the prepares of a pipeline that the server ran are a prefix of those
+      // sent (after an error it skips everything), so remembered names stay numbered without gaps.
+      name = "vtsync_" + std::to_string(prepared_.size() + prepares++);
+      if (PQsendPrepare(conn_.get(), name.c_str(), s.sql.c_str(), count, nullptr) == 0)
+        fail_connection("preparing a statement");
+      commands.push_back({true, name, &s});
+    }
+    const int sent = !name.empty() ? PQsendQueryPrepared(conn_.get(), name.c_str(), count, values.data(),
+                                                         nullptr, nullptr, 0)
+                                   : PQsendQueryParams(conn_.get(), s.sql.c_str(), count, nullptr,
+                                                       values.data(), nullptr, nullptr, 0);
     if (sent == 0) fail_connection("sending a statement");
+    commands.push_back({false, {}, &s});
   }
   if (PQpipelineSync(conn_.get()) == 0) fail_connection("sending a pipeline");
   co_await flush_all(deadline);
 
-  // Each statement's results end with a null result; the sync point ends the pipeline. After an error the
+  // Each command's results end with a null result; the sync point ends the pipeline. After an error the
   // server skips the rest (PGRES_PIPELINE_ABORTED) up to the sync point and rolls the transaction back.
   std::vector<result> out;
   out.reserve(statements.size());
   std::optional<pg_error> error;
+  std::size_t current = 0;  // the command whose results are being read
   for (;;) {
     while (PQisBusy(conn_.get()) != 0) {
       if (!co_await wait_socket(asio::posix::stream_descriptor::wait_type::wait_read, deadline))
@@ -41,13 +69,19 @@ asio::awaitable<std::vector<result>> connection::pipeline(std::span<const statem
     drain_notifications();
     if (PQstatus(conn_.get()) == CONNECTION_BAD) fail_connection("reading a result");
     PGresult* raw = PQgetResult(conn_.get());
-    if (raw == nullptr) continue;  // the end of one statement's results
+    if (raw == nullptr) {  // the end of one command's results
+      ++current;
+      continue;
+    }
     result r{raw};
     const auto status = PQresultStatus(raw);
     if (status == PGRES_PIPELINE_SYNC) break;
+    const bool prepare = current < commands.size() && commands[current].prepare;
     if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE) {
       if (!error) error.emplace(detail::error_of(raw));
-      out.emplace_back();
+      if (!prepare) out.emplace_back();
+    } else if (prepare) {
+      if (status == PGRES_COMMAND_OK) prepared_.emplace(commands[current].of->sql, commands[current].name);
     } else if (status == PGRES_PIPELINE_ABORTED) {
       out.emplace_back();
     } else {

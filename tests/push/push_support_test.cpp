@@ -75,12 +75,23 @@ TEST_F(push_support, RowSnapshotAndServerTime) {
   EXPECT_EQ(gone.entries[0].op, st::outbox_op::insert);
   EXPECT_FALSE(gone.entries[0].row.has_value());
 
-  EXPECT_EQ(run(box->to_vtiger_time("2026-01-02 10:00:05.7+00", std::chrono::seconds{-300})),
-            "2026-01-02 09:55:05");
+  // The claim renders the change's commit time as Vtiger writes times: the server's zone, seconds
+  // truncated (the push compares it with modifiedtime and looks for creates since it, without a round trip).
+  const auto claim_at = [&](st::outbox& from, const std::string& created_at) {
+    sql("INSERT INTO " + contacts() + " (lastname) VALUES ('Timed')");
+    sql("UPDATE " + state("outbox") + " SET created_at = '" + created_at + "' WHERE state = 'pending'");
+    auto timed = run(from.claim(tables, 10));
+    EXPECT_EQ(timed.entries.size(), 1u);
+    sql("DELETE FROM " + contacts() + " WHERE lastname = 'Timed'");
+    sql("UPDATE " + state("outbox") + " SET state = 'done' WHERE state <> 'done'");
+    return timed.entries.empty() ? std::string{} : timed.entries[0].created_at_vtiger;
+  };
+  EXPECT_EQ(claim_at(*box, "2026-01-02 10:00:05.7+00"), "2026-01-02 10:00:05");
   st::state_options berlin = options;
   berlin.vtiger_timezone = "Europe/Berlin";
   st::outbox other{*conn, berlin};
-  EXPECT_EQ(run(other.to_vtiger_time("2026-07-01 10:00:00+00")), "2026-07-01 12:00:00");
+  EXPECT_EQ(claim_at(other, "2026-07-01 10:00:00+00"), "2026-07-01 12:00:00");
+  EXPECT_EQ(claim_at(other, "2026-01-01 23:30:00.999+00"), "2026-01-02 00:30:00");
 
   const std::vector<std::string> ids{"12x1", "12x2"};
   EXPECT_TRUE(run(box->held_vtiger_ids(table, ids)).empty());

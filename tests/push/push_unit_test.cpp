@@ -1,6 +1,7 @@
 // Needs: nothing. The push engine's pure helpers.
 #include <gtest/gtest.h>
 
+#include "vtsync/sync/engine/pull.hpp"
 #include "vtsync/sync/engine/push.hpp"
 
 namespace sy = vtsync::sync;
@@ -33,4 +34,15 @@ TEST(push_values, ConflictPolicyNames) {
     EXPECT_EQ(sy::parse_conflict_policy(sy::to_string(p)), p);
   EXPECT_FALSE(sy::parse_conflict_policy("oldest_wins").has_value());
   EXPECT_FALSE(sy::parse_conflict_policy("").has_value());
+}
+
+// The push looks for a create whose reply was lost among records created since the change's commit time
+// less lookup_margin: arithmetic on Vtiger's zoneless strings.
+TEST(push_values, LookupMarginIsSubtractedFromTheServerTime) {
+  using std::chrono::seconds;
+  EXPECT_EQ(vtsync::sync::shift_datetime("2026-01-02 10:00:05", seconds{-300}), "2026-01-02 09:55:05");
+  EXPECT_EQ(vtsync::sync::shift_datetime("2026-01-01 00:02:00", seconds{-300}), "2025-12-31 23:57:00");
+  EXPECT_EQ(vtsync::sync::shift_datetime("2024-03-01 00:00:00", seconds{-1}), "2024-02-29 23:59:59");
+  EXPECT_FALSE(vtsync::sync::shift_datetime("", seconds{-300}).has_value());
+  EXPECT_FALSE(vtsync::sync::shift_datetime("yesterday at noon", seconds{-300}).has_value());
 }

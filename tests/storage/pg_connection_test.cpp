@@ -189,3 +189,64 @@ TEST_F(pg_connection, OneCoroutineAtATime) {
   ASSERT_TRUE(second);
   EXPECT_THROW(std::rethrow_exception(second), std::logic_error);
 }
+
+// A pipeline prepares each distinct statement once per session (as query() does), in the pipeline that
+// first sends it, and then only executes it: planning the write-back's wide UPDATE on every use cost more
+// than running it. A failed pipeline keeps what it prepared before the error, forgets what the server
+// skipped, and the session goes on using both.
+TEST_F(pg_connection, PipelineStatementsArePreparedOncePerSession) {
+  run(conn->execute("CREATE TABLE " + mirror("prep") + " (k int PRIMARY KEY, v text)"));
+  const std::string insert = "INSERT INTO " + mirror("prep") + " (k, v) VALUES ($1, $2)";
+  const std::string update = "UPDATE " + mirror("prep") + " SET v = v || $2 WHERE k = $1";
+  const std::string count = "SELECT count(*) FROM " + mirror("prep");
+  const auto prepared = [&](const std::string& text) {
+    // Asked on the same session: pg_prepared_statements is per session. "<statements>|<executions>".
+    auto r = run(conn->query(
+        "SELECT count(*) || '|' || coalesce(sum(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
+        "WHERE statement = $1",
+        st::params(text)));
+    return std::string{r.value(0, 0)};
+  };
+  for (int k = 1; k <= 3; ++k) {
+    std::vector<st::statement> s{{insert, st::params(std::to_string(k), "a")},
+                                 {update, st::params(std::to_string(k), "b")},
+                                 {update, st::params(std::to_string(k), "c")},  // twice in one pipeline
+                                 {count, {}}};
+    const auto results = run(conn->pipeline(s));
+    ASSERT_EQ(results.size(), 4u);
+    EXPECT_EQ(results[1].affected_rows(), 1);
+    EXPECT_EQ(results[3].value(0, 0), std::to_string(k));
+  }
+  EXPECT_EQ(prepared(insert), "1|3");
+  EXPECT_EQ(prepared(update), "1|6");
+  EXPECT_EQ(prepared(count), "1|3");
+  EXPECT_EQ(scalar("SELECT string_agg(k || v, ',' ORDER BY k) FROM " + mirror("prep")), "1abc,2abc,3abc");
+
+  // A unique violation in the middle: the new statement before it stays prepared, the one after it was
+  // skipped (never prepared) and is prepared the next time; nothing of the failed pipeline is committed.
+  const std::string before = "UPDATE " + mirror("prep") + " SET v = 'x' WHERE k = $1";
+  const std::string after = "DELETE FROM " + mirror("prep") + " WHERE k = $1";
+  std::vector<st::statement> failing{
+      {before, st::params("1")}, {insert, st::params("2", "dup")}, {after, st::params("3")}};
+  try {
+    run(conn->pipeline(failing));
+    FAIL() << "the duplicate key was accepted";
+  } catch (const st::pg_error& e) {
+    EXPECT_EQ(e.sqlstate(), "23505");
+  }
+  EXPECT_EQ(prepared(before), "1|1");
+  EXPECT_EQ(prepared(after), "0|0");
+  EXPECT_EQ(scalar("SELECT string_agg(k || v, ',' ORDER BY k) FROM " + mirror("prep")), "1abc,2abc,3abc");
+  std::vector<st::statement> again{{after, st::params("3")}, {before, st::params("1")}};
+  run(conn->pipeline(again));
+  EXPECT_EQ(prepared(before), "1|2");
+  EXPECT_EQ(prepared(after), "1|1");
+  EXPECT_EQ(scalar("SELECT string_agg(k || v, ',' ORDER BY k) FROM " + mirror("prep")), "1x,2abc");
+  // A new session prepares afresh.
+  const int pid = conn->backend_pid();
+  conn->close();
+  std::vector<st::statement> fresh{{count, {}}};
+  EXPECT_EQ(run(conn->pipeline(fresh)).front().value(0, 0), "2");
+  EXPECT_NE(conn->backend_pid(), pid);
+  EXPECT_EQ(prepared(count), "1|1");
+}

@@ -13,11 +13,17 @@
 namespace vtsync::sync {
 
 // The record Vtiger answered (create, revise, or one found and adopted) as the row written back, through the
-// same columns as the pull's pages; nullopt when the answer is no record.
+// same columns as the pull's pages; nullopt when the answer is no record. The answer of create, revise and
+// retrieve carries `label` (the record's display name), which `query` - the pull - never returns: kept, it
+// would make the row's _sync_base differ from the pull's record, and the next pull would rewrite every
+// pushed row once. Dropped, unless the module really has a field of that name.
 inline std::optional<storage::row_batch> written_back(const storage::mirror_table& table,
                                                       const nlohmann::json& answer) {
   if (!answer.is_object()) return std::nullopt;
-  return record::to_row(table, record::to_flat_record(answer));
+  auto record = record::to_flat_record(answer);
+  if (table.find("label") == nullptr)
+    std::erase_if(record.fields, [](const flat_field& f) { return f.name == "label"; });
+  return record::to_row(table, record);
 }
 
 inline bool empty_value(const nlohmann::json& v) {

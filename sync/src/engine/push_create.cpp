@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "push_calls.hpp"
+#include "vtsync/sync/engine/pull.hpp"
 #include "vtsync/sync/engine/push.hpp"
 #include "vtsync/sync/vtiger/vtql.hpp"
 
@@ -205,8 +206,14 @@ asio::awaitable<std::optional<json>> pusher::find_created(table_ref table, const
     if (v == element.end() || !v->is_string() || v->get_ref<const std::string&>().empty()) continue;
     add(col.name, "=", v->get<std::string>());
   }
-  const std::string since = co_await outbox_.to_vtiger_time(entry.created_at, -settings_.lookup_margin);
-  add("createdtime", ">=", since);
+  // The change's commit time (server zone, rendered by the claim) less the margin for clock skew: wall-clock
+  // arithmetic on the zoneless string (across a DST change the window is an hour wider or narrower than
+  // the margin says; the margin is minutes against a create that happened seconds after the commit).
+  const auto since = shift_datetime(entry.created_at_vtiger, -settings_.lookup_margin);
+  if (!since)
+    throw vtiger::client_error(vtiger::error_kind::invalid_argument,
+                               "no commit time on outbox entry " + std::to_string(entry.id));
+  add("createdtime", ">=", *since);
 
   std::vector<json> matches;
   std::string after;

@@ -28,7 +28,6 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
   const auto& me = client_.session_info();
   const bool last_change_ours = entry.attempts > 1 && me && !me->user_id.empty() &&
                                 remote.value("modifiedby", std::string{}) == me->user_id;
-  std::optional<std::string> local_time;  // the local change's time in the server zone (newest_wins)
   for (const auto& name : entry.changed_columns) {
     const auto* col = table.find(name);
     const auto local = values.find(name);
@@ -41,8 +40,8 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
       std::string decision{to_string(settings_.conflicts)};
       bool remote_wins = settings_.conflicts == conflict_policy::remote_wins;
       if (settings_.conflicts == conflict_policy::newest_wins) {
-        if (!local_time) local_time = co_await outbox_.to_vtiger_time(entry.created_at);
-        remote_wins = remote.value("modifiedtime", std::string{}) > *local_time;
+        // The local change's time in the server zone, as the claim rendered it.
+        remote_wins = remote.value("modifiedtime", std::string{}) > entry.created_at_vtiger;
         decision += remote_wins ? ":remote" : ":local";
       }
       conflicts.push_back({table.module, vtiger_id, name, comparable_value(*local),

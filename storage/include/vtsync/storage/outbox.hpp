@@ -66,7 +66,10 @@ struct outbox_entry {
   nlohmann::json new_values;  // to_jsonb form (null for delete)
   int attempts = 0;           // including this one
   std::string idempotency_key;
-  std::string created_at;
+  std::string created_at;  // when the change was committed, as PostgreSQL prints a timestamptz
+  // created_at as Vtiger writes times: "YYYY-MM-DD HH:MM:SS" in the server's zone (state_options::
+  // vtiger_timezone), seconds truncated; compared with modifiedtime/createdtime without a round trip.
+  std::string created_at_vtiger;
   // The row as it is now, read by claim() (for inserts and updates); nullopt when the user deleted it.
   std::optional<row_snapshot> row;
 };
@@ -146,11 +149,6 @@ class outbox {
   // Those of `vtiger_ids` that some row of `table` already holds.
   asio::awaitable<std::vector<std::string>> held_vtiger_ids(const mirror_table& table,
                                                             std::span<const std::string> vtiger_ids);
-  // The instant `timestamptz_text` (as PostgreSQL prints a timestamptz, e.g. outbox_entry::created_at)
-  // plus `shift`, written as Vtiger writes times: "YYYY-MM-DD HH:MM:SS" in the server's zone
-  // (options: vtiger_timezone), seconds truncated.
-  asio::awaitable<std::string> to_vtiger_time(std::string_view timestamptz_text,
-                                              std::chrono::seconds shift = std::chrono::seconds{0});
 
  private:
   asio::awaitable<std::size_t> coalesce(std::span<outbox_entry> claimed);
