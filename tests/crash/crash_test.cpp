@@ -21,7 +21,9 @@
 // Environment: VTSYNC_CRASH_SEED (repeat a run; printed at start), VTSYNC_CRASH_KILLS (kills per profile;
 // default 20 for clean and fewer for the fault profiles, scripts/test-long sets 200),
 // VTSYNC_CRASH_SOAK_KILLS (kills of the soak profile, before VTSYNC_CRASH_KILLS; scripts/test-long sets
-// 1000), VTSYNC_CRASH_REPORT (a file the figures are appended to).
+// 1000), VTSYNC_CRASH_REPORT (a file the figures are appended to), VTSYNC_CRASH_KEEP (a directory: every
+// daemon life's log goes to daemon-logs.txt there, and a failed run leaves the outbox, the mirror and
+// Vtiger's records there as JSON lines).
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -404,6 +406,7 @@ class crash_harness {
     const auto quiet =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - quiet_start);
     report(quiet);
+    if (!converged) keep_evidence();
     std::string all;
     for (const auto& s : problems) all += "  " + s + "\n";
     EXPECT_TRUE(converged) << "seed " << seed_ << ", not converged after the quiet period:\n"
@@ -439,6 +442,29 @@ class crash_harness {
     last_log_ = daemon_->log();
     daemon_.reset();
     ++kills_done_;
+    const auto keep = env_or("VTSYNC_CRASH_KEEP", "");
+    if (!keep.empty())
+      std::ofstream(keep + "/daemon-logs.txt", std::ios::app)
+          << "=== life ending in kill " << kills_done_ << "\n"
+          << last_log_;
+  }
+  void keep_evidence() {
+    const auto keep = env_or("VTSYNC_CRASH_KEEP", "");
+    if (keep.empty()) return;
+    try {
+      std::ofstream(keep + "/outbox.jsonl")
+          << db_->scalar("SELECT string_agg(row_to_json(o)::text, E'\\n' ORDER BY o.id) FROM vtsync.outbox o")
+          << "\n";
+      std::ofstream(keep + "/mirror.jsonl") << db_->scalar(
+                                                   "SELECT string_agg(row_to_json(c)::text, E'\\n' "
+                                                   "ORDER BY c._row_id) FROM " +
+                                                   table() + " c")
+                                            << "\n";
+      std::ofstream(keep + "/vtiger.jsonl") << vt::fake_dump(fake_->port(), "Contacts").dump(1) << "\n";
+      std::cout << "[crash] evidence kept in " << keep << std::endl;
+    } catch (const std::exception& e) {
+      std::cout << "[crash] keeping the evidence failed: " << e.what() << std::endl;
+    }
   }
   std::string log_tail() {
     std::string log = daemon_ ? daemon_->log() : last_log_;
