@@ -14,11 +14,16 @@
 //
 // Profiles (one gtest each): clean, vtiger_faults (500s, HTML, truncated JSON, resets, invalid sessions and
 // expiry storms, dropped replies of writes), stalls (replies slower than vtiger.timeout = 2s), postgres
-// (pg_terminate_backend of the daemon's sessions and full server restarts of a private PostgreSQL).
+// (pg_terminate_backend of the daemon's sessions and full server restarts of a private PostgreSQL), soak
+// (short daemon lives, session expiry and a private PostgreSQL restarted every ~100 kills: the long run of
+// scripts/test-long kills it 1,000 times).
 //
 // Environment: VTSYNC_CRASH_SEED (repeat a run; printed at start), VTSYNC_CRASH_KILLS (kills per profile;
 // default 20 for clean and fewer for the fault profiles, scripts/test-long sets 200),
-// VTSYNC_CRASH_REPORT (a file the figures are appended to).
+// VTSYNC_CRASH_SOAK_KILLS (kills of the soak profile, before VTSYNC_CRASH_KILLS; scripts/test-long sets
+// 1000), VTSYNC_CRASH_REPORT (a file the figures are appended to), VTSYNC_CRASH_KEEP (a directory: every
+// daemon life's log goes to daemon-logs.txt there, and a failed run leaves the outbox, the mirror and
+// Vtiger's records there as JSON lines).
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -245,7 +250,13 @@ struct profile {
   std::string extra_vtiger;
   int default_kills = 20;
   bool pg_terminate = false;
-  bool pg_restart = false;
+  bool pg_restart = false;  // a private PostgreSQL server, restarted before ~30 % of the kills
+  // > 0: restarted every this many kills instead (at most kills/2 apart, so a short run restarts too).
+  int pg_restart_every = 0;
+  // How long the daemon lives between kills: 40 % of its lives last up to early_ms, the others late_lo_ms
+  // to late_hi_ms.
+  int early_ms = 200, late_lo_ms = 200, late_hi_ms = 1500;
+  bool soak = false;  // kills from VTSYNC_CRASH_SOAK_KILLS first
 };
 
 void PrintTo(const profile& p, std::ostream* os) { *os << p.name; }
@@ -286,6 +297,8 @@ class crash_harness {
     seed_ = std::stoull(env_or("VTSYNC_CRASH_SEED", std::to_string(std::random_device{}())));
     rng_.seed(seed_);
     kills_ = std::stoi(env_or("VTSYNC_CRASH_KILLS", std::to_string(p.default_kills)));
+    if (p.soak) kills_ = std::stoi(env_or("VTSYNC_CRASH_SOAK_KILLS", std::to_string(kills_)));
+    if (p.pg_restart_every > 0) restart_every_ = std::max(1, std::min(p.pg_restart_every, kills_ / 2));
     std::cout << "[crash] profile " << p.name << " seed " << seed_ << " kills " << kills_
               << " (repeat with VTSYNC_CRASH_SEED=" << seed_ << ")" << std::endl;
 
@@ -351,14 +364,16 @@ class crash_harness {
       // A random instant: often right after start-up or right after a burst of changes (between a create
       // and its write-back), otherwise later.
       const bool early = chance(0.4);
-      const auto alive = std::chrono::milliseconds{early ? uniform(0, 200) : uniform(200, 1500)};
+      const auto alive =
+          std::chrono::milliseconds{early ? uniform(0, p_.early_ms) : uniform(p_.late_lo_ms, p_.late_hi_ms)};
       const auto until = std::chrono::steady_clock::now() + alive;
       while (std::chrono::steady_clock::now() < until) {
         random_change();
         if (p_.pg_terminate && chance(0.15)) terminate_backends();
         std::this_thread::sleep_for(std::chrono::milliseconds{uniform(5, 80)});
       }
-      if (p_.pg_restart && chance(0.3)) restart_postgres();
+      if (restart_every_ > 0 ? (k + 1) % restart_every_ == 0 : p_.pg_restart && chance(0.3))
+        restart_postgres();
       kill_daemon();
       for (int i = uniform(0, 3); i > 0; --i) random_change();  // changes while it is down
       start_daemon();
@@ -391,6 +406,7 @@ class crash_harness {
     const auto quiet =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - quiet_start);
     report(quiet);
+    if (!converged) keep_evidence();
     std::string all;
     for (const auto& s : problems) all += "  " + s + "\n";
     EXPECT_TRUE(converged) << "seed " << seed_ << ", not converged after the quiet period:\n"
@@ -398,6 +414,7 @@ class crash_harness {
                            << log_tail();
     EXPECT_EQ(lost_, 0) << "seed " << seed_;
     EXPECT_EQ(duplicated_, 0) << "seed " << seed_;
+    EXPECT_EQ(stuck_outbox_ + stuck_rows_, 0) << "seed " << seed_;
     EXPECT_GE(kills_done_, kills_);
   }
 
@@ -425,6 +442,29 @@ class crash_harness {
     last_log_ = daemon_->log();
     daemon_.reset();
     ++kills_done_;
+    const auto keep = env_or("VTSYNC_CRASH_KEEP", "");
+    if (!keep.empty())
+      std::ofstream(keep + "/daemon-logs.txt", std::ios::app)
+          << "=== life ending in kill " << kills_done_ << "\n"
+          << last_log_;
+  }
+  void keep_evidence() {
+    const auto keep = env_or("VTSYNC_CRASH_KEEP", "");
+    if (keep.empty()) return;
+    try {
+      std::ofstream(keep + "/outbox.jsonl")
+          << db_->scalar("SELECT string_agg(row_to_json(o)::text, E'\\n' ORDER BY o.id) FROM vtsync.outbox o")
+          << "\n";
+      std::ofstream(keep + "/mirror.jsonl") << db_->scalar(
+                                                   "SELECT string_agg(row_to_json(c)::text, E'\\n' "
+                                                   "ORDER BY c._row_id) FROM " +
+                                                   table() + " c")
+                                            << "\n";
+      std::ofstream(keep + "/vtiger.jsonl") << vt::fake_dump(fake_->port(), "Contacts").dump(1) << "\n";
+      std::cout << "[crash] evidence kept in " << keep << std::endl;
+    } catch (const std::exception& e) {
+      std::cout << "[crash] keeping the evidence failed: " << e.what() << std::endl;
+    }
   }
   std::string log_tail() {
     std::string log = daemon_ ? daemon_->log() : last_log_;
@@ -562,6 +602,8 @@ class crash_harness {
     std::vector<std::string> problems;
     lost_ = 0;
     duplicated_ = 0;
+    stuck_outbox_ = 0;
+    stuck_rows_ = 0;
     json dump;
     try {
       dump = vt::fake_dump(fake_->port(), "Contacts");
@@ -647,12 +689,14 @@ class crash_harness {
       if (!extra.empty()) note("in the mirror but not in Vtiger: " + extra);
       const auto stuck_rows = db_->scalar("SELECT count(*) FROM " + table() +
                                           " WHERE vtiger_id IS NULL OR _sync_state <> 'synced'");
+      stuck_rows_ = std::stol(stuck_rows);
       if (stuck_rows != "0") note(stuck_rows + " mirror rows unpushed or not 'synced'");
       const auto open = db_->scalar(
           "SELECT coalesce(string_agg(state || ':' || n, ', '), '') FROM (SELECT state, "
           "count(*) n FROM vtsync.outbox WHERE state <> 'done' GROUP BY state) s");
       if (!open.empty()) note("outbox not drained: " + open);
       open_entries_ = std::stol(db_->scalar("SELECT count(*) FROM vtsync.outbox WHERE state <> 'done'"));
+      stuck_outbox_ = open_entries_;
       const auto failed = db_->scalar(
           "SELECT coalesce(string_agg(op || ' ' || coalesce(vtiger_id, '-') || ' attempts ' || "
           "attempts || ': ' || coalesce(error, ''), '; '), '') FROM vtsync.outbox WHERE state = 'failed'");
@@ -673,9 +717,13 @@ class crash_harness {
     o << "[crash] profile=" << p_.name << " seed=" << seed_ << " kills_survived=" << kills_done_
       << " local_changes=" << local_changes_ << " remote_changes=" << remote_changes_
       << " local_inserts=" << inserted_.size() << " records_compared=" << compared_ << " lost=" << lost_
-      << " duplicated=" << duplicated_ << " pg_terminated_sessions=" << terminated_
-      << " pg_restarts=" << pg_restarts_ << " driver_deadlocks_retried=" << db_->deadlocks_
-      << " converged_after_ms=" << quiet.count() << " faults=" << faults.dump();
+      << " duplicated=" << duplicated_ << " stuck=" << stuck_outbox_ + stuck_rows_
+      << " stuck_outbox=" << stuck_outbox_ << " stuck_rows=" << stuck_rows_
+      << " pg_terminated_sessions=" << terminated_ << " pg_restarts=" << pg_restarts_
+      << " driver_deadlocks_retried=" << db_->deadlocks_ << " converged_after_ms=" << quiet.count()
+      << " wall_s="
+      << std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()
+      << " faults=" << faults.dump();
     std::cout << o.str() << std::endl;
     const auto file = env_or("VTSYNC_CRASH_REPORT", "");
     if (!file.empty()) std::ofstream(file, std::ios::app) << o.str() << "\n";
@@ -708,6 +756,10 @@ class crash_harness {
   int pg_restarts_ = 0;
   std::size_t compared_ = 0;
   long lost_ = 0, duplicated_ = 0, open_entries_ = 0;
+  // After the quiet period: outbox entries not 'done', mirror rows without a vtiger_id or not 'synced'.
+  long stuck_outbox_ = 0, stuck_rows_ = 0;
+  int restart_every_ = 0;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 class CrashConsistency : public ::testing::TestWithParam<profile> {};
@@ -744,7 +796,19 @@ INSTANTIATE_TEST_SUITE_P(
                  "revise:delay=3000:every=5", "--fault", "retrieve:delay=3000:every=7"},
                 "timeout = \"2s\"\n",
                 6},
-        profile{"postgres", {}, "", 8, true, true}),
+        profile{"postgres", {}, "", 8, true, true},
+        // The soak (issue 16): two-way traffic, session expiry every 40 requests, a private PostgreSQL
+        // restarted every 100 kills, short daemon lives (so 1,000 kills fit in about half an hour). The
+        // normal suite kills it 6 times (restarts after the 3rd and 6th); scripts/test-long 1,000 times.
+        profile{.name = "soak",
+                .fake_args = {"--expire-sessions-every", "40"},
+                .default_kills = 6,
+                .pg_restart = true,
+                .pg_restart_every = 100,
+                .early_ms = 150,
+                .late_lo_ms = 150,
+                .late_hi_ms = 700,
+                .soak = true}),
     [](const ::testing::TestParamInfo<profile>& pinfo) { return pinfo.param.name; });
 
 }  // namespace
