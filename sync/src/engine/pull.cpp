@@ -200,8 +200,12 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     if (stop_check_ && stop_check_()) co_return stats;
   }
   co_await storage_.cursors.record_success(table_.module);
-  // Keep re-reading the overlap window for a few cycles after a change, then go back to one query.
-  reread_left_ = stats.cursor_moved ? settings_.reread_cycles : std::max(0, reread_left_ - 1);
+  // Keep re-reading the overlap window for a few cycles after a change, then go back to one query. A row
+  // rewritten without the cursor moving counts as a change: a page fetched before one of our revises that
+  // fell in the record's modifiedtime second, stored after its write-back, brought older values back, and
+  // only a re-read of that second brings Vtiger's current record (tests/push/push_interleave_test.cpp).
+  const bool changed = stats.cursor_moved || stats.inserted + stats.updated > 0;
+  reread_left_ = changed ? settings_.reread_cycles : std::max(0, reread_left_ - 1);
   co_return stats;
 }
 
