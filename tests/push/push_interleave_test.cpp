@@ -98,6 +98,20 @@ class push_interleave : public vt::push_test {
       }
     });
   }
+  // A new puller's pass on the pull's thread that stops after fetching its first page, before storing it,
+  // until store_first_page is opened (the push runs meanwhile).
+  void pull_holding_its_first_page() {
+    sy::pull_observer o;
+    o.on_fetched = [this, first = true](std::string_view, std::size_t n) mutable {
+      if (n == 0 || !first) return;
+      first = false;
+      first_page_fetched.open();
+      store_first_page.wait();
+    };
+    make_puller(o);
+    pull_in_background();
+    first_page_fetched.wait();
+  }
   void join_pull() {
     if (pull_thread.joinable()) pull_thread.join();
     EXPECT_EQ(pull_failure, "");
@@ -190,6 +204,7 @@ class push_interleave : public vt::push_test {
   std::unique_ptr<vtsync::vtiger::client> pull_client;
   std::unique_ptr<sy::module_puller> puller;
   std::thread pull_thread, releaser;
+  gate first_page_fetched, store_first_page;  // pull_holding_its_first_page
   sy::cycle_stats pulled;
   std::string pull_failure;
   vt::pg_conn_ptr locker{nullptr, &PQfinish};
@@ -295,24 +310,13 @@ TEST_F(push_interleave, ReviseWhileThePullHoldsTheRow) {
 TEST_F(push_interleave, StalePageFetchedBeforeTheReviseIsCorrectedByTheNextPull) {
   start();
   const auto row_id = pushed_and_pulled("Stale");
-  gate fetched, go;
-  bool first = true;
-  sy::pull_observer o;
-  o.on_fetched = [&](std::string_view, std::size_t n) {
-    if (n == 0 || !first) return;
-    first = false;
-    fetched.open();
-    go.wait();  // hold the page (fetched, not stored) until the push is done
-  };
-  make_puller(o);
-  pull_in_background();
-  fetched.wait();
+  pull_holding_its_first_page();
   fake_post("/_fake/clock", {{"advance_seconds", 2}});  // the revise moves modifiedtime past the cursor
   sql("UPDATE " + contacts() + " SET title = 'Local' WHERE _row_id = " + row_id);
   const auto stats = drain();
   EXPECT_EQ(stats.pushed, 1u);
   EXPECT_EQ(sql("SELECT title || '/' || _sync_state FROM " + contacts()), "Local/synced");
-  go.open();
+  store_first_page.open();
   join_pull();
   EXPECT_GE(pulled.updated, 1u) << "the stale page was not stored over the written-back row";
   // The next pull (a second pass of the same puller, as the daemon's next cycle).
@@ -332,22 +336,11 @@ TEST_F(push_interleave, StalePageInTheRecordsOwnSecondIsCorrectedByTheNextPull) 
   const auto now = static_cast<std::int64_t>(std::time(nullptr));
   fake_post("/_fake/clock", {{"set", now}});
   const auto row_id = pushed_and_pulled("Frozen");
-  gate fetched, go;
-  bool first = true;
-  sy::pull_observer o;
-  o.on_fetched = [&](std::string_view, std::size_t n) {
-    if (n == 0 || !first) return;
-    first = false;
-    fetched.open();
-    go.wait();
-  };
-  make_puller(o);  // a new puller re-reads the overlap window once (as after start-up)
-  pull_in_background();
-  fetched.wait();
+  pull_holding_its_first_page();  // a new puller re-reads the overlap window once (as after start-up)
   sql("UPDATE " + contacts() + " SET title = 'Local' WHERE _row_id = " + row_id);
   const auto stats = drain();
   EXPECT_EQ(stats.pushed, 1u);
-  go.open();
+  store_first_page.open();
   join_pull();
   EXPECT_GE(pulled.updated, 1u) << "the stale page was not stored over the written-back row";
   EXPECT_FALSE(pulled.cursor_moved) << "the stale page was expected to leave the cursor where it was";
