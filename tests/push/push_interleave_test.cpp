@@ -388,6 +388,42 @@ TEST_F(push_interleave, LocalUpdateHoldingTheRowDuringTheWriteBackIsNotLost) {
   expect_exactly_once(row_id, "Overtaken");
 }
 
+// (g) As (f) with a DELETE: the user deletes the row while the create's write-back runs and holds it. The
+// delete entry must carry the created record's id, so the record is deleted in Vtiger too. (Regression,
+// found by the crash harness's soak profile, bug 7 of docs/reliability.md: the write-back copied the id to
+// the row's later entries before it locked the row, a delete committed in between kept no id, was taken
+// for "never reached Vtiger", and the pull brought the record back.)
+TEST_F(push_interleave, LocalDeleteHoldingTheRowDuringTheWriteBackReachesVtiger) {
+  sy::push_settings s;
+  s.after_accepted = [this](const st::outbox_entry& entry) {
+    if (entry.op != st::outbox_op::insert) return;
+    locker = vt::connect_blocking();
+    vt::exec_scalar(locker.get(), "BEGIN");
+    vt::exec_scalar(locker.get(),
+                    "DELETE FROM " + contacts() + " WHERE _row_id = " + std::to_string(entry.row_id));
+    const int push_pid = conn->backend_pid();
+    const int user_pid = locker_pid();
+    releaser = std::thread([this, push_pid, user_pid] {
+      auto w = vt::connect_blocking();
+      write_back_waited = wait_blocked(w.get(), push_pid, user_pid);
+      vt::exec_scalar(locker.get(), "COMMIT");
+    });
+  };
+  start({}, s);
+  sql("INSERT INTO " + contacts() + " (lastname, title) VALUES ('Deleted', 'Soon')");
+  const auto stats = drain();
+  releaser.join();
+  EXPECT_TRUE(write_back_waited) << "the write-back never waited for the user's transaction";
+  EXPECT_EQ(requests("create"), 1u);
+  EXPECT_EQ(requests("delete"), 1u);
+  EXPECT_EQ(stats.pushed, 2u);  // the create, then the user's delete
+  EXPECT_EQ(sql("SELECT count(*) FROM " + contacts()), "0");
+  EXPECT_EQ(records_named("Deleted"), 0u) << "the local delete never reached Vtiger";
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE state <> 'done'"), "0");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + state("outbox") + " WHERE op = 'delete' AND vtiger_id IS NULL"),
+            "0");
+}
+
 // After a push, the next pull finds the row unchanged: the write-back stores exactly what the pull would
 // (Vtiger's `label`, which only create/revise/retrieve return, is not part of it).
 TEST_F(push_interleave, NextPullAfterAPushRewritesNothing) {
