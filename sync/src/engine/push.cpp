@@ -282,8 +282,12 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
   }
   const json values = record::to_vtiger_values(table, entry.row->values);
   if (!entry.row->vtiger_id) {
-    if (entry.vtiger_id) co_return co_await adopt_known(table, entry, values, stats);
-    co_return co_await push_create(table, entry, values, stats);
+    // Never created (or its create's id is recorded, not yet written back): what a create sends.
+    std::string trouble;
+    const auto element = co_await create_element(table, entry, values, trouble);
+    if (!element) co_return co_await settle(entry, reaction::pause, trouble, stats);
+    if (entry.vtiger_id) co_return co_await adopt_known(table, entry, *element, stats);
+    co_return co_await push_create(table, entry, *element, stats);
   }
   if (entry.op == outbox_op::insert) {
     // Already created: by a later edit pushed as a create after this entry had failed, or adopted.

@@ -38,13 +38,8 @@ asio::awaitable<std::optional<json>> pusher::create_element(table_ref table, con
   co_return element;
 }
 
-asio::awaitable<pusher::outcome> pusher::push_create(table_ref table, entry_ref entry, const json& values,
+asio::awaitable<pusher::outcome> pusher::push_create(table_ref table, entry_ref entry, const json& element,
                                                      drain_stats& stats) {
-  std::string trouble;
-  auto made = co_await create_element(table, entry, values, trouble);
-  if (!made) co_return co_await settle(entry, reaction::pause, trouble, stats);
-  const json& element = *made;
-
   // A create that may already have happened (an earlier attempt of this entry, its id never recorded):
   // look before sending.
   if (entry.attempts > 1) {
@@ -121,12 +116,8 @@ asio::awaitable<pusher::outcome> pusher::adopt(table_ref table, entry_ref entry,
   co_return co_await finish(table, entry, found, "create", stats);
 }
 
-asio::awaitable<pusher::outcome> pusher::adopt_known(table_ref table, entry_ref entry, const json& values,
+asio::awaitable<pusher::outcome> pusher::adopt_known(table_ref table, entry_ref entry, const json& element,
                                                      drain_stats& stats) {
-  std::string trouble;
-  auto made = co_await create_element(table, entry, values, trouble);
-  if (!made) co_return co_await settle(entry, reaction::pause, trouble, stats);
-  const json& element = *made;
   auto call = client_.retrieve(*entry.vtiger_id);
   auto r = co_await capture(call);
   const auto then = react(push_step::retrieve, end_of(r, "retrieve"));

@@ -174,14 +174,15 @@ class pusher {
   using entry_ref = storage::outbox_entry&;
 
   boost::asio::awaitable<outcome> handle(entry_ref entry, drain_stats& stats);
-  boost::asio::awaitable<outcome> push_create(table_ref table, entry_ref entry, const nlohmann::json& values,
+  // Creates `element` (create_element's), exactly once.
+  boost::asio::awaitable<outcome> push_create(table_ref table, entry_ref entry, const nlohmann::json& element,
                                               drain_stats& stats);
   // The record `found` (made by an earlier attempt of this entry's create) becomes the row's: its id is
   // recorded, it is brought up to the row's values (`element`), then written back.
   boost::asio::awaitable<outcome> adopt(table_ref table, entry_ref entry, const nlohmann::json& element,
                                         nlohmann::json found, drain_stats& stats);
   // The entry knows the id of its create (recorded) but the row has none: retrieve it and adopt it.
-  boost::asio::awaitable<outcome> adopt_known(table_ref table, entry_ref entry, const nlohmann::json& values,
+  boost::asio::awaitable<outcome> adopt_known(table_ref table, entry_ref entry, const nlohmann::json& element,
                                               drain_stats& stats);
   // The row was deleted after a create whose id is unknown: find that record and delete it.
   boost::asio::awaitable<outcome> delete_orphan(table_ref table, entry_ref entry, drain_stats& stats);
