@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -111,6 +112,26 @@ class push_interleave : public vt::push_test {
     make_puller(o);
     pull_in_background();
     first_page_fetched.wait();
+  }
+  // Push settings under which, once Vtiger accepted a create, the user's transaction runs `statement(row_id)`
+  // on the created row and holds it; it commits once the write-back waits for it (write_back_waited).
+  sy::push_settings user_holds_the_row_during_the_write_back(
+      std::function<std::string(const std::string&)> statement) {
+    sy::push_settings s;
+    s.after_accepted = [this, statement](const st::outbox_entry& entry) {
+      if (entry.op != st::outbox_op::insert) return;
+      locker = vt::connect_blocking();
+      vt::exec_scalar(locker.get(), "BEGIN");
+      vt::exec_scalar(locker.get(), statement(std::to_string(entry.row_id)));
+      const int push_pid = conn->backend_pid();
+      const int user_pid = locker_pid();
+      releaser = std::thread([this, push_pid, user_pid] {
+        auto w = vt::connect_blocking();
+        write_back_waited = wait_blocked(w.get(), push_pid, user_pid);
+        vt::exec_scalar(locker.get(), "COMMIT");
+      });
+    };
+    return s;
   }
   void join_pull() {
     if (pull_thread.joinable()) pull_thread.join();
@@ -360,22 +381,9 @@ TEST_F(push_interleave, StalePageInTheRecordsOwnSecondIsCorrectedByTheNextPull) 
 // write-back used to overwrite the newer values with Vtiger's record and mark the row synced, so the user's
 // update was lost on both sides.)
 TEST_F(push_interleave, LocalUpdateHoldingTheRowDuringTheWriteBackIsNotLost) {
-  sy::push_settings s;
-  s.after_accepted = [this](const st::outbox_entry& entry) {
-    if (entry.op != st::outbox_op::insert) return;
-    locker = vt::connect_blocking();
-    vt::exec_scalar(locker.get(), "BEGIN");
-    vt::exec_scalar(locker.get(), "UPDATE " + contacts() +
-                                      " SET title = 'Newer' WHERE _row_id = " + std::to_string(entry.row_id));
-    const int push_pid = conn->backend_pid();
-    const int user_pid = locker_pid();
-    releaser = std::thread([this, push_pid, user_pid] {
-      auto w = vt::connect_blocking();
-      write_back_waited = wait_blocked(w.get(), push_pid, user_pid);
-      vt::exec_scalar(locker.get(), "COMMIT");
-    });
-  };
-  start({}, s);
+  start({}, user_holds_the_row_during_the_write_back([this](const std::string& row) {
+          return "UPDATE " + contacts() + " SET title = 'Newer' WHERE _row_id = " + row;
+        }));
   sql("INSERT INTO " + contacts() + " (lastname, title) VALUES ('Overtaken', 'Older')");
   const auto row_id = sql("SELECT _row_id FROM " + contacts());
   const auto stats = drain();
@@ -394,22 +402,9 @@ TEST_F(push_interleave, LocalUpdateHoldingTheRowDuringTheWriteBackIsNotLost) {
 // the row's later entries before it locked the row, a delete committed in between kept no id, was taken
 // for "never reached Vtiger", and the pull brought the record back.)
 TEST_F(push_interleave, LocalDeleteHoldingTheRowDuringTheWriteBackReachesVtiger) {
-  sy::push_settings s;
-  s.after_accepted = [this](const st::outbox_entry& entry) {
-    if (entry.op != st::outbox_op::insert) return;
-    locker = vt::connect_blocking();
-    vt::exec_scalar(locker.get(), "BEGIN");
-    vt::exec_scalar(locker.get(),
-                    "DELETE FROM " + contacts() + " WHERE _row_id = " + std::to_string(entry.row_id));
-    const int push_pid = conn->backend_pid();
-    const int user_pid = locker_pid();
-    releaser = std::thread([this, push_pid, user_pid] {
-      auto w = vt::connect_blocking();
-      write_back_waited = wait_blocked(w.get(), push_pid, user_pid);
-      vt::exec_scalar(locker.get(), "COMMIT");
-    });
-  };
-  start({}, s);
+  start({}, user_holds_the_row_during_the_write_back([this](const std::string& row) {
+          return "DELETE FROM " + contacts() + " WHERE _row_id = " + row;
+        }));
   sql("INSERT INTO " + contacts() + " (lastname, title) VALUES ('Deleted', 'Soon')");
   const auto stats = drain();
   releaser.join();
