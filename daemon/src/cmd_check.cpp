@@ -4,7 +4,10 @@
 #include <iostream>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "commands.hpp"
+#include "poll_cost.hpp"
 #include "vtsync/storage/conninfo.hpp"
 
 namespace vtsync::daemon {
@@ -40,11 +43,32 @@ int run_check(const common_options& opts) {
   } else {
     std::cout << "postgres: ok\n";
   }
-  if (const auto problem = vtiger_problem(*settings); !problem.empty()) {
-    std::cout << "vtiger: " << settings->vtiger.url << ": " << problem << '\n';
+  const auto vtiger = check_vtiger(*settings);
+  if (!vtiger.problem.empty() && vtiger.polls.empty()) {
+    std::cout << "vtiger: " << settings->vtiger.url << ": " << vtiger.problem << '\n';
+    return exit_unavailable;
+  }
+  std::cout << "vtiger: ok (logged in as " << settings->vtiger.username << ")\n";
+  // What each poll costs the CRM (poll_cost.hpp): the same advice as the daemon's warning when slow.
+  bool slow = false;
+  for (const auto& poll : vtiger.polls) {
+    const auto ms = std::chrono::duration<double, std::milli>(poll.took).count();
+    if (!poll.problem.empty()) {
+      std::cout << "idle poll " << poll.module << ": " << poll.problem << '\n';
+      status = exit_unavailable;
+    } else {
+      slow = slow || poll.took > slow_idle_poll;
+      std::cout << "idle poll " << poll.module << ": " << fmt::format("{:.1f}", ms) << " ms"
+                << (poll.took > slow_idle_poll ? " (slow)" : " (ok)") << '\n';
+    }
+  }
+  if (slow) {
+    std::cout << "note: an idle poll over " << slow_idle_poll.count() << " ms costs Vtiger's database that "
+              << "much every sync.poll_interval, per module. " << slow_poll_advice() << '\n';
+  }
+  if (!vtiger.problem.empty()) {
+    std::cout << "vtiger: " << settings->vtiger.url << ": " << vtiger.problem << '\n';
     status = exit_unavailable;
-  } else {
-    std::cout << "vtiger: ok (logged in as " << settings->vtiger.username << ")\n";
   }
   return status;
 }

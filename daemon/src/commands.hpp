@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 // The subcommands of vtsyncd. Each returns a sysexits-style exit code.
 #include <optional>
 #include <string>
@@ -39,7 +40,19 @@ namespace vtsync::daemon {
 // Installs the process-wide spdlog logger on stderr: text lines, or JSON lines (log.format = "json").
 void setup_logging(const config::log_settings& log);
 
-// Logs in to Vtiger; "" when that worked, else the problem (no secret in it).
-[[nodiscard]] std::string vtiger_problem(const config::settings& s);
+// What `vtsyncd check` learns from Vtiger: whether it logs in, and what one idle poll of each module costs.
+struct vtiger_check {
+  std::string problem;  // "" when the login worked, else the problem (no secret in it)
+  struct idle_poll {
+    std::string module;
+    std::chrono::nanoseconds took{0};
+    std::string problem;  // the query's error, if it failed
+  };
+  std::vector<idle_poll> polls;
+};
+
+// Logs in to Vtiger, then times one idle poll per module of `s` (a modifiedtime query answering no rows,
+// shaped as the daemon's).
+[[nodiscard]] vtiger_check check_vtiger(const config::settings& s);
 
 }  // namespace vtsync::daemon

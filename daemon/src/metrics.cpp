@@ -42,6 +42,10 @@ std::string_view type_name(metric_type type) {
 
 constexpr std::array<double, 14> cycle_buckets{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                                2.5,  5,     10,   30,  60,   120, 300};
+// One web-service exchange: a few milliseconds (an id page, a retrieve) to seconds (a modifiedtime query
+// on a large CRM without the index, docs/performance.md); 0.05 is the slow idle poll's threshold.
+constexpr std::array<double, 12> request_buckets{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                 0.1,   0.25,   0.5,   1,    2.5,   10};
 
 }  // namespace
 
@@ -94,6 +98,7 @@ std::string format_sample_value(double v) {
 }
 
 std::span<const double> cycle_duration_buckets() { return cycle_buckets; }
+std::span<const double> request_duration_buckets() { return request_buckets; }
 
 // ---- counter, gauge, histogram
 
@@ -339,8 +344,11 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
                                            {"module"})),
       cycle_duration_(registry_.histogram_family(
           "vtsync_cycle_duration_seconds", "Duration of one sync cycle (pull and push) of a module.",
-          {"module"},
-          std::vector<double>(cycle_duration_buckets().begin(), cycle_duration_buckets().end()))) {
+          {"module"}, std::vector<double>(cycle_duration_buckets().begin(), cycle_duration_buckets().end()))),
+      request_duration_(registry_.histogram_family(
+          "vtsync_api_request_duration_seconds",
+          "Duration of one Vtiger web-service request, by operation (sent to answer read).", {"operation"},
+          std::vector<double>(request_duration_buckets().begin(), request_duration_buckets().end()))) {
   if (!version.empty()) {
     registry_
         .gauge_family("vtsync_build_info", "Always 1; the label carries the vtsyncd version.", {"version"})
@@ -367,5 +375,8 @@ counter& metrics::push_failures(std::string_view module) { return push_failures_
 gauge& metrics::outbox_pending() { return outbox_pending_.labels({}); }
 gauge& metrics::last_success_timestamp(std::string_view module) { return last_success_.labels({module}); }
 histogram& metrics::cycle_duration(std::string_view module) { return cycle_duration_.labels({module}); }
+histogram& metrics::request_duration(std::string_view operation) {
+  return request_duration_.labels({operation});
+}
 
 }  // namespace vtsync::daemon

@@ -4,6 +4,8 @@
 // cursor, and now and then a scan for remote deletions.
 #include "pull_loop.hpp"
 
+#include "poll_cost.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -70,7 +72,8 @@ class module_pull {
     try {
       if (!puller_) co_await start(db);
       run_.vtiger_reached = true;
-      const auto stats = co_await puller_->pull_changes();
+      const auto stats = co_await puller_->pull_changes(std::nullopt, sync::pass_end::short_page);
+      note_poll_cost(stats);
       if (std::chrono::steady_clock::now() >= next_deletion_scan_ && !run_.stopping) {
         const auto deleted = co_await puller_->detect_deletions();
         if (deleted > 0)
@@ -124,6 +127,23 @@ class module_pull {
     }
   }
 
+  // An idle poll (no rows) slower than slow_idle_poll: a warning in the log (again at most hourly while
+  // it stays slow) and in /status, with what Vtiger's administrator can do.
+  void note_poll_cost(const sync::cycle_stats& stats) {
+    if (stats.fetched > 0 || stats.queries != 1) return;
+    state_.idle_poll = stats.vtiger_time;
+    if (stats.vtiger_time <= slow_idle_poll) {
+      state_.warning.clear();
+      return;
+    }
+    state_.warning = slow_poll_warning(module_, stats.vtiger_time);
+    const auto now = std::chrono::steady_clock::now();
+    if (!last_slow_warning_ || now - *last_slow_warning_ >= std::chrono::hours{1}) {
+      spdlog::warn("module={} {}", module_, state_.warning);
+      last_slow_warning_ = now;
+    }
+  }
+
   // Poll interval plus up to 10% jitter, so modules and daemons do not move in lockstep.
   std::chrono::milliseconds pause() {
     const auto interval = run_.settings.sync.poll_interval;
@@ -141,6 +161,7 @@ class module_pull {
   std::unique_ptr<sync::module_puller> puller_;
   std::chrono::steady_clock::time_point next_deletion_scan_ = std::chrono::steady_clock::now();
   std::mt19937 rng_{std::random_device{}()};
+  std::optional<std::chrono::steady_clock::time_point> last_slow_warning_;
 };
 
 }  // namespace

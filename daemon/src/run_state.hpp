@@ -29,6 +29,8 @@ struct module_state {
   std::uint64_t records = 0;
   std::string cursor;
   bool sync_supported = false;
+  std::optional<std::chrono::nanoseconds> idle_poll;   // Vtiger's time for the last idle poll
+  std::string warning;                                 // e.g. a slow idle poll (poll_cost.hpp)
   lease_state lease;                                   // the module's pull lease
   std::unique_ptr<boost::asio::steady_timer> sleeper;  // the pull's sleeps: cancelled on stop
 };

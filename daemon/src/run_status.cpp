@@ -93,6 +93,10 @@ json status_of(const run_state& run) {
     m["records_pulled"] = state.records;
     m["sync_operation"] = state.sync_supported;
     m["last_error"] = state.last_error;
+    m["idle_poll_ms"] = state.idle_poll
+                            ? json(std::chrono::duration<double, std::milli>(*state.idle_poll).count())
+                            : json(nullptr);
+    m["warning"] = state.warning.empty() ? json(nullptr) : json(state.warning);
     m["lease"] = state.lease.held ? "held" : "standby";
     m["holder"] = holder_json(state.lease);
     modules[name] = m;

@@ -52,6 +52,9 @@ std::shared_ptr<vtiger::client_context> make_vtiger_context(boost::asio::any_io_
   if (m != nullptr) {
     options.hooks.on_request = [m](std::string_view op) { m->api_requests(op).inc(); };
     options.hooks.on_relogin = [m] { m->relogins().inc(); };
+    options.hooks.on_answer = [m](std::string_view op, std::chrono::nanoseconds took) {
+      m->request_duration(op).observe(std::chrono::duration<double>(took).count());
+    };
   }
   return std::make_shared<vtiger::client_context>(std::move(ex), std::move(options));
 }

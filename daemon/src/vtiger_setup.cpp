@@ -7,26 +7,38 @@
 #include "commands.hpp"
 #include "config_to_options.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
+#include "vtsync/sync/vtiger/vtql.hpp"
 
 namespace vtsync::daemon {
 
-std::string vtiger_problem(const config::settings& s) {
+vtiger_check check_vtiger(const config::settings& s) {
+  vtiger_check out;
   boost::asio::io_context io;
   auto future = boost::asio::co_spawn(
       io,
       [&]() -> boost::asio::awaitable<void> {
         vtiger::client c{co_await boost::asio::this_coro::executor, client_options_from(s)};
         (void)co_await c.login();
+        for (const auto& module : s.sync.modules) {
+          // Later than any record: no rows, yet without an index on modifiedtime Vtiger reads every one.
+          const std::vector<std::string> all_columns;
+          std::string idle = vtiger::vtql::modified_since_page(module, all_columns, "2999-01-01 00:00:00");
+          const auto asked = std::chrono::steady_clock::now();
+          const auto answer = co_await c.query_records(idle);
+          vtiger_check::idle_poll poll{module, std::chrono::steady_clock::now() - asked, {}};
+          if (!answer) poll.problem = answer.error().code + ": " + answer.error().message;
+          out.polls.push_back(std::move(poll));
+        }
         co_await c.logout();
       },
       boost::asio::use_future);
   io.run();
   try {
     future.get();
-    return {};
   } catch (const std::exception& e) {
-    return e.what();
+    out.problem = e.what();
   }
+  return out;
 }
 
 }  // namespace vtsync::daemon

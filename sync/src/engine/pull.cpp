@@ -96,7 +96,9 @@ module_puller::module_puller(vtiger::client& client, pull_storage storage, stora
 asio::awaitable<std::vector<flat_record>> module_puller::fetch(vtiger::client& client, std::string vtql,
                                                                std::size_t& queries) {
   ++queries;
+  const auto asked = std::chrono::steady_clock::now();
   auto answer = co_await client.query_records(vtql);
+  vtiger_time_ += std::chrono::steady_clock::now() - asked;
   if (!answer) throw_rejected(table_.module, answer.error());
   std::vector<flat_record> rows;
   if (answer->records) {
@@ -135,9 +137,13 @@ asio::awaitable<void> module_puller::probe_sync() {
       sync_supported_ ? "works: deletions come from it" : "is unavailable: deletions come from id scans");
 }
 
-asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since) {
+asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {
   cycle_stats stats;
   const auto stored = co_await storage_.cursors.load_cursor(table_.module);
+  // Nothing pulled yet: the first load goes by id (a modifiedtime walk scans the CRM's whole entity table
+  // per page), then catches up from its start.
+  if (!stored && !since) co_return co_await backfill_by_ranges({}, nullptr);
+  const auto waited_before = vtiger_time_;
   std::optional<storage::cursor_position> cursor = stored;
 
   // Where this pass starts reading: the cursor, or earlier (re-read window, --since).
@@ -166,7 +172,10 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
 
   std::string first_query = query_for(read_since, after);
   auto page = co_await fetch(client_, first_query, stats.queries);
+  bool last_page = false;
   while (!page.empty()) {
+    // A poll ends on a short page (the next cycle continues from the cursor); otherwise on an empty one.
+    last_page = end == pass_end::short_page && page.size() < vtiger::vtql::max_page_size;
     const auto last = detail::position_of(page.back());
     if (last.modifiedtime.empty() || last.last_id.empty()) {
       throw pull_error("query on " + table_.module + " returned a row without modifiedtime or id");
@@ -180,9 +189,17 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     const vtiger::vtql::modified_cursor next_after{last.modifiedtime, last.last_id};
     std::string next_query = query_for(std::nullopt, next_after);
     std::span<const flat_record> rows{page};
-    // Fetch the next page while this one is stored.
-    auto [next_page, result] =
-        co_await (fetch(client_, next_query, stats.queries) && store(storage_.rows, rows, options));
+    std::vector<flat_record> next_page;
+    storage::page_result result;
+    if (last_page) {
+      result = co_await store(storage_.rows, rows, options);
+    } else {
+      // Fetch the next page while this one is stored.
+      auto [fetched, stored_page] =
+          co_await (fetch(client_, next_query, stats.queries) && store(storage_.rows, rows, options));
+      next_page = std::move(fetched);
+      result = std::move(stored_page);
+    }
     stats.fetched += page.size();
     stats.inserted += result.inserted;
     stats.updated += result.updated;
@@ -199,6 +216,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     page = std::move(next_page);
     if (stop_check_ && stop_check_()) co_return stats;
   }
+  stats.vtiger_time = vtiger_time_ - waited_before;
   co_await storage_.cursors.record_success(table_.module);
   // Keep re-reading the overlap window for a few cycles after a change, then go back to one query. A row
   // rewritten without the cursor moving counts as a change: a page fetched before one of our revises that

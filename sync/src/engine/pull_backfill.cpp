@@ -86,8 +86,10 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
 
 asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers,
                                                      std::function<void(std::uint64_t)> progress) {
-  std::uint64_t done_rows = 0;
-  if (workers.size() <= 1 && !(co_await unfinished_backfill())) {
+  if (workers.size() <= 1 && !(co_await unfinished_backfill()) &&
+      (co_await storage_.cursors.load_cursor(table_.module))) {
+    // Pulled before: the changes since the cursor (by modifiedtime, which is what changed).
+    std::uint64_t done_rows = 0;
     page_hook_ = [&](std::size_t n) {
       done_rows += n;
       if (progress) progress(done_rows);
@@ -96,6 +98,12 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
     page_hook_ = nullptr;
     co_return stats;
   }
+  co_return co_await backfill_by_ranges(std::move(workers), std::move(progress));
+}
+
+asio::awaitable<cycle_stats> module_puller::backfill_by_ranges(std::vector<worker> workers,
+                                                               std::function<void(std::uint64_t)> progress) {
+  std::uint64_t done_rows = 0;
   if (workers.empty()) workers.push_back(worker{&client_, &storage_.rows});
 
   cycle_stats total;
@@ -130,8 +138,10 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
       const storage::row_batch none;
       (void)co_await storage_.rows.store_page(table_, none, set_cursor);
     }
+    // One session walks one range (its pages are the plain id keyset); several share 4 ranges each.
+    const int range_count = workers.size() == 1 ? 1 : static_cast<int>(workers.size() * 4);
     ranges = storage::split_id_range(id_number(first_id), id_number(field_text(highest.front(), "id")),
-                                     static_cast<int>(workers.size() * 4));
+                                     range_count);
     std::span<const storage::backfill_range> plan{ranges};
     co_await storage_.backfill.plan_backfill(table_.module, plan);
   }
@@ -171,8 +181,13 @@ asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers
   (void)co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
   if (failure) std::rethrow_exception(failure);
   if (stop_check_ && stop_check_()) co_return total;
-  // Then everything that changed since the backfill started.
-  auto tail = co_await pull_changes();
+  // Then everything that changed since the backfill started (the cursor set when it was planned), minus
+  // the overlap for saves that committed late: the same window a poll re-reads.
+  const auto started_at = co_await storage_.cursors.load_cursor(table_.module);
+  if (!started_at) co_return total;  // cannot happen: planning sets it (and a cursor never goes away)
+  std::optional<std::string> catch_up_from = shift_datetime(started_at->modifiedtime, -settings_.overlap);
+  if (!catch_up_from) catch_up_from = started_at->modifiedtime;
+  auto tail = co_await pull_changes(catch_up_from, pass_end::short_page);
   total.queries += tail.queries;
   total.fetched += tail.fetched;
   total.inserted += tail.inserted;

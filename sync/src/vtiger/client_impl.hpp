@@ -89,6 +89,7 @@ struct client_context::state {
 
   // Counters (client_stats) and their hooks.
   void count_request(std::string_view operation);
+  void time_answer(std::string_view operation, std::chrono::nanoseconds took);
   void count_error(std::string_view code);
   void count_retry(std::string_view operation, error_kind kind);
   void count_login(bool relogin);

@@ -104,6 +104,10 @@ void client_context::state::count_request(std::string_view operation) {
   if (options.hooks.on_request) options.hooks.on_request(operation);
 }
 
+void client_context::state::time_answer(std::string_view operation, std::chrono::nanoseconds took) {
+  if (options.hooks.on_answer) options.hooks.on_answer(operation, took);
+}
+
 void client_context::state::count_error(std::string_view code) {
   {
     std::lock_guard lock(stats_mutex);

@@ -228,8 +228,10 @@ awaitable<api_result<json>> client::impl::send_with_retries(const detail::op_spe
 
     bool sent = false;
     std::optional<client_error> failure;
+    const auto asked = std::chrono::steady_clock::now();
     try {
       raw_response raw = co_await send_once(st, connections, req, sent);
+      st.time_answer(spec.name, std::chrono::steady_clock::now() - asked);
       if (spec.empty_500_means_unsupported && raw.status == 500 && raw.body.empty()) {
         throw client_error(error_kind::unsupported,
                            spec.name + " is not supported by this server (HTTP 500 with an empty body)", 500);
@@ -244,6 +246,7 @@ awaitable<api_result<json>> client::impl::send_with_retries(const detail::op_spe
     } catch (const client_error& e) {
       failure.emplace(st.scrubbed(e));
     }
+    if (failure && sent) st.time_answer(spec.name, std::chrono::steady_clock::now() - asked);
     slot = inflight_limit::slot();  // not held while sleeping
 
     const client_error& e = *failure;

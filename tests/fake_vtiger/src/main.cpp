@@ -54,6 +54,14 @@ int main(int argc, char** argv) {
   app.add_option("--expire-sessions-every", so.expire_sessions_every,
                  "invalidate every session each N requests");
   app.add_option("--clock-offset", so.clock_offset, "seconds added to the real clock");
+  std::string cost = "none";
+  app.add_option("--cost-model", cost,
+                 "vtiger-8.2: each query takes the time a real Vtiger 8.2 needs (a modifiedtime query "
+                 "scans every module's records, an id keyset page is cheap, per row and per skipped row "
+                 "costs; see fake_vtiger/cost_model.hpp); none (default): no added time")
+      ->check(CLI::IsMember({"none", "vtiger-8.2"}));
+  app.add_option("--cost-cores", so.cost_cores, "cores of the modelled server (default 2)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--request-log", srv.request_log,
                  "append one JSON line per web-service request to FILE (start_ms, end_ms, operation, "
                  "module, id, session, port, status)");
@@ -74,6 +82,7 @@ int main(int argc, char** argv) {
               : sync == "patched" ? sync_mode::patched
                                   : sync_mode::php8_stock;
     so.count = count == "8.4" ? count_mode::v84 : count_mode::v82;
+    so.cost = parse_cost_model(cost).value_or(cost_model::none);
     // The server zone is the process zone: every timestamp is formatted and parsed with localtime.
     ::setenv("TZ", zone.c_str(), 1);
     ::tzset();

@@ -429,7 +429,8 @@ struct service::call {
 service::service(service_options options)
     : options_(std::move(options)),
       store_(store_options{options_.seeds, options_.idempotency_field}, now()),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()),
+      cost_clock_(options_.cost_cores) {}
 
 std::int64_t service::now() const {
   if (frozen_) return *frozen_;
@@ -1319,9 +1320,30 @@ http_out service::op_query(call& c) {
     }
   }
 
+  // What the real server would take for it (--cost-model): a scan of every module's records unless the
+  // query is an id keyset page, the skipped rows, the rows answered.
+  bool where_on_id_only = true;
+  for (const auto& group : where) {
+    for (const auto& p : group) where_on_id_only = where_on_id_only && p.field == -1;
+  }
+  query_shape shape;
+  const bool id_order =
+      order.empty() || (order.size() == 1 && order[0] == -1);  // the primary key, either way
+  shape.scans_entities = count || !id_order || !where_on_id_only;
+  shape.offset = static_cast<std::uint64_t>(q.offset);
+  shape.rows = rows.size();
+  const auto costed = [&](http_out reply) {
+    if (options_.cost == cost_model::none) return reply;
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    reply.delay_ms +=
+        cost_clock_.reserve(now_us, query_cost_us(options_.cost, shape, store_.total_records()));
+    return reply;
+  };
   if (count) {
-    if (options_.count == count_mode::v84) return success("[]");
-    return success("[{\"count\":\"" + std::to_string(matched) + "\"}]");
+    if (options_.count == count_mode::v84) return costed(success("[]"));
+    return costed(success("[{\"count\":\"" + std::to_string(matched) + "\"}]"));
   }
   std::string out;
   out.reserve(rows.size() * (columns.empty() ? 1400 : 60) + 64);
@@ -1332,7 +1354,7 @@ http_out service::op_query(call& c) {
                   !c.is_admin() && columns.empty());
   }
   out.push_back(']');
-  return success(out);
+  return costed(success(out));
 }
 
 http_out service::op_sync(call& c) {

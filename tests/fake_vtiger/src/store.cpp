@@ -521,6 +521,12 @@ void store::put(record r) {
   stored_.insert_or_assign(id, std::move(r));
 }
 
+std::uint64_t store::total_records() const {
+  std::uint64_t n = 0;
+  for (std::size_t m = 0; m < seeds_.size(); ++m) n += seeds_[m].count + state_[m].created.size();
+  return n;
+}
+
 std::string store::next_number(int module) {
   auto& st = state_[static_cast<std::size_t>(module)];
   return modules_[static_cast<std::size_t>(module)].number_prefix + std::to_string(st.next_number++);

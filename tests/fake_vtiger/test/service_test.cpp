@@ -496,3 +496,44 @@ TEST(FakeService, DescribeListsTheMandatoryFields) {
 }
 
 }  // namespace
+
+// --cost-model vtiger-8.2 (cost_model.hpp): a modifiedtime query takes a scan of every module's records,
+// an id keyset page a small constant, plus each row answered and each row skipped by an offset; nothing
+// without the model.
+TEST(FakeService, CostModelChargesWhatARealVtigerSpends) {
+  auto delays = [](cost_model model) {
+    service_options o;
+    o.seeds = {{"Contacts", 1000}, {"Accounts", 49000}};
+    o.cost = model;
+    o.cost_cores = 64;  // no queueing between these few sequential queries
+    harness h{o};
+    const auto s = h.login();
+    std::vector<int> out;
+    for (const std::string q : {
+             "SELECT * FROM Contacts WHERE modifiedtime > '2999-01-01 00:00:00' ORDER BY modifiedtime, id "
+             "LIMIT 100;",
+             "SELECT * FROM Contacts WHERE id > '12x0' ORDER BY id LIMIT 100;",
+             "SELECT id FROM Contacts ORDER BY id DESC LIMIT 1;",
+             "SELECT id FROM Contacts LIMIT 500, 10;",
+             "SELECT count(*) FROM Contacts;",
+         }) {
+      const auto reply = h.get({{"operation", "query"}, {"sessionName", s}, {"query", q}});
+      EXPECT_EQ(reply.status, 200) << q;
+      out.push_back(reply.delay_ms);
+    }
+    return out;
+  };
+  // 50,000 records x 1.4 us; 4 ms + 100 rows x 0.6 ms; 4 ms + 1 row; 4 ms + 500 x 8 us + 10 rows; a scan.
+  EXPECT_EQ(delays(cost_model::vtiger_82), (std::vector<int>{70, 64, 5, 14, 70}));
+  EXPECT_EQ(delays(cost_model::none), (std::vector<int>{0, 0, 0, 0, 0}));
+}
+
+TEST(FakeService, CostModelQueuesRequestsBeyondTheServersCores) {
+  cost_clock clock{2};
+  EXPECT_EQ(clock.reserve(0, 10'000), 10);
+  EXPECT_EQ(clock.reserve(0, 10'000), 10);
+  EXPECT_EQ(clock.reserve(0, 10'000), 20);     // waits for a core
+  EXPECT_EQ(clock.reserve(30'000, 5'000), 5);  // both free again
+  EXPECT_EQ(query_cost_us(cost_model::vtiger_82, {false, 0, 0}, 1'000'000), 4'000);
+  EXPECT_EQ(query_cost_us(cost_model::vtiger_82, {true, 0, 0}, 1'000'000), 1'400'000);
+}

@@ -150,6 +150,8 @@ class metrics_registry {
 // Upper bounds of vtsync_cycle_duration_seconds, in seconds: a cycle takes from milliseconds (nothing
 // changed) to minutes (a large backfill page run).
 [[nodiscard]] std::span<const double> cycle_duration_buckets();
+// Upper bounds of vtsync_api_request_duration_seconds, in seconds.
+[[nodiscard]] std::span<const double> request_duration_buckets();
 
 // The daemon's series (the contract's "Health endpoint" list plus cycle durations and build info).
 class metrics {
@@ -163,8 +165,9 @@ class metrics {
   counter& relogins();                                                    // vtsync_relogins_total
   counter& push_failures(std::string_view module);                        // vtsync_push_failures_total
   gauge& outbox_pending();                                                // vtsync_outbox_pending
-  gauge& last_success_timestamp(std::string_view module);  // vtsync_last_success_timestamp_seconds
-  histogram& cycle_duration(std::string_view module);      // vtsync_cycle_duration_seconds
+  gauge& last_success_timestamp(std::string_view module);   // vtsync_last_success_timestamp_seconds
+  histogram& cycle_duration(std::string_view module);       // vtsync_cycle_duration_seconds
+  histogram& request_duration(std::string_view operation);  // vtsync_api_request_duration_seconds
 
   [[nodiscard]] metrics_registry& registry() { return registry_; }
   [[nodiscard]] std::string render() const { return registry_.render(); }
@@ -179,6 +182,7 @@ class metrics {
   family<gauge>& outbox_pending_;
   family<gauge>& last_success_;
   family<histogram>& cycle_duration_;
+  family<histogram>& request_duration_;
 };
 
 }  // namespace vtsync::daemon

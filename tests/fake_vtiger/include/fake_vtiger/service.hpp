@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fake_vtiger/cost_model.hpp"
 #include "fake_vtiger/store.hpp"
 
 namespace vtsync::fake {
@@ -53,6 +54,8 @@ struct service_options {
   std::uint64_t expire_sessions_every = 0;
   std::int64_t clock_offset = 0;
   bool zone_is_utc = true;
+  cost_model cost = cost_model::none;  // --cost-model: queries take the time a real Vtiger needs
+  int cost_cores = 2;                  // --cost-cores: the server's cores under that model
 };
 
 struct http_in {
@@ -146,6 +149,7 @@ class service {
   stats stats_;
   std::mt19937_64 rng_;
   std::uint64_t uniq_counter_ = 0;
+  cost_clock cost_clock_;
 };
 
 }  // namespace vtsync::fake

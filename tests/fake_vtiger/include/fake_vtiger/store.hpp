@@ -146,6 +146,8 @@ class store {
   [[nodiscard]] std::uint64_t seeded(int module) const {
     return seeds_[static_cast<std::size_t>(module)].count;
   }
+  // Records of every module, deleted ones included (what a scan of Vtiger's vtiger_crmentity reads).
+  [[nodiscard]] std::uint64_t total_records() const;
 
   static const std::vector<user_info>& users();
   static const std::vector<std::pair<std::uint32_t, std::string>>& groups();

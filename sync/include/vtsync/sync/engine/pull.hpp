@@ -10,17 +10,24 @@
 //   `modifiedtime > T OR modifiedtime = T AND id > Y` walks through them page by page.
 // - Late commits: a save takes its modifiedtime before it commits. For a few cycles after one that moved
 //   the cursor (and once after start-up), a cycle re-reads from T - overlap (sync.overlap); rows already
-//   stored unchanged are not rewritten. Once that window has passed, an idle cycle costs exactly one
-//   query.
+//   stored unchanged are not rewritten.
+// - Cost (docs/performance.md): on a real Vtiger every modifiedtime-ordered query scans all of
+//   vtiger_crmentity (no index on modifiedtime), so a poll (pass_end::short_page) makes ONE query per
+//   cycle: a page shorter than 100 rows ends the pass, and the re-read window is folded into that query
+//   (it reads from T - overlap onwards, the cursor's own rows included). Should a short page hide more
+//   rows (Vtiger drops rows it will not show after applying LIMIT), the next cycle continues from the
+//   cursor: nothing is skipped, it arrives one poll interval later.
 // - Fetching the next page overlaps with storing the current one, and only two pages are ever in memory.
 // - Deletions: where `sync` works (a start-up probe says so) its `deleted` list is applied; otherwise,
 //   and periodically as a backstop, a keyset scan of remote ids (`SELECT id ... ORDER BY id`) is compared
 //   with the local ids. A local row is deleted only when it is missing from the scan AND a `retrieve`
 //   answers ACCESS_DENIED: one ambiguous answer (ACCESS_DENIED also means lost permission) is never enough.
-// - Backfill: the same incremental walk from the start (resumable through the cursor), or, with
-//   parallel > 1, the id space split into ranges fetched by one session each (resumable through
-//   vtsync.backfill_ranges); the cursor is set first to the newest modifiedtime seen at the start, so the
-//   incremental pull afterwards picks up whatever changed during the backfill.
+// - Backfill (and the first pull of a module without a cursor): by the primary key, never by
+//   modifiedtime: the id space as ranges (one range with one session, more with parallel > 1), each
+//   fetched in `id` keyset pages by one session and resumable through vtsync.backfill_ranges. The cursor
+//   is set first to the newest modifiedtime seen at the start, and once the ranges are done a pass from
+//   that time minus the overlap picks up whatever changed during the backfill: exact. A module that has
+//   a cursor already is brought up to date by the incremental walk.
 //
 // The puller's parts: sync/src/engine/pull.cpp (the cycle), pull_deletions.cpp, pull_backfill.cpp.
 //
@@ -79,7 +86,13 @@ struct cycle_stats {
   std::size_t unchanged = 0;
   std::size_t skipped_local = 0;
   bool cursor_moved = false;
+  std::chrono::nanoseconds vtiger_time{0};  // spent waiting for Vtiger's query answers
 };
+
+// How a pass ends: `empty_page` pages until Vtiger answers an empty page (backfill, --since: everything
+// now); `short_page` also ends on a page shorter than 100 rows (the daemon's polls: one query per idle or
+// lightly busy cycle; the next cycle continues from the cursor).
+enum class pass_end { empty_page, short_page };
 
 // The mirror table for `module` in `options`' mirror schema: describe (cached by the client) -> create or
 // extend the table (storage::ensure_mirror_table on `conn`).
@@ -111,9 +124,11 @@ class module_puller {
   boost::asio::awaitable<void> probe_sync();
   [[nodiscard]] bool sync_supported() const { return sync_supported_; }
 
-  // One incremental pass: pages until an empty one. If `since` is given, starts there instead of the cursor
-  // (and never moves the cursor backwards).
-  boost::asio::awaitable<cycle_stats> pull_changes(std::optional<std::string> since = std::nullopt);
+  // One incremental pass, ending as `end` says. If `since` is given, starts there instead of the cursor
+  // (and never moves the cursor backwards). Without a cursor (nothing pulled yet), it is the backfill by
+  // id with this puller's own session.
+  boost::asio::awaitable<cycle_stats> pull_changes(std::optional<std::string> since = std::nullopt,
+                                                   pass_end end = pass_end::empty_page);
 
   // One deletion pass (sync's deleted list, or the id scan). Returns rows deleted or marked.
   boost::asio::awaitable<std::size_t> detect_deletions();
@@ -123,8 +138,9 @@ class module_puller {
     vtiger::client* client;
     storage::mirror_rows* rows;
   };
-  // Full load with `workers.size()` workers over id ranges (resumable); with one worker it is
-  // pull_changes() from the stored cursor. `progress(rows_done)` is called after each stored page.
+  // Full load with `workers.size()` workers over id ranges (resumable), then the changes since it started;
+  // with one worker and a stored cursor it is pull_changes() from that cursor. `progress(rows_done)` is
+  // called after each stored page.
   boost::asio::awaitable<cycle_stats> backfill(std::vector<worker> workers,
                                                std::function<void(std::uint64_t)> progress);
 
@@ -147,6 +163,8 @@ class module_puller {
                                                      const storage::page_options& options);
   boost::asio::awaitable<std::size_t> scan_ids();
   boost::asio::awaitable<std::size_t> sync_deletions();
+  boost::asio::awaitable<cycle_stats> backfill_by_ranges(std::vector<worker> workers,
+                                                         std::function<void(std::uint64_t)> progress);
   boost::asio::awaitable<cycle_stats> backfill_range(worker w, storage::backfill_range range,
                                                      std::function<void(std::size_t)> on_page);
 
@@ -162,6 +180,7 @@ class module_puller {
   std::string id_prefix_;                       // e.g. "12", learnt from the first id seen
   std::function<void(std::size_t)> page_hook_;  // progress during a backfill
   std::function<bool()> stop_check_;
+  std::chrono::nanoseconds vtiger_time_{0};  // all query answers waited for, ever (cycle_stats::vtiger_time)
 };
 
 // Helpers on Vtiger's datetime strings ("YYYY-MM-DD HH:MM:SS"), exposed for tests.

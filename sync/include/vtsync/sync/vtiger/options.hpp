@@ -46,6 +46,8 @@ struct client_hooks {
   std::function<void()> on_relogin;
   std::function<void(std::string_view operation, error_kind kind)> on_retry;
   std::function<void(std::string_view code)> on_error;  // a Vtiger code or an error_kind name
+  // Each HTTP exchange's duration, from sending the request to the whole answer read (or its failure).
+  std::function<void(std::string_view operation, std::chrono::nanoseconds took)> on_answer;
 };
 
 // A cap on requests in flight, shared by every client given the same instance ("modules run concurrently
