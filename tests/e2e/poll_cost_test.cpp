@@ -4,6 +4,8 @@
 // /metrics has every request's duration per operation.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "daemon_fixture.hpp"
 
 namespace vt = vtsync::test;
