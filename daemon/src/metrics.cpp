@@ -355,6 +355,8 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
         .labels({version})
         .set(1);
   }
+  // The operations whose answer times matter most (a poll is a query; a push starts with a retrieve).
+  for (std::string_view op : {"query", "retrieve"}) request_duration(op);
   for (const auto& module : modules) {
     records_pulled(module);
     push_failures(module);

@@ -118,6 +118,7 @@ TEST(metrics, daemon_series_are_preregistered_and_valid) {
                                                     {"vtsync_outbox_pending", "gauge"},
                                                     {"vtsync_last_success_timestamp_seconds", "gauge"},
                                                     {"vtsync_cycle_duration_seconds", "histogram"},
+                                                    {"vtsync_api_request_duration_seconds", "histogram"},
                                                     {"vtsync_build_info", "gauge"}};
   for (const auto& [name, type] : families) {
     ASSERT_TRUE(parsed.families.count(name)) << name;
@@ -133,6 +134,16 @@ TEST(metrics, daemon_series_are_preregistered_and_valid) {
   EXPECT_EQ(parsed.value("vtsync_outbox_pending"), 0.0);
   EXPECT_EQ(parsed.value("vtsync_cycle_duration_seconds_count", {{"module", "Contacts"}}), 0.0);
   EXPECT_EQ(parsed.value("vtsync_build_info", {{"version", "0.1.0"}}), 1.0);
+  EXPECT_EQ(parsed.value("vtsync_api_request_duration_seconds_count", {{"operation", "query"}}), 0.0);
+  // A 120 ms idle poll (issue 17's figure) lands above the 50 ms warning threshold.
+  m.request_duration("query").observe(0.12);
+  parsed = prom::parse(m.render());
+  EXPECT_EQ(
+      parsed.value("vtsync_api_request_duration_seconds_bucket", {{"operation", "query"}, {"le", "0.05"}}),
+      0.0);
+  EXPECT_EQ(
+      parsed.value("vtsync_api_request_duration_seconds_bucket", {{"operation", "query"}, {"le", "0.25"}}),
+      1.0);
 
   m.records_pulled("Contacts").inc(7);
   m.records_pushed("Contacts", "create").inc();
