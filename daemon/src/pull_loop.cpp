@@ -109,7 +109,7 @@ class module_pull {
     co_return turn_end::kept;
   }
 
-  // The first cycle under a lease: the puller, sync probed, an interrupted backfill finished.
+  // The first cycle under a lease: the puller, sync probed, a first load or an interrupted backfill.
   asio::awaitable<void> start(db_session& db) {
     sync::pull_observer observer;
     observer.on_records = [this](std::string_view m, std::size_t n) {
@@ -120,8 +120,12 @@ class module_pull {
     puller_->set_stop_check([this] { return run_.stopping; });
     co_await puller_->probe_sync();
     state_.sync_supported = puller_->sync_supported();
-    if (co_await puller_->unfinished_backfill()) {
-      spdlog::info("module={} finishing a backfill that was interrupted", module_);
+    // A module never pulled is loaded by id (as `vtsyncd backfill` does), an interrupted load finished.
+    const bool unfinished = co_await puller_->unfinished_backfill();
+    const bool never_pulled = !(co_await db.cursors->load_cursor(module_));
+    if (unfinished || never_pulled) {
+      spdlog::info("module={} {}", module_,
+                   unfinished ? "finishing a backfill that was interrupted" : "first load, by id");
       const std::vector<sync::module_puller::worker> one{{&client_, db.rows.get()}};
       (void)co_await puller_->backfill(one, nullptr);
     }

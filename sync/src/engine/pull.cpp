@@ -140,9 +140,6 @@ asio::awaitable<void> module_puller::probe_sync() {
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {
   cycle_stats stats;
   const auto stored = co_await storage_.cursors.load_cursor(table_.module);
-  // Nothing pulled yet: the first load goes by id (a modifiedtime walk scans the CRM's whole entity table
-  // per page), then catches up from its start.
-  if (!stored && !since) co_return co_await backfill_by_ranges({}, nullptr);
   const auto waited_before = vtiger_time_;
   std::optional<storage::cursor_position> cursor = stored;
 

@@ -125,8 +125,8 @@ class module_puller {
   [[nodiscard]] bool sync_supported() const { return sync_supported_; }
 
   // One incremental pass, ending as `end` says. If `since` is given, starts there instead of the cursor
-  // (and never moves the cursor backwards). Without a cursor (nothing pulled yet), it is the backfill by
-  // id with this puller's own session.
+  // (and never moves the cursor backwards). A module never pulled (no cursor) is better loaded by
+  // backfill(), by id: a modifiedtime walk scans the CRM's whole entity table per page.
   boost::asio::awaitable<cycle_stats> pull_changes(std::optional<std::string> since = std::nullopt,
                                                    pass_end end = pass_end::empty_page);
 
