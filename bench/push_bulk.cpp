@@ -51,7 +51,8 @@ double cpu_seconds() {
 std::map<std::string, std::uint64_t> fake_requests(unsigned short port) {
   const auto res = vtsync::test::http_request(port, "GET", "/_fake/stats");
   std::map<std::string, std::uint64_t> out;
-  for (const auto& [op, n] : json::parse(res.body)["requests"].items()) out[op] = n.get<std::uint64_t>();
+  const auto stats = json::parse(res.body);
+  for (const auto& [op, n] : stats["requests"].items()) out[op] = n.get<std::uint64_t>();
   return out;
 }
 

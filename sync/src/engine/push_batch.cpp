@@ -149,7 +149,9 @@ asio::awaitable<std::string> pusher::resolve_local_references(table_ref table, c
 asio::awaitable<pusher::outcome> pusher::handle_on(vtiger::client& on, outbox_entry& entry,
                                                    drain_stats& stats, bool& vtiger_down) {
   if (vtiger_down) {
-    co_await outbox_.release(entry, "not attempted: Vtiger unavailable");
+    // Nothing was sent for it: the claim's attempt does not count (a create would otherwise be looked up
+    // in Vtiger before it is sent next time).
+    co_await outbox_.release(entry, "not attempted: Vtiger unavailable", /*attempted=*/false);
     co_return outcome::released;
   }
   session_of_[entry.id] = &on;
