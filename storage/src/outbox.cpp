@@ -292,6 +292,13 @@ asio::awaitable<outbox_counts> outbox::count(std::string_view module) {
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
 }
 
+asio::awaitable<void> outbox::analyze(std::span<const mirror_table> tables) {
+  const auto turn = co_await gate_.enter();
+  std::string sql = "ANALYZE " + quote_ident(options_.state_schema) + ".outbox";
+  for (const auto& t : tables) sql += ", " + t.qualified_name();
+  (void)co_await conn_.execute(sql);
+}
+
 asio::awaitable<std::int64_t> outbox::finished_within(std::chrono::seconds window) {
   const auto turn = co_await gate_.enter();
   auto res = co_await conn_.query(

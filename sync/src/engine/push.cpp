@@ -192,6 +192,12 @@ asio::awaitable<drain_stats> pusher::drain() {
   while (!vtiger_down) {
     auto batch = co_await outbox_.claim(table_list_, settings_.batch);
     if (batch.entries.empty()) break;
+    if (batch.entries.size() >= static_cast<std::size_t>(settings_.batch) &&
+        (!last_analyze_ || std::chrono::steady_clock::now() - *last_analyze_ > std::chrono::minutes{10})) {
+      // A bulk change: fresh statistics first (outbox::analyze), at most every 10 minutes.
+      last_analyze_ = std::chrono::steady_clock::now();
+      co_await outbox_.analyze(table_list_);
+    }
     stats.coalesced += batch.coalesced;
     const auto progress = co_await push_batch(batch.entries, stats, vtiger_down);
     total_progress += progress;

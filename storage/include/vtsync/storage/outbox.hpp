@@ -145,6 +145,10 @@ class outbox {
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
   asio::awaitable<outbox_counts> count(std::string_view module = {});
+  // Refreshes the planner's statistics of the outbox and of `tables` (ANALYZE): after a bulk change queued
+  // thousands of entries into a young outbox, plans made for a nearly empty table would scan it whole for
+  // every change until autovacuum got round to it.
+  asio::awaitable<void> analyze(std::span<const mirror_table> tables);
   // Entries finished (done or failed) within the last `window`: how fast the push goes (vtsyncd status).
   asio::awaitable<std::int64_t> finished_within(std::chrono::seconds window);
   // Wakes the push engine of whichever daemon holds the push lease (NOTIFY on outbox_channel).

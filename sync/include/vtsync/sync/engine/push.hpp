@@ -284,6 +284,7 @@ class pusher {
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand jitter_{std::random_device{}()};
+  std::optional<std::chrono::steady_clock::time_point> last_analyze_;  // outbox::analyze, before bulk pushes
   bool stopping_ = false;
   bool reset_due_ = true;  // put in-flight entries back before the next drain (start-up, after a failure)
 };
