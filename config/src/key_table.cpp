@@ -271,7 +271,9 @@ const std::vector<key_impl>& impl_table() {
            "How often to scan ids for remote deletions when Vtiger's `sync` operation does not work.", true},
           sync, &S::deletion_scan_interval, duration_between(1s, 7 * 24h));
     field({"sync.max_in_flight_requests", key_type::integer, "4",
-           "Global limit on concurrent web-service requests.", false},
+           "Global limit on concurrent web-service requests; also the number of Vtiger sessions the push "
+           "writes over at once.",
+           false},
           sync, &S::max_in_flight_requests, integer_between(1, 64));
     field({"sync.backfill_parallel", key_type::integer, "1",
            "Default `--parallel` of `vtsyncd backfill`: sessions fetching id ranges at once.", true},

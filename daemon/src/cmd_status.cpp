@@ -12,6 +12,31 @@ namespace vtsync::daemon {
 namespace asio = boost::asio;
 using nlohmann::json;
 
+namespace {
+
+// How fast the queue drains (a bulk push): changes finished over the last minute, and the time left at that
+// rate for what is pending.
+asio::awaitable<json> push_progress_json(storage::outbox& outbox) {
+  constexpr std::chrono::seconds window{60};
+  const auto counts = co_await outbox.count();
+  const auto finished = co_await outbox.finished_within(window);
+  const double rate = static_cast<double>(finished) / static_cast<double>(window.count());
+  const auto pending = counts.pending + counts.in_flight;
+  json p{{"pending", pending}, {"rate_per_second", rate}, {"eta_seconds", nullptr}};
+  if (pending > 0 && rate > 0) p["eta_seconds"] = static_cast<double>(pending) / rate;
+  co_return p;
+}
+
+void print_push_progress(const std::string& name, const json& p) {
+  if (p["pending"].get<long long>() == 0) return;
+  std::printf("%s: %lld pending, %.1f changes/s over the last minute", name.c_str(),
+              p["pending"].get<long long>(), p["rate_per_second"].get<double>());
+  if (!p["eta_seconds"].is_null()) std::printf(", about %.0f s left", p["eta_seconds"].get<double>());
+  std::printf("\n");
+}
+
+}  // namespace
+
 int run_status(const common_options& opts, bool as_json) {
   auto settings = load_quietly(opts);  // stdout is for the result
   if (!settings) return exit_config;
@@ -21,6 +46,7 @@ int run_status(const common_options& opts, bool as_json) {
       auto first = co_await open_db(co_await asio::this_coro::executor, *settings, true);
       json modules = json::object();
       json leases = json::object();
+      json push = json::object();
       std::vector<config::settings> instances = settings->instances;
       if (instances.empty()) instances.push_back(*settings);
       for (const auto& inst : instances) {
@@ -33,6 +59,9 @@ int run_status(const common_options& opts, bool as_json) {
           storage::outbox* outbox;
         } db{first.conn.get(), instance_cursors.get(), instance_outbox.get()};
         const auto cursors = co_await db.cursors->load_cursors();
+        const std::string push_key = prefix.empty() ? "push" : "push:" + inst.vtiger.name;
+        const json progress = co_await push_progress_json(*db.outbox);
+        push[push_key] = progress;
         // Who works what: the holders of the leases (pg_locks; storage/lease.hpp).
         const auto state_schema = db.cursors->options().state_schema;
         {
@@ -65,7 +94,7 @@ int run_status(const common_options& opts, bool as_json) {
         }
       }
       first.conn->close();
-      co_return json{{"modules", modules}, {"leases", leases}};
+      co_return json{{"modules", modules}, {"leases", leases}, {"push", push}};
     });
     if (as_json) {
       std::cout << status.dump(2) << '\n';
@@ -86,6 +115,7 @@ int run_status(const common_options& opts, bool as_json) {
         if (name.rfind("push", 0) == 0)
           std::printf("%s lease: %s\n", name.c_str(), h.is_null() ? "nobody" : h.get<std::string>().c_str());
       }
+      for (const auto& [name, p] : status["push"].items()) print_push_progress(name, p);
     }
     return exit_ok;
   } catch (const std::exception& e) {

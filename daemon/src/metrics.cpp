@@ -357,6 +357,8 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
   }
   // The operations whose answer times matter most (a poll is a query; a push starts with a retrieve).
   for (std::string_view op : {"query", "retrieve"}) request_duration(op);
+  push_rate();
+  push_eta_seconds();
   for (const auto& module : modules) {
     records_pulled(module);
     push_failures(module);
@@ -375,6 +377,18 @@ counter& metrics::api_requests(std::string_view operation) { return api_requests
 counter& metrics::relogins() { return relogins_.labels({}); }
 counter& metrics::push_failures(std::string_view module) { return push_failures_.labels({module}); }
 gauge& metrics::outbox_pending() { return outbox_pending_.labels({}); }
+gauge& metrics::push_rate() {
+  return registry_
+      .gauge_family("vtsync_push_rate",
+                    "Local changes pushed per second by the push under way (0 when idle).")
+      .labels({});
+}
+gauge& metrics::push_eta_seconds() {
+  return registry_
+      .gauge_family("vtsync_push_eta_seconds",
+                    "Seconds until the pending local changes are pushed at the current rate (0 when idle).")
+      .labels({});
+}
 gauge& metrics::last_success_timestamp(std::string_view module) { return last_success_.labels({module}); }
 histogram& metrics::cycle_duration(std::string_view module) { return cycle_duration_.labels({module}); }
 histogram& metrics::request_duration(std::string_view operation) {

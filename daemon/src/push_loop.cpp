@@ -18,17 +18,30 @@ namespace asio = boost::asio;
 
 namespace {
 
+// A bulk push draining, in /metrics (and so in /status): rate and time left beside vtsync_outbox_pending.
+void show_progress(metrics& meters, const sync::push_progress& p) {
+  meters.push_rate().set(p.rate);
+  meters.push_eta_seconds().set(p.eta_seconds.value_or(0.0));
+}
+
 // Runs the push engine on the lease's connection `db` until it is stopped, or until that connection is
 // lost: the engine retries storage failures itself, so a lost lease connection must end it instead.
 asio::awaitable<turn_end> push_while_held(run_state& run, instance& inst, db_session& db) {
   vtiger::client client{inst.context};
+  // Vtiger runs one session's requests one after another: the writes of a bulk push go out over
+  // sync.max_in_flight_requests sessions (the context's inflight limit bounds them with the pulls).
+  std::vector<vtiger::client> more_sessions;
+  for (int i = 1; i < inst.settings.sync.max_in_flight_requests; ++i)
+    more_sessions.emplace_back(inst.context);
   storage::connection notify{run.io.get_executor(), connection_options_from(inst.settings)};
   sync::push_observer po;
   po.on_pushed = [&run](std::string_view m, std::string_view op) { run.meters.records_pushed(m, op).inc(); };
   po.on_failed = [&run](std::string_view m) { run.meters.push_failures(m).inc(); };
   po.on_pending = [&run](std::int64_t n) { run.meters.outbox_pending().set(static_cast<double>(n)); };
+  po.on_progress = [&run](const sync::push_progress& p) { show_progress(run.meters, p); };
   inst.pusher = std::make_unique<sync::pusher>(client, notify, *db.outbox, inst.tables,
                                                push_settings_from(inst.settings), po);
+  inst.pusher->add_sessions(more_sessions);
   if (run.stopping) inst.pusher->stop();
 
   struct watch {

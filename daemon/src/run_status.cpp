@@ -108,7 +108,9 @@ json status_of(const run_state& run) {
               {"postgres_reached", run.pg_reached},
               {"vtiger_reached", run.vtiger_reached},
               {"draining", run.stopping},
-              {"outbox_pending", run.meters.outbox_pending().value()}};
+              {"outbox_pending", run.meters.outbox_pending().value()},
+              {"push_rate", run.meters.push_rate().value()},
+              {"push_eta_seconds", run.meters.push_eta_seconds().value()}};
 }
 
 }  // namespace

@@ -46,6 +46,7 @@ std::string_view to_string(outbox_op op) noexcept {
 outbox::outbox(connection& conn, state_options options) : conn_(conn), options_(std::move(options)) {}
 
 asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> tables, int limit) {
+  const auto turn = co_await gate_.enter();
   const std::string s = quote_ident(options_.state_schema);
   // The last column says whether a later pending update of the same row waits to be folded in.
   const std::string sql =
@@ -130,6 +131,7 @@ asio::awaitable<void> outbox::load_rows(std::span<const mirror_table> tables,
 }
 
 asio::awaitable<void> outbox::record_created(const outbox_entry& entry, const std::string& vtiger_id) {
+  const auto turn = co_await gate_.enter();
   std::vector<statement> statements{
       {"UPDATE " + quote_ident(options_.state_schema) +
            ".outbox SET vtiger_id = $1 WHERE schema_name = $2 AND table_name = $3 AND row_id = $4 "
@@ -141,6 +143,7 @@ asio::awaitable<void> outbox::record_created(const outbox_entry& entry, const st
 asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_entry& entry,
                                         const std::optional<row_batch>& written_back,
                                         const std::optional<std::string>& vtiger_id) {
+  const auto turn = co_await gate_.enter();
   const std::string s = quote_ident(options_.state_schema);
   const std::string target = table.qualified_name();
   const bool write_back = written_back && written_back->size() == 1;
@@ -233,6 +236,7 @@ asio::awaitable<void> outbox::mark_done(const mirror_table& table, const outbox_
 }
 
 asio::awaitable<void> outbox::mark_failed(const outbox_entry& entry, std::string_view error) {
+  const auto turn = co_await gate_.enter();
   const std::string s = quote_ident(options_.state_schema);
   std::vector<statement> statements{
       {"UPDATE " + s +
@@ -246,15 +250,18 @@ asio::awaitable<void> outbox::mark_failed(const outbox_entry& entry, std::string
   co_await run_pipeline(conn_, std::move(statements), options_.retry);
 }
 
-asio::awaitable<void> outbox::release(const outbox_entry& entry, std::string_view error) {
-  std::vector<statement> statements{{"UPDATE " + quote_ident(options_.state_schema) +
-                                         ".outbox SET state = 'pending', error = $2, updated_at = "
-                                         "clock_timestamp() WHERE id = $1 AND state = 'in_flight'",
-                                     params(std::to_string(entry.id), std::string{error})}};
+asio::awaitable<void> outbox::release(const outbox_entry& entry, std::string_view error, bool attempted) {
+  const auto turn = co_await gate_.enter();
+  std::vector<statement> statements{
+      {"UPDATE " + quote_ident(options_.state_schema) +
+           ".outbox SET state = 'pending', error = $2, attempts = attempts - $3::int, updated_at = "
+           "clock_timestamp() WHERE id = $1 AND state = 'in_flight'",
+       params(std::to_string(entry.id), std::string{error}, attempted ? "0" : "1")}};
   co_await run_pipeline(conn_, std::move(statements), options_.retry);
 }
 
 asio::awaitable<std::size_t> outbox::reset_in_flight() {
+  const auto turn = co_await gate_.enter();
   std::vector<statement> statements{{"UPDATE " + quote_ident(options_.state_schema) +
                                          ".outbox SET state = 'pending', updated_at = clock_timestamp() "
                                          "WHERE state = 'in_flight' AND schema_name = $1",
@@ -264,6 +271,7 @@ asio::awaitable<std::size_t> outbox::reset_in_flight() {
 }
 
 asio::awaitable<std::size_t> outbox::retry_failed(std::string_view module) {
+  const auto turn = co_await gate_.enter();
   std::vector<statement> statements{
       {"UPDATE " + quote_ident(options_.state_schema) +
            ".outbox SET state = 'pending', updated_at = clock_timestamp() "
@@ -274,6 +282,7 @@ asio::awaitable<std::size_t> outbox::retry_failed(std::string_view module) {
 }
 
 asio::awaitable<outbox_counts> outbox::count(std::string_view module) {
+  const auto turn = co_await gate_.enter();
   auto res = co_await conn_.query(
       "SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'in_flight'), "
       "count(*) FILTER (WHERE state = 'failed') FROM " +
@@ -283,12 +292,31 @@ asio::awaitable<outbox_counts> outbox::count(std::string_view module) {
   co_return outbox_counts{to_i64(res.value(0, 0)), to_i64(res.value(0, 1)), to_i64(res.value(0, 2))};
 }
 
+asio::awaitable<void> outbox::analyze(std::span<const mirror_table> tables) {
+  const auto turn = co_await gate_.enter();
+  std::string sql = "ANALYZE " + quote_ident(options_.state_schema) + ".outbox";
+  for (const auto& t : tables) sql += ", " + t.qualified_name();
+  (void)co_await conn_.execute(sql);
+}
+
+asio::awaitable<std::int64_t> outbox::finished_within(std::chrono::seconds window) {
+  const auto turn = co_await gate_.enter();
+  auto res = co_await conn_.query(
+      "SELECT count(*) FROM " + quote_ident(options_.state_schema) +
+          ".outbox WHERE state IN ('done', 'failed') AND updated_at > clock_timestamp() - $1::int * "
+          "interval '1 second' AND schema_name = $2",
+      params(std::to_string(window.count()), options_.mirror_schema));
+  co_return to_i64(res.value(0, 0));
+}
+
 asio::awaitable<void> outbox::notify(std::string_view payload) {
+  const auto turn = co_await gate_.enter();
   const std::string channel{outbox_channel};
   (void)co_await conn_.query("SELECT pg_notify($1, $2)", params(channel, std::string{payload}));
 }
 
 asio::awaitable<void> outbox::log_conflict(const conflict_record& conflict) {
+  const auto turn = co_await gate_.enter();
   std::vector<statement> statements{
       {"INSERT INTO " + quote_ident(options_.state_schema) +
            ".conflicts (module, vtiger_id, field, local_value, remote_value, decision, schema_name) "
@@ -298,8 +326,27 @@ asio::awaitable<void> outbox::log_conflict(const conflict_record& conflict) {
   co_await run_pipeline(conn_, std::move(statements), options_.retry);
 }
 
+asio::awaitable<std::map<std::int64_t, outbox::local_row>> outbox::local_rows(
+    const mirror_table& table, std::span<const std::int64_t> row_ids) {
+  const auto turn = co_await gate_.enter();
+  std::map<std::int64_t, local_row> out;
+  std::vector<std::string> ids;
+  for (const auto id : row_ids) ids.push_back(std::to_string(id));
+  auto res = co_await conn_.query("SELECT _row_id, vtiger_id, _sync_state FROM " + table.qualified_name() +
+                                      " WHERE _row_id = ANY($1::bigint[])",
+                                  params(text_array_literal(ids)));
+  for (int i = 0; i < res.rows(); ++i) {
+    local_row row;
+    row.vtiger_id = res.get(i, 1);
+    row.sync_state = res.value(i, 2);
+    out.emplace(to_i64(res.value(i, 0)), std::move(row));
+  }
+  co_return out;
+}
+
 asio::awaitable<std::vector<std::string>> outbox::held_vtiger_ids(const mirror_table& table,
                                                                   std::span<const std::string> vtiger_ids) {
+  const auto turn = co_await gate_.enter();
   std::vector<std::string> out;
   if (vtiger_ids.empty()) co_return out;
   const std::string ids = text_array_literal({vtiger_ids.begin(), vtiger_ids.end()});

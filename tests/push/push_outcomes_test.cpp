@@ -219,9 +219,10 @@ TEST_F(push_outcome_effects, CreateMeetingSessionErrorsWaits) {
 }
 
 // retrieve x unavailable -> pause: Vtiger answering HTTP 500 (after the client's own retries) leaves the
-// change pending and the engine backing off.
+// change pending and the engine backing off. (The batch's conflict-check query fails too, so the record is
+// retrieved on its own: that retrieve's outcome counts.)
 TEST_F(push_outcome_effects, UpdateWhileVtigerFailsWaits) {
-  start({"--fault", "retrieve:http500"});
+  start({"--fault", "retrieve:http500", "--fault", "query:http500"});
   const auto id = pushed("Unreachable");
   sql("UPDATE " + contacts() + " SET title = 'Local'");
   const auto stats = drain();
@@ -243,13 +244,15 @@ TEST_F(push_outcome_effects, ReviseWithItsReplyLostIsSentAgain) {
   EXPECT_EQ(stats.released, 1u);
   EXPECT_EQ(entry_states(), "insert:done,update:pending");
   EXPECT_EQ(remote(id)["title"], "Local");  // it was applied; only the reply was lost
-  // Sent again: the retrieve before it shows Vtiger has the value already, so there is nothing left to
-  // revise, and the entry is done with Vtiger's record written back.
+  // Sent again: the record read before it (the batch's query) shows Vtiger has the value already, so
+  // there is nothing left to revise, and the entry is done with Vtiger's record written back.
   const auto retrieves = requests("retrieve");
+  const auto queries = requests("query");
   stats = drain();
   EXPECT_EQ(stats.handled, 1u);
   EXPECT_EQ(stats.failed, 0u);
-  EXPECT_EQ(requests("retrieve"), retrieves + 1);
+  EXPECT_EQ(requests("query"), queries + 1);
+  EXPECT_EQ(requests("retrieve"), retrieves);
   EXPECT_EQ(entry_states(), "insert:done,update:done");
   EXPECT_EQ(row("title || '/' || _sync_state"), "Local/synced");
   EXPECT_EQ(requests("revise"), 2u);

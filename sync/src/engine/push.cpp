@@ -102,6 +102,7 @@ pusher::pusher(vtiger::client& client, storage::connection& notify_conn, storage
       settings_(std::move(settings)),
       observer_(std::move(observer)) {
   for (const auto& [module, table] : tables_) table_list_.push_back(table);
+  sessions_.push_back(&client_);
 }
 
 void pusher::grow_backoff() {
@@ -186,33 +187,24 @@ asio::awaitable<drain_stats> pusher::drain() {
   reset_due_ = true;
   bool vtiger_down = false;
   std::size_t total_progress = 0;
+  const auto started = std::chrono::steady_clock::now();
+  auto next_report = started + settings_.progress_interval;
   while (!vtiger_down) {
     auto batch = co_await outbox_.claim(table_list_, settings_.batch);
     if (batch.entries.empty()) break;
-    stats.coalesced += batch.coalesced;
-    std::size_t progress = 0;
-    for (auto& entry : batch.entries) {
-      if (vtiger_down) {
-        co_await outbox_.release(entry, "not attempted: Vtiger unavailable");
-        ++stats.released;
-        continue;
-      }
-      switch (co_await handle(entry, stats)) {
-        case outcome::done:
-        case outcome::failed:
-          ++stats.handled;
-          ++progress;
-          break;
-        case outcome::released:
-          ++stats.released;
-          break;
-        case outcome::vtiger_down:
-          ++stats.released;
-          vtiger_down = true;
-          break;
-      }
+    if (batch.entries.size() >= static_cast<std::size_t>(settings_.batch) &&
+        (!last_analyze_ || std::chrono::steady_clock::now() - *last_analyze_ > std::chrono::minutes{10})) {
+      // A bulk change: fresh statistics first (outbox::analyze), at most every 10 minutes.
+      last_analyze_ = std::chrono::steady_clock::now();
+      co_await outbox_.analyze(table_list_);
     }
+    stats.coalesced += batch.coalesced;
+    const auto progress = co_await push_batch(batch.entries, stats, vtiger_down);
     total_progress += progress;
+    if (std::chrono::steady_clock::now() >= next_report) {
+      co_await report_progress(total_progress, started, true);
+      next_report = std::chrono::steady_clock::now() + settings_.progress_interval;
+    }
     // Only releases: claiming again now would send the same entries straight back. Wait for backoff.
     if (progress == 0) vtiger_down = true;
   }
@@ -227,10 +219,7 @@ asio::awaitable<drain_stats> pusher::drain() {
   } else {
     backoff_ = std::chrono::milliseconds{0};
   }
-  if (observer_.on_pending) {
-    const auto counts = co_await outbox_.count();
-    observer_.on_pending(counts.pending + counts.in_flight);
-  }
+  co_await report_progress(total_progress, started, false);
   co_return stats;
 }
 
@@ -280,7 +269,13 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
     co_await outbox_.mark_done(table, entry, none, entry.vtiger_id);
     co_return outcome::done;
   }
-  const json values = record::to_vtiger_values(table, entry.row->values);
+  json values = record::to_vtiger_values(table, entry.row->values);
+  bool wait = false;
+  if (const auto why = co_await resolve_local_references(table, entry, values, wait); !why.empty()) {
+    if (!wait) co_return co_await fail(entry, why, stats);
+    co_await outbox_.release(entry, why, /*attempted=*/false);
+    co_return outcome::deferred;
+  }
   if (!entry.row->vtiger_id) {
     // Never created (or its create's id is recorded, not yet written back): what a create sends.
     std::string trouble;

@@ -51,7 +51,7 @@ asio::awaitable<pusher::outcome> pusher::push_create(table_ref table, entry_ref 
     if (look.found) co_return co_await adopt(table, entry, element, std::move(*look.found), stats);
   }
 
-  auto call = client_.create(table.module, element);
+  auto call = session(entry).create(table.module, element);
   auto r = co_await capture(call);
   const auto then = react(push_step::create, end_of(r, "create"));
   if (then == reaction::proceed) {
@@ -101,7 +101,7 @@ asio::awaitable<pusher::outcome> pusher::adopt(table_ref table, entry_ref entry,
   }
   if (!catch_up.empty()) {
     catch_up["id"] = adopted_id;
-    auto revise_call = client_.revise(catch_up);
+    auto revise_call = session(entry).revise(catch_up);
     auto r = co_await capture(revise_call);
     const auto then = react(push_step::revise, end_of(r, "revise"));
     if (then != reaction::proceed) {
@@ -118,7 +118,7 @@ asio::awaitable<pusher::outcome> pusher::adopt(table_ref table, entry_ref entry,
 
 asio::awaitable<pusher::outcome> pusher::adopt_known(table_ref table, entry_ref entry, const json& element,
                                                      drain_stats& stats) {
-  auto call = client_.retrieve(*entry.vtiger_id);
+  auto call = session(entry).retrieve(*entry.vtiger_id);
   auto r = co_await capture(call);
   const auto then = react(push_step::retrieve, end_of(r, "retrieve"));
   if (then != reaction::proceed) {
@@ -138,7 +138,7 @@ asio::awaitable<pusher::outcome> pusher::delete_orphan(table_ref table, entry_re
     const auto id = (*look.found)["id"].get<std::string>();
     spdlog::info("push: {} row {} was deleted locally after its create reached Vtiger as {}: deleting it",
                  table.module, entry.row_id, id);
-    auto call = client_.delete_record(id);
+    auto call = session(entry).delete_record(id);
     auto r = co_await capture(call);
     const auto end = end_of(r, "delete");
     // ACCESS_DENIED: already gone.
@@ -174,7 +174,7 @@ asio::awaitable<std::optional<json>> pusher::find_created(table_ref table, const
     vtql::select_query q{table.module};
     q.where(settings_.idempotency_field, "=", element[settings_.idempotency_field].get<std::string>());
     const auto text = q.str();
-    auto r = co_await client_.query(*text);
+    auto r = co_await session(entry).query(*text);
     const json rows = r.value();  // a rejected query is unexpected here: client_error{api}
     if (rows.is_array() && !rows.empty()) co_return rows.front();
     co_return std::nullopt;
@@ -213,7 +213,7 @@ asio::awaitable<std::optional<json>> pusher::find_created(table_ref table, const
     if (!after.empty()) q.and_where("id", ">", after);
     q.order_by({"id"}).limit(vtql::max_page_size);
     const auto text = q.str();
-    auto r = co_await client_.query(*text);
+    auto r = co_await session(entry).query(*text);
     const json rows = r.value();
     if (!rows.is_array() || rows.empty()) break;
     for (const auto& rec : rows) {

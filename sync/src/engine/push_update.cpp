@@ -13,11 +13,17 @@ using nlohmann::json;
 asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref entry,
                                                      const std::string& vtiger_id, const json& values,
                                                      const json& base, drain_stats& stats) {
-  auto call = client_.retrieve(vtiger_id);
-  auto fetched = co_await capture(call);
-  if (const auto then = react(push_step::retrieve, end_of(fetched, "retrieve")); then != reaction::proceed)
-    co_return co_await settle(entry, then, fetched.message(), stats);
-  const json remote = fetched.answer->value();
+  // The record as the batch's query read it (push_batch.cpp), else retrieved now.
+  json remote;
+  if (auto read = take_remote(entry)) {
+    remote = std::move(*read);
+  } else {
+    auto call = session(entry).retrieve(vtiger_id);
+    auto fetched = co_await capture(call);
+    if (const auto then = react(push_step::retrieve, end_of(fetched, "retrieve")); then != reaction::proceed)
+      co_return co_await settle(entry, then, fetched.message(), stats);
+    remote = fetched.answer->value();
+  }
 
   json element = {{"id", vtiger_id}};
   std::vector<storage::conflict_record> conflicts;
@@ -25,7 +31,8 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
   // process killed): Vtiger then shows OUR value as a change since _sync_base. When the record was last
   // modified by the sync user itself, such a difference is not taken for a remote change (found by
   // tests/crash: remote_wins discarded the user's newer edit in favour of our own older, unconfirmed one).
-  const auto& me = client_.session_info();
+  // The sync user (every session is one): the session that read the record is logged in.
+  const auto& me = session(entry).session_info() ? session(entry).session_info() : client_.session_info();
   const bool last_change_ours = entry.attempts > 1 && me && !me->user_id.empty() &&
                                 remote.value("modifiedby", std::string{}) == me->user_id;
   for (const auto& name : entry.changed_columns) {
@@ -54,7 +61,7 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
   json record = remote;
   const bool send = element.size() > 1;
   if (send) {
-    auto revise_call = client_.revise(element);
+    auto revise_call = session(entry).revise(element);
     auto r = co_await capture(revise_call);
     if (const auto then = react(push_step::revise, end_of(r, "revise")); then != reaction::proceed)
       co_return co_await settle(entry, then, r.message(), stats);
@@ -77,7 +84,7 @@ asio::awaitable<pusher::outcome> pusher::push_delete(table_ref table, entry_ref 
     co_await outbox_.mark_done(table, entry, none);
     co_return outcome::done;
   }
-  auto call = client_.delete_record(*entry.vtiger_id);
+  auto call = session(entry).delete_record(*entry.vtiger_id);
   auto r = co_await capture(call);
   const auto then = react(push_step::remove, end_of(r, "delete"));
   if (then == reaction::check_gone) {
@@ -85,7 +92,7 @@ asio::awaitable<pusher::outcome> pusher::push_delete(table_ref table, entry_ref 
     vtiger::vtql::select_query q{table.module, {"id"}};
     q.where("id", "=", *entry.vtiger_id);
     const auto text = q.str();
-    auto query_call = client_.query(*text);
+    auto query_call = session(entry).query(*text);
     auto seen = co_await capture(query_call);
     if (const auto next = react(push_step::look_up, end_of(seen, "query")); next != reaction::proceed)
       co_return co_await settle(entry, next, seen.message(), stats);

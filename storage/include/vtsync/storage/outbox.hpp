@@ -17,6 +17,7 @@
 //
 // Every call sees only the entries of this repository's mirror schema (one Vtiger instance): daemons with
 // different postgres.schema share one state schema without taking, or resetting, each other's changes.
+#include "vtsync/storage/call_gate.hpp"
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/state.hpp"
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -95,8 +97,9 @@ struct claimed_batch {
   std::size_t coalesced = 0;
 };
 
-// All calls on one connection (used by one coroutine at a time); co_await each call in the expression
-// that makes it (GCC 12: see state.hpp).
+// All calls on one connection. Several coroutines may call at once (the push's parallel writes): the calls
+// take turns (call_gate), each one whole, in order of arrival. co_await each call in the expression that
+// makes it (GCC 12: see state.hpp).
 class outbox {
  public:
   outbox(connection& conn, state_options options);
@@ -133,18 +136,34 @@ class outbox {
                                   const std::optional<std::string>& vtiger_id = std::nullopt);
   // The push was rejected (a data problem): entry 'failed', row _sync_state = 'failed', _sync_error.
   asio::awaitable<void> mark_failed(const outbox_entry& entry, std::string_view error);
-  // A transient failure: back to pending (attempts stay counted), error remembered.
-  asio::awaitable<void> release(const outbox_entry& entry, std::string_view error);
+  // A transient failure: back to pending (attempts stay counted), error remembered. `attempted = false`:
+  // nothing was sent for this claim (the entry waits for another row), so the claim's attempt is not counted.
+  asio::awaitable<void> release(const outbox_entry& entry, std::string_view error, bool attempted = true);
   // At start-up (or on taking the push lease): entries left in flight by a previous holder go back to
   // pending. Returns how many.
   asio::awaitable<std::size_t> reset_in_flight();
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
   asio::awaitable<outbox_counts> count(std::string_view module = {});
+  // Refreshes the planner's statistics of the outbox and of `tables` (ANALYZE): after a bulk change queued
+  // thousands of entries into a young outbox, plans made for a nearly empty table would scan it whole for
+  // every change until autovacuum got round to it.
+  asio::awaitable<void> analyze(std::span<const mirror_table> tables);
+  // Entries finished (done or failed) within the last `window`: how fast the push goes (vtsyncd status).
+  asio::awaitable<std::int64_t> finished_within(std::chrono::seconds window);
   // Wakes the push engine of whichever daemon holds the push lease (NOTIFY on outbox_channel).
   asio::awaitable<void> notify(std::string_view payload);
 
   asio::awaitable<void> log_conflict(const conflict_record& conflict);
+
+  // What the push needs of rows another row's reference names (`@<table>:<_row_id>`): each existing row of
+  // `row_ids` in `table`, by _row_id: its vtiger_id (nullopt while not created) and _sync_state.
+  struct local_row {
+    std::optional<std::string> vtiger_id;
+    std::string sync_state;
+  };
+  asio::awaitable<std::map<std::int64_t, local_row>> local_rows(const mirror_table& table,
+                                                                std::span<const std::int64_t> row_ids);
 
   // Those of `vtiger_ids` that some row of `table` already holds.
   asio::awaitable<std::vector<std::string>> held_vtiger_ids(const mirror_table& table,
@@ -156,6 +175,7 @@ class outbox {
 
   connection& conn_;
   state_options options_;
+  call_gate gate_;
 };
 
 }  // namespace vtsync::storage

@@ -22,8 +22,29 @@
 //   the row's _sync_base, so when the pull brings the same record back nothing is rewritten and nothing is
 //   pushed.
 //
+// Bulk pushes (one statement changing thousands of rows)
+// - Conflict checks in batches: the current records of a claimed batch's updates are read with one
+//   `SELECT * FROM M WHERE id IN (...);` per module (a batch is at most 100 entries, Vtiger's row cap)
+//   instead of one retrieve each. An update whose record the query did not bring (deleted, no longer
+//   visible), or brought without a field the check needs (a module whose query omits fields retrieve has),
+//   and every update of a batch whose query failed, is checked with its own retrieve as before, so the
+//   outcomes (push_outcomes.hpp) stay those of retrieve. The records are read when the batch starts, so
+//   the window in which a Vtiger edit can slip between the check and the revise is the batch's duration
+//   (about 100 / sessions requests) instead of one request.
+// - Parallel writes: Vtiger runs one session's requests one after another (PHP's session lock), so the
+//   entries of a batch go out over several sessions at once (add_sessions; the client's inflight limit and
+//   rate limit still bound them). A batch holds at most one entry per row and none for a row with an older
+//   entry still open (outbox::claim), so one row's changes still go out in commit order; the next batch
+//   is claimed when the whole batch is finished. PostgreSQL calls of the sessions take turns on the one
+//   outbox connection (outbox.hpp).
+// - Dependent creates: a reference field may name a row inserted locally and not yet created, as
+//   `@<table>:<_row_id>` (e.g. account_id = '@accounts:17' in vtiger.contacts, written in the same
+//   transaction as the account's INSERT). Before it is sent the value is replaced with that row's
+//   vtiger_id; while the row has none yet (its create is queued or in flight), the entry waits for a later
+//   batch (released, not failed); a reference to a row that does not exist, or whose create failed, fails.
+//
 // Conflicts (an UPDATE of a record that was also changed in Vtiger since the last agreement)
-// - Before each revise the record is retrieved (one extra request per update, the price of detecting
+// - Before each revise the record is read (retrieve, or the batch's query above: the price of detecting
 //   conflicts on this side). A changed column whose remote value differs both from _sync_base (changed
 //   remotely) and from the local value (changed locally to something else) is a conflict; the policy
 //   decides: remote_wins (default) leaves the field out of the revise, and the remote value reaches the
@@ -84,6 +105,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -108,10 +130,13 @@ struct push_settings {
   conflict_policy conflicts = conflict_policy::remote_wins;
   std::string idempotency_field;                   // "" = none (see the header comment)
   std::chrono::milliseconds fallback_poll{5'000};  // drain at least this often without notifications
-  int batch = 50;                                  // entries per claim
+  int batch = 100;                                 // entries per claim (and per conflict-check query)
   std::chrono::milliseconds backoff_initial{500};  // first pause after Vtiger or PostgreSQL failed
   std::chrono::milliseconds backoff_max{30'000};
   std::chrono::seconds lookup_margin{300};  // clock skew allowed when looking up an unknown create
+  // A drain running longer than this reports its progress (push_observer::on_progress, one log line) this
+  // often: a bulk push shows the queue draining.
+  std::chrono::milliseconds progress_interval{10'000};
   // Test hooks for fault injection and interleavings. after_create runs as soon as Vtiger accepted a create,
   // before its id is recorded; after_accepted after a create's id is recorded, or a revise was accepted,
   // and before the write-back. An exception thrown there escapes drain() and leaves the batch in flight
@@ -120,12 +145,21 @@ struct push_settings {
   std::function<void(const storage::outbox_entry&)> after_accepted;
 };
 
+// How far a push is: reported every push_settings::progress_interval while a drain runs, and when it ends.
+struct push_progress {
+  std::int64_t pending = 0;           // changes queued or in flight now
+  std::size_t finished = 0;           // changes this drain finished so far (pushed, failed, nothing to do)
+  double rate = 0;                    // finished per second in this drain (0 when it ended)
+  std::optional<double> eta_seconds;  // pending / rate, while the drain runs and rate > 0
+};
+
 // Called as things happen (metrics); all optional.
 struct push_observer {
   std::function<void(std::string_view module, std::string_view op)> on_pushed;  // op: create|revise|delete
   std::function<void(std::string_view module)> on_failed;                       // a change marked failed
   std::function<void(std::int64_t pending)> on_pending;                         // after each drain
   std::function<void(std::string_view module, std::string_view field)> on_conflict;
+  std::function<void(const push_progress&)> on_progress;  // during and after each drain
 };
 
 // What one drain did (for logs and tests).
@@ -152,6 +186,10 @@ class pusher {
   // coroutine; noticed within 250 ms). Failures are logged and retried with backoff; only
   // std::bad_alloc-like errors escape.
   boost::asio::awaitable<void> run();
+  // More Vtiger sessions for parallel writes (the header comment): the entries of a batch go out over the
+  // constructor's client and these at once. They must outlive the pusher; call before run() or drain().
+  void add_sessions(std::span<vtiger::client> sessions);
+
   // Asks run() to return (within 250 ms).
   void stop() noexcept { stopping_ = true; }
 
@@ -164,7 +202,8 @@ class pusher {
   [[nodiscard]] const push_settings& settings() const noexcept { return settings_; }
 
  private:
-  enum class outcome { done, failed, released, vtiger_down };
+  // deferred: released to wait for another row's create (a local reference), not a failure of Vtiger.
+  enum class outcome { done, failed, released, vtiger_down, deferred };
   // What looking for an earlier create found, or the client_error that stopped the search.
   struct look_result {
     std::optional<nlohmann::json> found;
@@ -174,6 +213,26 @@ class pusher {
   using entry_ref = storage::outbox_entry&;
 
   boost::asio::awaitable<outcome> handle(entry_ref entry, drain_stats& stats);
+  // The batch's entries over the sessions (push_batch.cpp); returns how many were finished. Sets
+  // `vtiger_down` when Vtiger became unusable (the entries not yet started are then released).
+  boost::asio::awaitable<std::size_t> push_batch(std::span<storage::outbox_entry> entries, drain_stats& stats,
+                                                 bool& vtiger_down);
+  boost::asio::awaitable<outcome> handle_on(vtiger::client& session, entry_ref entry, drain_stats& stats,
+                                            bool& vtiger_down);
+  // Reads the current records of the batch's updates, one query per module (push_batch.cpp), into remote_.
+  boost::asio::awaitable<void> read_remote(std::span<const storage::outbox_entry> entries);
+  // The record read_remote found for `entry`, when it carries every field the conflict check needs.
+  std::optional<nlohmann::json> take_remote(const storage::outbox_entry& entry);
+  // Replaces `@<table>:<_row_id>` references in `values` with those rows' vtiger_ids (push_batch.cpp):
+  // "" when done, else why not, and whether to wait (the row's create is still to come) or fail.
+  boost::asio::awaitable<std::string> resolve_local_references(table_ref table,
+                                                               const storage::outbox_entry& entry,
+                                                               nlohmann::json& values, bool& wait);
+  // Counts what is pending and reports it (push_progress.cpp); `running`: the drain goes on.
+  boost::asio::awaitable<void> report_progress(std::size_t finished,
+                                               std::chrono::steady_clock::time_point started, bool running);
+  // The session handling `entry` now.
+  vtiger::client& session(const storage::outbox_entry& entry);
   // Creates `element` (create_element's), exactly once.
   boost::asio::awaitable<outcome> push_create(table_ref table, entry_ref entry, const nlohmann::json& element,
                                               drain_stats& stats);
@@ -214,6 +273,9 @@ class pusher {
   void grow_backoff();
 
   vtiger::client& client_;
+  std::vector<vtiger::client*> sessions_;               // client_ first, then add_sessions'
+  std::map<std::int64_t, vtiger::client*> session_of_;  // entry id -> the session handling it now
+  std::map<std::int64_t, nlohmann::json> remote_;       // entry id -> its record as read_remote found it
   storage::connection& notify_conn_;
   storage::outbox& outbox_;
   std::map<std::string, storage::mirror_table> tables_;
@@ -222,6 +284,7 @@ class pusher {
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand jitter_{std::random_device{}()};
+  std::optional<std::chrono::steady_clock::time_point> last_analyze_;  // outbox::analyze, before bulk pushes
   bool stopping_ = false;
   bool reset_due_ = true;  // put in-flight entries back before the next drain (start-up, after a failure)
 };
