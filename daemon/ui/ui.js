@@ -49,6 +49,13 @@ function chart(h) {
     r.setAttribute("class", cls);
     svg.append(r);
   };
+  const axis = document.createElementNS(svgNs, "rect");
+  axis.setAttribute("x", 0);
+  axis.setAttribute("y", half);
+  axis.setAttribute("width", w);
+  axis.setAttribute("height", 1);
+  axis.setAttribute("class", "axis");
+  svg.append(axis);
   pulled.forEach((v, i) => rect(i, v, true, "pulled"));
   pushed.forEach((v, i) => rect(i, v, false, "pushed"));
   return el("div", {}, svg, el("span", { class: "legend" }, `${sum(pulled)} pulled / ${sum(pushed)} pushed`));
