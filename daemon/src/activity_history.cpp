@@ -1,5 +1,5 @@
 // The per-minute ring of pulled and pushed records (activity_history.hpp).
-#include "activity_history.hpp"
+#include "vtsync/daemon/activity_history.hpp"
 
 #include <ctime>
 

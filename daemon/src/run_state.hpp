@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "activity_history.hpp"
+#include "vtsync/daemon/activity_history.hpp"
 #include "leased_loop.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/metrics.hpp"
