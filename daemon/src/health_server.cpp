@@ -136,23 +136,29 @@ struct health_server::impl : std::enable_shared_from_this<impl> {
 
 namespace {
 
+template <class Response>
+void set_common_headers(Response& res, std::string_view content_type) {
+  res.set(http::field::server, "vtsyncd");
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.set("Content-Security-Policy", content_security_policy);
+  res.set("X-Content-Type-Options", "nosniff");
+  res.set("Referrer-Policy", "no-referrer");
+}
+
 template <class Request>
 http::message_generator make_response(const Request& req, http::status status, std::string_view content_type,
                                       std::string body, bool keep_alive) {
   if (req.method() == http::verb::head) {
     // HEAD: the headers GET would send, Content-Length included, and no body.
     http::response<http::empty_body> res{status, req.version()};
-    res.set(http::field::server, "vtsyncd");
-    res.set(http::field::content_type, content_type);
-    res.set(http::field::cache_control, "no-store");
+    set_common_headers(res, content_type);
     res.content_length(body.size());
     res.keep_alive(keep_alive);
     return res;
   }
   http::response<http::string_body> res{status, req.version()};
-  res.set(http::field::server, "vtsyncd");
-  res.set(http::field::content_type, content_type);
-  res.set(http::field::cache_control, "no-store");
+  set_common_headers(res, content_type);
   if (status == http::status::method_not_allowed) res.set(http::field::allow, "GET, HEAD");
   res.body() = std::move(body);
   res.keep_alive(keep_alive);
@@ -199,6 +205,12 @@ http::message_generator health_server::impl::handle(const http::request<http::st
     if (path == "/status") {
       nlohmann::json body = state.status_provider ? state.status_provider() : nlohmann::json::object();
       return make_response(req, http::status::ok, json_type, dump(body), keep_alive);
+    }
+    if (state.page_provider) {
+      if (auto answer = state.page_provider(path)) {
+        return make_response(req, http::status::ok, answer->content_type, std::move(answer->body),
+                             keep_alive);
+      }
     }
   } catch (const std::exception& e) {
     spdlog::error("health endpoint {}: {}", path, e.what());

@@ -72,6 +72,7 @@ class module_pull {
     try {
       if (!puller_) co_await start(db);
       run_.vtiger_reached = true;
+      if (const auto& info = client_.session_info()) inst_.vtiger_version = info->vtiger_version;
       const auto stats = co_await puller_->pull_changes(std::nullopt, sync::pass_end::short_page);
       note_poll_cost(stats);
       if (std::chrono::steady_clock::now() >= next_deletion_scan_ && !run_.stopping) {
@@ -114,6 +115,7 @@ class module_pull {
     sync::pull_observer observer;
     observer.on_records = [this](std::string_view m, std::size_t n) {
       run_.meters.records_pulled(m).inc(static_cast<double>(n));
+      run_.history.add_pulled(inst_.prefix + std::string{m}, n);
       state_.records += n;
     };
     puller_ = make_puller(client_, db.pull(), *table_, inst_.settings, std::move(observer));

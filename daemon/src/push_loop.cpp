@@ -35,7 +35,10 @@ asio::awaitable<turn_end> push_while_held(run_state& run, instance& inst, db_ses
     more_sessions.emplace_back(inst.context);
   storage::connection notify{run.io.get_executor(), connection_options_from(inst.settings)};
   sync::push_observer po;
-  po.on_pushed = [&run](std::string_view m, std::string_view op) { run.meters.records_pushed(m, op).inc(); };
+  po.on_pushed = [&run, &inst](std::string_view m, std::string_view op) {
+    run.meters.records_pushed(m, op).inc();
+    run.history.add_pushed(inst.prefix + std::string{m});
+  };
   po.on_failed = [&run](std::string_view m) { run.meters.push_failures(m).inc(); };
   po.on_pending = [&run](std::int64_t n) { run.meters.outbox_pending().set(static_cast<double>(n)); };
   po.on_progress = [&run](const sync::push_progress& p) { show_progress(run.meters, p); };

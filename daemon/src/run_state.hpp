@@ -12,9 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "vtsync/daemon/activity_history.hpp"
 #include "leased_loop.hpp"
 #include "vtsync/config/config.hpp"
 #include "vtsync/daemon/metrics.hpp"
+#include "vtsync/storage/operator_view.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/sync/engine/push.hpp"
 #include "vtsync/sync/vtiger/client.hpp"
@@ -35,6 +37,16 @@ struct module_state {
   std::unique_ptr<boost::asio::steady_timer> sleeper;  // the pull's sleeps: cancelled on stop
 };
 
+// The operator page's cached view of an instance's outbox and conflicts (operator_page.hpp), read on its
+// own connection at most every few seconds, and only while somebody looks.
+struct operator_cache {
+  std::optional<storage::operator_view> view;
+  std::chrono::steady_clock::time_point read_at;
+  bool reading = false;
+  std::string problem;  // why the last read failed ("" when it worked)
+  std::unique_ptr<storage::connection> conn;
+};
+
 // One Vtiger instance of the configuration (the single [vtiger] form: one, with unit names as before).
 struct instance {
   config::settings settings;  // the file's settings with this instance's [vtiger], schema and modules
@@ -43,6 +55,8 @@ struct instance {
   std::map<std::string, storage::mirror_table> tables;  // by module, once its pull has prepared it
   std::unique_ptr<sync::pusher> pusher;                 // while this daemon pushes
   lease_state push_lease;
+  std::string vtiger_version;  // as the last login reported it
+  operator_cache page;
 };
 
 struct run_state {
@@ -54,6 +68,8 @@ struct run_state {
   std::vector<std::unique_ptr<instance>> instances;
   std::map<std::string, module_state> modules;  // by "<prefix><module>"
   mutable metrics meters;                       // read by /status and /metrics through a const run_state
+  activity_history history;                     // records pulled and pushed per minute (the page's charts)
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
   bool stopping = false;
   bool pg_reached = false;
   bool vtiger_reached = false;

@@ -1,8 +1,12 @@
-// /readyz, /status and /metrics of `vtsyncd run`, from the state its loops keep (run_state.hpp). The
-// roles and leases are as this daemon last saw them.
+// /readyz, /status and /metrics of `vtsyncd run`, from the state its loops keep (run_state.hpp), and the
+// operator page over them (operator_page.hpp). The roles and leases are as this daemon last saw them; the
+// pending and failed counts as the operator page's cache last read them.
 #include "run_status.hpp"
 
 #include <ctime>
+
+#include "operator_page.hpp"
+#include "vtsync/daemon/version.hpp"
 
 namespace vtsync::daemon {
 
@@ -78,11 +82,60 @@ readiness readiness_of(const run_state& run) {
   return r;
 }
 
+// Pending and failed local changes by "<prefix><module>", from the operator page's cache; absent before
+// its first read.
+std::map<std::string, storage::module_outbox_counts> outbox_counts_of(const run_state& run) {
+  std::map<std::string, storage::module_outbox_counts> out;
+  for (const auto& inst : run.instances) {
+    if (!inst->page.view) continue;
+    for (const auto& m : inst->settings.sync.modules) out[inst->prefix + m] = {m, 0, 0};
+    for (const auto& c : inst->page.view->counts) out[inst->prefix + c.module] = c;
+  }
+  return out;
+}
+
+// The module's state in a word and why: "standby" (another daemon works it), "failing" (its last cycle
+// failed, or Vtiger rejected local changes), "lagging" (no successful cycle within 3 poll intervals) or
+// "current".
+std::pair<std::string, std::string> module_health(const run_state& run, const module_state& state,
+                                                  std::int64_t failed, clock_type::time_point now) {
+  if (!state.lease.held) {
+    return {"standby",
+            state.lease.holder.empty() ? "waiting for its lease" : "worked by " + state.lease.holder};
+  }
+  if (!state.last_error.empty()) return {"failing", "the last cycle failed: " + state.last_error};
+  if (failed > 0) return {"failing", std::to_string(failed) + " local change(s) rejected by Vtiger"};
+  if (!state.last_success) return {"lagging", "no successful cycle yet"};
+  const auto age = std::chrono::duration_cast<std::chrono::seconds>(now - *state.last_success).count();
+  const auto limit =
+      std::chrono::duration_cast<std::chrono::seconds>(3 * run.settings.sync.poll_interval).count();
+  if (age > limit)
+    return {"lagging", "last success " + std::to_string(age) + " s ago (over 3 poll intervals)"};
+  return {"current", "synced " + std::to_string(age) + " s ago"};
+}
+
+json instances_json(const run_state& run) {
+  json out = json::array();
+  for (const auto& inst : run.instances) {
+    out.push_back({{"name", inst->settings.vtiger.name},
+                   {"url", inst->settings.vtiger.url},
+                   {"version", inst->vtiger_version.empty() ? json(nullptr) : json(inst->vtiger_version)}});
+  }
+  return out;
+}
+
 json status_of(const run_state& run) {
   json modules = json::object();
   const auto now = clock_type::now();
+  const auto counts = outbox_counts_of(run);
   for (const auto& [name, state] : run.modules) {
     json m;
+    const auto c = counts.find(name);
+    m["pending"] = c == counts.end() ? json(nullptr) : json(c->second.pending);
+    m["failed"] = c == counts.end() ? json(nullptr) : json(c->second.failed);
+    const auto [word, why] = module_health(run, state, c == counts.end() ? 0 : c->second.failed, now);
+    m["state"] = word;
+    m["state_reason"] = why;
     m["cursor"] = state.cursor;
     m["last_success"] = state.last_success ? json(iso_time(*state.last_success)) : json(nullptr);
     m["lag_seconds"] =
@@ -101,25 +154,34 @@ json status_of(const run_state& run) {
     m["holder"] = holder_json(state.lease);
     modules[name] = m;
   }
-  return json{{"modules", modules},
-              {"role", role(run)},
-              {"identity", run.identity},
-              {"leases", leases_json(run)},
-              {"postgres_reached", run.pg_reached},
-              {"vtiger_reached", run.vtiger_reached},
-              {"draining", run.stopping},
-              {"outbox_pending", run.meters.outbox_pending().value()},
-              {"push_rate", run.meters.push_rate().value()},
-              {"push_eta_seconds", run.meters.push_eta_seconds().value()}};
+  return json{
+      {"modules", modules},
+      {"role", role(run)},
+      {"identity", run.identity},
+      {"leases", leases_json(run)},
+      {"postgres_reached", run.pg_reached},
+      {"vtiger_reached", run.vtiger_reached},
+      {"draining", run.stopping},
+      {"outbox_pending", run.meters.outbox_pending().value()},
+      {"push_rate", run.meters.push_rate().value()},
+      {"push_eta_seconds", run.meters.push_eta_seconds().value()},
+      {"vtiger", instances_json(run)},
+      {"version", std::string{version()}},
+      {"started_at", iso_time(run.started)},
+      {"uptime_seconds", std::chrono::duration_cast<std::chrono::seconds>(now - run.started).count()}};
 }
 
 }  // namespace
 
-health_state health_of(const run_state& run) {
+health_state health_of(run_state& run) {
   health_state hs;
   hs.readiness_provider = [&run] { return readiness_of(run); };
-  hs.status_provider = [&run] { return status_of(run); };
+  hs.status_provider = [&run] {
+    refresh_operator_views(run);  // the counts for the next request; this one answers from the cache
+    return status_of(run);
+  };
   hs.metrics_provider = [&run] { return run.meters.render(); };
+  hs.page_provider = operator_page(run, hs.status_provider);
   return hs;
 }
 

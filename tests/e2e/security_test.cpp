@@ -187,13 +187,15 @@ TEST(SecurityE2e, TheHealthEndpointIsLoopbackAndReadOnly) {
   vt::daemon_fixture f{o};
   EXPECT_NE(f.daemon().log().find("health endpoint listening on 127.0.0.1:"), std::string::npos)
       << f.daemon().log();
-  for (const char* path : {"/healthz", "/readyz", "/metrics", "/status"}) {
+  for (const char* path : {"/healthz", "/readyz", "/metrics", "/status", "/", "/ui.js", "/ui/recent.json"}) {
     for (const char* method : {"POST", "PUT", "DELETE", "PATCH"}) {
       const auto r = vt::http_request(f.health_port(), method, path, "x=1");
       EXPECT_EQ(r.status, 405) << method << " " << path;
     }
   }
-  for (const char* path : {"/", "/admin", "/status/../metrics", "/webservice.php", "/_fake/stats"})
+  // GET / is the operator page (read-only); nothing else answers.
+  for (const char* path :
+       {"/admin", "/status/../metrics", "/webservice.php", "/_fake/stats", "/ui/../status", "/index.html"})
     EXPECT_EQ(vt::http_request(f.health_port(), "GET", path).status, 404) << path;
   EXPECT_EQ(vt::http_request(f.health_port(), "GET", "/healthz").status, 200);
 }

@@ -168,8 +168,14 @@ http_response http_request(unsigned short port, const std::string& method, const
   auto& res = parser.get();
   boost::beast::error_code ec;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  std::map<std::string, std::string> headers;
+  for (const auto& field : res) {
+    std::string name{field.name_string()};
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    headers[name] = std::string{field.value()};
+  }
   return http_response{static_cast<int>(res.result_int()), std::string{res[http::field::content_type]},
-                       std::move(res.body())};
+                       std::move(res.body()), std::move(headers)};
 }
 
 std::string url_encode(const std::string& value) {

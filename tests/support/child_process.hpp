@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,7 @@ struct http_response {
   int status = 0;
   std::string content_type;
   std::string body;
+  std::map<std::string, std::string> headers;  // by lower-case name
 };
 
 // One blocking HTTP/1.1 request to 127.0.0.1:port. `body` is sent as is with `content_type`.

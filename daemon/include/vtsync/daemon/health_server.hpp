@@ -4,11 +4,15 @@
 //   GET /readyz   200 {"ready":true,...}   or 503 {"ready":false,"reason":"..."}
 //   GET /metrics  Prometheus text format 0.0.4
 //   GET /status   the status provider's JSON (the same document as `vtsyncd status --json`)
+//   GET /, /ui.js, /ui.css, /ui/recent.json   the operator page (the page provider's answers)
 // HEAD works on every path; any other method is 405, any other path 404. Nothing ever writes.
 //
 // It answers from memory only: readiness, status and metrics come from the owner's callbacks, which run
 // on the server's executor (the daemon's loop thread) and must return at once — never wait on
 // PostgreSQL or Vtiger there; report the last known state instead.
+//
+// Every answer carries a strict Content-Security-Policy (only this origin's script, style and fetches; no
+// inline script, no frames, no forms) and X-Content-Type-Options: nosniff.
 //
 // Defences: a deadline for each whole request (slowloris) and each write, small header and body limits
 // (431 / 413), a cap on concurrent connections (excess ones are closed at once), keep-alive allowed.
@@ -38,13 +42,26 @@ struct readiness {
   nlohmann::json details;  // optional object merged into the /readyz body (e.g. per-check results)
 };
 
+// One answer of the page provider.
+struct page {
+  std::string content_type;
+  std::string body;
+};
+
 // What the server reports. Unset callbacks: /readyz says 503 "starting", /status is {} and /metrics is
-// empty text.
+// empty text; without a page provider, the page's paths are 404.
 struct health_state {
   std::function<readiness()> readiness_provider;
   std::function<nlohmann::json()> status_provider;
   std::function<std::string()> metrics_provider;  // e.g. [&m] { return m.render(); }
+  // Asked for any other path (without its query); nullopt: 404.
+  std::function<std::optional<page>(std::string_view path)> page_provider;
 };
+
+// The Content-Security-Policy every answer carries.
+inline constexpr std::string_view content_security_policy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 // The contract's readiness rule, kept by the owner on the loop thread: ready when PostgreSQL and Vtiger
 // were reached and every module completed a sync cycle within the last 3 poll intervals.
