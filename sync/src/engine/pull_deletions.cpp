@@ -135,6 +135,8 @@ asio::awaitable<std::size_t> module_puller::scan_ids(steady::time_point deadline
     }
     scan_after_ = field_text(page.back(), "id");
   } while (steady::now() < deadline && !(stop_check_ && stop_check_()));
+  if (scan_after_)
+    spdlog::debug("module={} id scan: {} page(s) this cycle, up to {}", table_.module, queries, *scan_after_);
   co_return deleted;
 }
 
