@@ -1,5 +1,8 @@
 #include "vtsync/storage/columns.hpp"
 
+#include "sql_text.hpp"
+#include "vtsync/common/escape.hpp"
+
 namespace vtsync::storage {
 
 std::string_view sql_type_name(column_type type) noexcept {
@@ -49,47 +52,18 @@ std::string text_array_literal(const std::vector<std::string>& elements) {
   return out;
 }
 
-std::string quote_ident(std::string_view name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '\0') continue;
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
+std::string quote_ident(std::string_view name) { return detail::quote_with(name, '"'); }
 
 void append_copy_field(std::string& out, const std::optional<std::string>& value) {
+  // COPY's text format: backslash, tab, newline and carriage return escaped; NUL dropped, as PostgreSQL
+  // text cannot hold it.
+  static constexpr escape_table copy_escapes =
+      make_escape_table({{'\\', "\\\\"}, {'\t', "\\t"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\0', ""}});
   if (!value) {
     out += "\\N";
     return;
   }
-  const char* run = value->data();
-  const char* const end = run + value->size();
-  for (const char* p = run; p != end; ++p) {
-    const char c = *p;
-    if (c != '\\' && c != '\t' && c != '\n' && c != '\r' && c != '\0') continue;
-    out.append(run, p);
-    switch (c) {
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      default:
-        break;  // NUL: dropped, as PostgreSQL text cannot hold it
-    }
-    run = p + 1;
-  }
-  out.append(run, end);
+  append_escaped(out, *value, copy_escapes);
 }
 
 }  // namespace vtsync::storage

@@ -12,16 +12,18 @@ bool is_internal_name(std::string_view name) noexcept {
          std::end(internal_columns);
 }
 
-std::string quote_literal(std::string_view text) {
-  std::string out = "'";
+std::string quote_with(std::string_view text, char quote) {
+  std::string out(1, quote);
   for (char c : text) {
     if (c == '\0') continue;
-    if (c == '\'') out += '\'';
+    if (c == quote) out += quote;
     out += c;
   }
-  out += '\'';
+  out += quote;
   return out;
 }
+
+std::string quote_literal(std::string_view text) { return quote_with(text, '\''); }
 
 std::int64_t lock_key(std::string_view name) noexcept {
   std::uint64_t h = 1469598103934665603ull;

@@ -56,3 +56,36 @@ TEST(MirrorTableFromDescribe, RejectsWhatPostgresCannotName) {
   EXPECT_THROW((void)table_from_describe("vtiger", describe), schema_error);
   EXPECT_EQ(table_name_for(R"(Evil"Mod; DROP)"), R"(evil"mod; drop)");
 }
+
+// Products' and Services' describe (recording 202/203 of a real Vtiger 8.2) sends some flags as the strings
+// "" and "1"; a backfill of Products used to end with nlohmann's "type must be boolean, but is string".
+TEST(MirrorTableFromDescribe, FlagsSentAsStringsAreRead) {
+  const auto describe = json::parse(R"({"name": "Products", "fields": [
+    {"name": "productname", "label": "Product Name", "mandatory": true, "type": {"name": "string"},
+     "isunique": false, "nullable": true, "editable": true, "default": ""},
+    {"name": "tax1", "label": "VAT", "type": {"name": "double"}, "nullable": "1", "editable": "1",
+     "mandatory": "", "default": "4.500"},
+    {"name": "currency1", "label": "USA, Dollars USD", "type": {"name": "double"}, "nullable": "1",
+     "editable": "1", "mandatory": "", "default": ""},
+    {"name": "legacy", "type": {"name": "string"}, "mandatory": 1, "editable": 0}]})");
+  const auto table = table_from_describe("vtiger", describe);
+  ASSERT_EQ(table.columns.size(), 4u);
+  EXPECT_TRUE(table.find("productname")->mandatory);
+  EXPECT_FALSE(table.find("tax1")->mandatory);
+  EXPECT_TRUE(table.find("tax1")->editable);
+  EXPECT_EQ(table.find("tax1")->type, column_type::numeric);
+  EXPECT_FALSE(table.find("currency1")->mandatory);
+  EXPECT_TRUE(table.find("legacy")->mandatory);
+  EXPECT_FALSE(table.find("legacy")->editable);
+}
+
+TEST(MirrorTableFromDescribe, AnUnreadableFlagNamesModuleAndField) {
+  const auto describe = json::parse(
+      R"({"name": "Products", "fields": [{"name": "tax2", "type": {"name": "double"}, "mandatory": {"x": 1}}]})");
+  try {
+    (void)table_from_describe("vtiger", describe);
+    FAIL() << "no schema_error";
+  } catch (const schema_error& e) {
+    EXPECT_STREQ(e.what(), R"(describe of Products: field tax2 has an unreadable "mandatory": {"x":1})");
+  }
+}

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "record_text.hpp"
+#include "vtsync/common/escape.hpp"
 #include "vtsync/sync/record/values.hpp"
 
 namespace vtsync::record {
@@ -11,52 +12,37 @@ namespace {
 using detail::dump;
 using detail::without_nul;
 
+// nlohmann's serializer's escapes (ensure_ascii = false): quote, backslash, the short forms of \b \f \n \r
+// \t, \u00XX for the other control characters.
+const escape_table& json_escapes() {
+  static const std::array<std::string, 0x20> unicode = [] {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::array<std::string, 0x20> u;
+    for (unsigned i = 0; i < u.size(); ++i) u[i] = std::string{"\\u00"} + hex[i >> 4] + hex[i & 0xF];
+    return u;
+  }();
+  static const escape_table table = [] {
+    auto t = make_escape_table({{'"', "\\\""},
+                                {'\\', "\\\\"},
+                                {'\b', "\\b"},
+                                {'\f', "\\f"},
+                                {'\n', "\\n"},
+                                {'\r', "\\r"},
+                                {'\t', "\\t"}});
+    for (unsigned i = 0; i < unicode.size(); ++i)
+      if (t[i] == nullptr) t[i] = unicode[i].c_str();
+    return t;
+  }();
+  return table;
+}
+
 // A JSON string as nlohmann's serializer escapes it with ensure_ascii = false. False if `s` is not valid
 // UTF-8 (then dump() decides what to write).
 bool append_json_string(std::string& out, std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
-  bool ascii = true;
   out += '"';
-  const char* run = s.data();
-  const char* const end = run + s.size();
-  for (const char* p = run; p != end; ++p) {
-    const auto c = static_cast<unsigned char>(*p);
-    if (c >= 0x80) ascii = false;
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out.append(run, p);
-    run = p + 1;
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += "\\u00";
-        out += hex[c >> 4];
-        out += hex[c & 0xF];
-        break;
-    }
-  }
-  out.append(run, end);
+  append_escaped(out, s, json_escapes());
   out += '"';
-  return ascii || vtsync::valid_utf8(s);
+  return vtsync::valid_utf8(s);
 }
 
 bool has_nul(const flat_record& record) {

@@ -9,6 +9,28 @@
 
 namespace vtsync::record {
 
+namespace {
+
+// A describe flag (mandatory, editable). Real servers send booleans for most fields but the strings "" and
+// "1" for some (Products' and Services' tax1..tax3 and currency1, recording 202); a number is read as PHP
+// reads it. Anything else is unreadable and named.
+bool describe_flag(const nlohmann::json& field, const char* key, bool absent, const std::string& module,
+                   const std::string& field_name) {
+  const auto v = field.find(key);
+  if (v == field.end() || v->is_null()) return absent;
+  if (v->is_boolean()) return v->get<bool>();
+  if (v->is_number()) return v->get<double>() != 0;
+  if (v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    if (s.empty() || s == "0" || s == "false") return false;
+    if (s == "1" || s == "true") return true;
+  }
+  throw storage::schema_error("describe of " + module + ": field " + field_name + " has an unreadable \"" +
+                              key + "\": " + v->dump());
+}
+
+}  // namespace
+
 storage::mirror_table table_from_describe(std::string_view schema, const nlohmann::json& describe) {
   if (!describe.is_object()) throw storage::schema_error("describe result is not an object");
   const auto name = describe.find("name");
@@ -44,8 +66,8 @@ storage::mirror_table table_from_describe(std::string_view schema, const nlohman
     column.name = field_name;
     column.vtiger_type = type_name;
     column.type = column_type_for(type_name);
-    column.mandatory = f.value("mandatory", false);
-    column.editable = f.value("editable", true);
+    column.mandatory = describe_flag(f, "mandatory", false, table.module, field_name);
+    column.editable = describe_flag(f, "editable", true, table.module, field_name);
     table.columns.push_back(std::move(column));
   }
   if (table.columns.empty())
