@@ -30,6 +30,12 @@ constexpr named<remote_delete_policy> remote_delete_policy_names[] = {
     {remote_delete_policy::remove, "delete"},
     {remote_delete_policy::mark, "mark"},
 };
+constexpr named<deletion_detection> deletion_detection_names[] = {
+    {deletion_detection::automatic, "auto"},
+    {deletion_detection::count, "count"},
+    {deletion_detection::sync, "sync"},
+    {deletion_detection::scan, "scan"},
+};
 constexpr named<log_format> log_format_names[] = {
     {log_format::text, "text"},
     {log_format::json, "json"},
@@ -43,6 +49,7 @@ std::string shown(double v) { return std::to_string(v); }
 std::string shown(std::chrono::milliseconds v) { return format_duration(v); }
 std::string shown(conflict_policy v) { return std::string{name_of(conflict_policy_names, v)}; }
 std::string shown(remote_delete_policy v) { return std::string{name_of(remote_delete_policy_names, v)}; }
+std::string shown(deletion_detection v) { return std::string{name_of(deletion_detection_names, v)}; }
 std::string shown(log_format v) { return std::string{name_of(log_format_names, v)}; }
 std::string shown(const std::vector<std::string>& v) {
   std::string out;
@@ -267,9 +274,16 @@ const std::vector<key_impl>& impl_table() {
            "How far back each pull re-reads, to catch saves that committed late; unchanged rows are skipped.",
            true},
           sync, &S::overlap, duration_between(0ms, 1h));
-    field({"sync.deletion_scan_interval", key_type::duration, "\"15m\"",
-           "How often to scan ids for remote deletions when Vtiger's `sync` operation does not work.", true},
-          sync, &S::deletion_scan_interval, duration_between(1s, 7 * 24h));
+    field(
+        {"sync.deletion_detection", key_type::choice, "\"auto\"",
+         "How records deleted in Vtiger are found: `count` (range counts, every cycle), `sync` (Vtiger's `sync` operation), `scan` (id scans); `auto` = count where `count(*)` answers, else sync where it works, else scan.",
+         true, false, names_of(deletion_detection_names)},
+        sync, &S::deletions, one_of(deletion_detection_names));
+    field(
+        {"sync.deletion_scan_interval", key_type::duration, "\"15m\"",
+         "How often `sync` is asked or an id scan starts when that is the method; with `sync`, a backstop id scan also runs every 12 such intervals.",
+         true},
+        sync, &S::deletion_scan_interval, duration_between(1s, 7 * 24h));
     field({"sync.max_in_flight_requests", key_type::integer, "4",
            "Global limit on concurrent web-service requests; also the number of Vtiger sessions the push "
            "writes over at once.",
@@ -326,6 +340,10 @@ std::string_view to_string(conflict_policy p) { return detail::name_of(detail::c
 
 std::string_view to_string(remote_delete_policy p) {
   return detail::name_of(detail::remote_delete_policy_names, p);
+}
+
+std::string_view to_string(deletion_detection d) {
+  return detail::name_of(detail::deletion_detection_names, d);
 }
 
 }  // namespace vtsync::config

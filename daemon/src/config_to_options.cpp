@@ -35,6 +35,12 @@ sync::pull_settings pull_settings_from(const config::settings& s) {
   p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark
                            ? storage::remote_delete::mark
                            : storage::remote_delete::remove;
+  using D = config::deletion_detection;
+  p.deletions = s.sync.deletions == D::count  ? sync::deletion_method::count
+                : s.sync.deletions == D::sync ? sync::deletion_method::sync
+                : s.sync.deletions == D::scan ? sync::deletion_method::scan
+                                              : sync::deletion_method::automatic;
+  p.scan_interval = s.sync.deletion_scan_interval;
   return p;
 }
 

@@ -1,7 +1,7 @@
 // The pull of one module in `vtsyncd run`, with its own Vtiger session and PostgreSQL connection (the
 // lease's): every daemon prepares the module's mirror table; the lease's holder (leased_loop) then runs a
 // cycle every poll interval plus jitter: an interrupted backfill finished first, the changes since the
-// cursor, and now and then a scan for remote deletions.
+// cursor, then the remote deletions' share of the cycle (range counts, sync, or a slice of the id scan).
 #include "pull_loop.hpp"
 
 #include "poll_cost.hpp"
@@ -73,13 +73,15 @@ class module_pull {
       if (!puller_) co_await start(db);
       run_.vtiger_reached = true;
       if (const auto& info = client_.session_info()) inst_.vtiger_version = info->vtiger_version;
+      // The changes first, then the deletion work within half a poll interval (the rest goes on next
+      // cycle): a change never waits behind a long scan.
       const auto stats = co_await puller_->pull_changes(std::nullopt, sync::pass_end::short_page);
       note_poll_cost(stats);
-      if (std::chrono::steady_clock::now() >= next_deletion_scan_ && !run_.stopping) {
-        const auto deleted = co_await puller_->detect_deletions();
+      if (!run_.stopping) {
+        const auto deadline = std::chrono::steady_clock::now() + run_.settings.sync.poll_interval / 2;
+        const auto deleted = co_await puller_->detect_deletions(deadline);
         if (deleted > 0)
           spdlog::info("module={} cycle={} {} remote deletion(s) applied", module_, cycle, deleted);
-        next_deletion_scan_ = std::chrono::steady_clock::now() + run_.settings.sync.deletion_scan_interval;
       }
       const auto cursor = co_await db.cursors->load_cursor(module_);
       if (cursor) state_.cursor = cursor->modifiedtime + " " + cursor->last_id;
@@ -165,7 +167,6 @@ class module_pull {
   vtiger::client client_;
   std::optional<storage::mirror_table> table_;  // prepared on the current connection
   std::unique_ptr<sync::module_puller> puller_;
-  std::chrono::steady_clock::time_point next_deletion_scan_ = std::chrono::steady_clock::now();
   std::mt19937 rng_{std::random_device{}()};
   std::optional<std::chrono::steady_clock::time_point> last_slow_warning_;
 };

@@ -1,4 +1,4 @@
-// The mirror rows repository (mirror_rows.hpp): pulled pages, remote deletions, the deletion scan's ids.
+// The mirror rows repository (mirror_rows.hpp): pulled pages, remote deletions, the local id range.
 #include "vtsync/storage/mirror_rows.hpp"
 
 #include "sql_text.hpp"
@@ -130,23 +130,10 @@ asio::awaitable<std::size_t> mirror_rows::apply_remote_deletes(const mirror_tabl
       options_.retry);
 }
 
-asio::awaitable<std::vector<std::string>> mirror_rows::list_vtiger_ids(const mirror_table& table,
-                                                                       std::string_view after, int limit) {
-  auto res = co_await conn_.query(
-      "SELECT vtiger_id FROM " + table.qualified_name() + " WHERE vtiger_id > $1 ORDER BY vtiger_id LIMIT $2",
-      params(std::string{after}, std::to_string(limit)));
-  std::vector<std::string> out;
-  out.reserve(static_cast<std::size_t>(res.rows()));
-  for (int i = 0; i < res.rows(); ++i) out.emplace_back(res.value(i, 0));
-  co_return out;
-}
-
 asio::awaitable<std::optional<std::pair<std::int64_t, std::int64_t>>> mirror_rows::local_id_range(
     const mirror_table& table) {
-  auto res = co_await conn_.query(
-      "SELECT min(n), max(n) FROM (SELECT substring(vtiger_id FROM 'x([0-9]{1,18})$')"
-      "::bigint AS n FROM " +
-      table.qualified_name() + ") ids");
+  auto res = co_await conn_.query("SELECT min(n), max(n) FROM (SELECT " + detail::id_number_of("vtiger_id") +
+                                  " AS n FROM " + table.qualified_name() + ") ids");
   if (res.is_null(0, 0)) co_return std::nullopt;
   co_return std::pair{detail::to_i64(res.value(0, 0)), detail::to_i64(res.value(0, 1))};
 }

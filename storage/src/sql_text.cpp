@@ -151,4 +151,8 @@ nlohmann::json parse_json(std::string_view text) {
   return nlohmann::json::parse(text);
 }
 
+std::string id_number_of(std::string_view column) {
+  return "substring(" + std::string{column} + " FROM 'x([0-9]{1,18})$')::bigint";
+}
+
 }  // namespace vtsync::storage::detail

@@ -56,6 +56,9 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 // The parameters of rows_source() ($1 .. $<columns + 3>).
 [[nodiscard]] std::vector<param> rows_params(const row_batch& rows, const std::string& zone);
 
+// The number of a Vtiger id column ('12x345' -> 345) as a bigint SQL expression (NULL when malformed).
+[[nodiscard]] std::string id_number_of(std::string_view column);
+
 // A bigint column's text as an integer (0 for "", i.e. NULL).
 [[nodiscard]] std::int64_t to_i64(std::string_view text);
 // A json/jsonb column's text as JSON (null for "", i.e. NULL).

@@ -175,7 +175,8 @@ TEST(PullE2e, ExactUnderSessionExpiryAndServerErrors) {
 TEST(PullE2e, IdleCyclesCostOneQueryEach) {
   vt::daemon_options o;
   o.fake_args = {"--seed", "Contacts=250"};
-  o.extra_sync = "deletion_scan_interval = \"1h\"\n";
+  // The pull alone (the range counts' one query per idle cycle: tests/e2e/deletions_test.cpp).
+  o.extra_sync = "deletion_detection = \"scan\"\ndeletion_scan_interval = \"1h\"\n";
   vt::daemon_fixture f{o};
   ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 250; }, 30s));
   // Let the re-read window after the initial load pass, then count.
@@ -195,7 +196,8 @@ TEST(PullE2e, IdleCyclesCostOneQueryEach) {
 TEST(PullE2e, CyclesAfterChangesCostOneQueryEachAndStayExact) {
   vt::daemon_options o;
   o.fake_args = {"--seed", "Contacts=300"};
-  o.extra_sync = "overlap = \"5s\"\ndeletion_scan_interval = \"1h\"\n";
+  // The pull alone (the range counts add one query per cycle: tests/e2e/deletions_test.cpp).
+  o.extra_sync = "overlap = \"5s\"\ndeletion_detection = \"scan\"\ndeletion_scan_interval = \"1h\"\n";
   vt::daemon_fixture f{o};
   ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 300; }, 30s)) << f.daemon().log();
   auto contacts = [&] {

@@ -1,6 +1,6 @@
 // Needs: PostgreSQL (VTSYNC_TEST_POSTGRES).
 // The page store: rows and cursor in one transaction, no rewrite of unchanged rows, local changes kept,
-// lost connections survived, deletion scans and backfill ranges.
+// lost connections survived, remote deletions, the known ids per id range and backfill ranges.
 #include <algorithm>
 #include <set>
 
@@ -218,19 +218,28 @@ TEST_F(page_store, RemoteDeletesRemoveOrMark) {
   EXPECT_EQ(outbox_size(), "0");
 }
 
-TEST_F(page_store, KeysetPagesAndIdRange) {
+TEST_F(page_store, KnownIdsPerIdRangeAndIdRange) {
   run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 25))));
-  std::vector<std::string> all;
-  std::string after;
-  for (int pages = 0; pages < 10; ++pages) {
-    const auto page = run(mirror_db->list_vtiger_ids(table, after, 10));
-    if (page.empty()) break;
-    all.insert(all.end(), page.begin(), page.end());
-    after = page.back();
-  }
-  ASSERT_EQ(all.size(), 25u);
-  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
-  EXPECT_EQ(std::set<std::string>(all.begin(), all.end()).size(), 25u);
+  const std::vector<std::string> marked{"12x3"};
+  run(mirror_db->apply_remote_deletes(table, marked, st::remote_delete::mark));
+  // A local create not pushed yet (no vtiger_id) and a local delete not pushed yet (its record is still in
+  // Vtiger): the first is not known, the second still is.
+  scalar("INSERT INTO " + mirror("contacts") + " (firstname, lastname) VALUES ('Local', 'Create')");
+  scalar("DELETE FROM " + mirror("contacts") + " WHERE vtiger_id = '12x10'");
+  const std::vector<st::id_range> ranges{{0, std::nullopt}, {1, 11}, {11, std::nullopt}, {20, 22}, {26, 90}};
+  EXPECT_EQ(run(mirror_db->count_known(table, ranges)), (std::vector<std::int64_t>{24, 9, 15, 2, 0}));
+  // In id order by number (12x10 after 12x9), not by text.
+  EXPECT_EQ(
+      run(mirror_db->known_ids(table, {1, 11})),
+      (std::vector<std::string>{"12x1", "12x2", "12x4", "12x5", "12x6", "12x7", "12x8", "12x9", "12x10"}));
+  EXPECT_EQ(run(mirror_db->known_id_at(table, {0, std::nullopt}, 0)), "12x1");
+  EXPECT_EQ(run(mirror_db->known_id_at(table, {0, std::nullopt}, 23)), "12x25");
+  EXPECT_EQ(run(mirror_db->known_id_at(table, {0, std::nullopt}, 24)), std::nullopt);
+  EXPECT_EQ(run(mirror_db->known_id_at(table, {11, 20}, 4)), "12x15");
+  // Once the local delete is pushed, Vtiger no longer has the record either.
+  scalar("UPDATE " + state("outbox") + " SET state = 'done' WHERE op = 'delete'");
+  const std::vector<st::id_range> all{{0, std::nullopt}};
+  EXPECT_EQ(run(mirror_db->count_known(table, all)), (std::vector<std::int64_t>{23}));
   const auto range = run(mirror_db->local_id_range(table));
   ASSERT_TRUE(range.has_value());
   EXPECT_EQ(range->first, 1);

@@ -225,15 +225,8 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
 }
 
 asio::awaitable<std::uint64_t> module_puller::remote_count() {
-  const std::string q = "SELECT count(*) FROM " + table_.module + ";";
-  auto answer = co_await client_.query(q);
-  if (!answer || !answer->is_array() || answer->empty()) co_return 0;
-  const auto& first = (*answer)[0];
-  const auto it = first.find("count");
-  if (it == first.end()) co_return 0;
-  if (it->is_string()) co_return std::strtoull(it->get<std::string>().c_str(), nullptr, 10);
-  if (it->is_number_unsigned() || it->is_number_integer()) co_return it->get<std::uint64_t>();
-  co_return 0;
+  const auto counted = co_await count_remote();
+  co_return static_cast<std::uint64_t>(std::max<std::int64_t>(0, counted.value_or(0)));
 }
 
 asio::awaitable<bool> module_puller::resync_record(const std::string& id) {

@@ -1266,7 +1266,21 @@ http_out service::op_query(call& c) {
       start = std::min(start, g);
     }
     if (where.empty()) start = 0;
-    store_.scan_by_id(mi, static_cast<std::uint32_t>(std::clamp<long long>(start, 0, UINT32_MAX)), collect);
+    // And stop past the largest id any OR-branch allows (a range count never walks the rest of the table).
+    long long stop = where.empty() ? LLONG_MAX : LLONG_MIN;
+    for (const auto& group : where) {
+      long long g = LLONG_MAX;
+      for (const auto& p : group) {
+        if (p.field != -1) continue;
+        if (p.op == vtql_op::lt) g = std::min(g, p.ids[0] - 1);
+        if (p.op == vtql_op::le || p.op == vtql_op::eq) g = std::min(g, p.ids[0]);
+        if (p.op == vtql_op::in) g = std::min(g, *std::max_element(p.ids.begin(), p.ids.end()));
+      }
+      stop = std::max(stop, g);
+    }
+    store_.scan_by_id(
+        mi, static_cast<std::uint32_t>(std::clamp<long long>(start, 0, UINT32_MAX)),
+        [&](const record_view& v) { return static_cast<long long>(v.crmid()) <= stop && collect(v); });
   } else if (by_mtime) {
     // Start at the earliest modifiedtime any OR-branch allows, then evaluate the full predicate.
     std::int64_t start = INT64_MAX;

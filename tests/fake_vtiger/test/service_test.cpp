@@ -279,6 +279,33 @@ TEST(FakeService, CountModeSelectsTheVersionBehaviour) {
   EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Contacts;"), json::array());
 }
 
+TEST(FakeService, RangeCountsCompareIdsByNumber) {
+  service_options o;
+  o.seeds = {{"Contacts", 1000}};
+  harness h(o);
+  const auto s = h.login();
+  const std::string first = h.rows(s, "SELECT id FROM Contacts ORDER BY id LIMIT 1;")[0]["id"];
+  const long base = std::stol(first.substr(first.find('x') + 1));
+  const auto id = [&](long k) { return "'12x" + std::to_string(base + k) + "'"; };
+  const auto count = [&](const std::string& where) {
+    return h.rows(s, "SELECT count(*) FROM Contacts WHERE " + where + ";").at(0).at("count");
+  };
+  // As Vtiger 8.2: a string, ids compared as numbers (12x99 < 12x100), AND of two conditions.
+  EXPECT_EQ(count("id >= " + id(100) + " AND id < " + id(200)), "100");
+  EXPECT_EQ(count("id >= " + id(95) + " AND id < " + id(105)), "10");
+  EXPECT_EQ(count("id >= " + id(990)), "10");
+  EXPECT_EQ(count("id < " + id(7)), "7");
+  EXPECT_EQ(count("id >= " + id(2000) + " AND id < " + id(3000)), "0");
+  const auto page = h.rows(s, "SELECT id FROM Contacts WHERE id >= " + id(98) + " AND id < " + id(103) +
+                                  " ORDER BY id LIMIT 100;");
+  ASSERT_EQ(page.size(), 5u);
+  EXPECT_EQ("'" + page[4]["id"].get<std::string>() + "'", id(102));
+  // Parentheses are a syntax error (98b).
+  EXPECT_EQ(h.query(s, "SELECT count(*) FROM Contacts WHERE (id >= " + id(1) + " AND id < " + id(5) +
+                           ");")["error"]["code"],
+            "QUERY_SYNTAX_ERROR");
+}
+
 TEST(FakeService, QueryCapsAt100RowsAndPagesWithOffsets) {
   service_options o;
   o.seeds = {{"Contacts", 250}};

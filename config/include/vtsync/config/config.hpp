@@ -20,7 +20,8 @@ class config_error : public std::runtime_error {
 };
 
 enum class conflict_policy { remote_wins, local_wins, newest_wins };
-enum class remote_delete_policy { remove, mark };  // "delete" | "mark"
+enum class remote_delete_policy { remove, mark };                // "delete" | "mark"
+enum class deletion_detection { automatic, count, sync, scan };  // "auto" | "count" | "sync" | "scan"
 enum class log_format { text, json };
 
 struct vtiger_settings {
@@ -50,6 +51,7 @@ struct sync_settings {
   remote_delete_policy on_remote_delete = remote_delete_policy::remove;
   std::string idempotency_field;
   std::chrono::milliseconds overlap{std::chrono::seconds{5}};
+  deletion_detection deletions = deletion_detection::automatic;
   std::chrono::milliseconds deletion_scan_interval{std::chrono::minutes{15}};
   int max_in_flight_requests = 4;
   int backfill_parallel = 1;
@@ -119,5 +121,6 @@ struct environment {
 
 [[nodiscard]] std::string_view to_string(conflict_policy p);
 [[nodiscard]] std::string_view to_string(remote_delete_policy p);
+[[nodiscard]] std::string_view to_string(deletion_detection d);
 
 }  // namespace vtsync::config

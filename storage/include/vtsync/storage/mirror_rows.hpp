@@ -1,7 +1,8 @@
 #pragma once
 // The mirror rows repository: the rows of the mirror tables as the pull writes them. Pulled pages are
 // upserted (or COPYed) with the cursor or backfill progress they reach in the same transaction; records
-// deleted in Vtiger are deleted or marked; the deletion scan reads the local ids. The tables themselves are
+// deleted in Vtiger are deleted or marked; the deletion detection counts and lists the local ids per id range
+// (mirror_ranges.cpp). The tables themselves are
 // made by ensure_mirror_table (schema.hpp); the push's write-back goes through the outbox (outbox.hpp),
 // which reads its rows through the same row source and column conversion as the upsert here
 // (sql_text.hpp: rows_source, converted_columns). Error policy: as state.hpp.
@@ -49,6 +50,12 @@ struct page_result {
 
 enum class remote_delete { remove, mark };  // on_remote_delete = "delete" | "mark"
 
+// Vtiger id numbers (the part after the `x`) from `from` (included) up to `to` (excluded; none: no end).
+struct id_range {
+  std::int64_t from = 0;
+  std::optional<std::int64_t> to;
+};
+
 // The mirror tables' rows, on one connection (used by one coroutine at a time).
 class mirror_rows {
  public:
@@ -71,10 +78,17 @@ class mirror_rows {
   asio::awaitable<std::size_t> apply_remote_deletes(const mirror_table& table,
                                                     std::span<const std::string> vtiger_ids,
                                                     remote_delete mode);
-  // Local vtiger_ids in ascending text order after `after` ("" = from the start), at most `limit`: a keyset
-  // page for the deletion scan.
-  asio::awaitable<std::vector<std::string>> list_vtiger_ids(const mirror_table& table, std::string_view after,
-                                                            int limit);
+  // The ids Vtiger should also show ("known"): rows with a vtiger_id not marked 'deleted', plus the ids
+  // whose local DELETE is not pushed yet (an open or failed outbox entry), so that the record is not
+  // fetched back meanwhile. Rows without a vtiger_id (creates not pushed or not confirmed) are not known.
+  // How many known ids each range holds, in one query.
+  asio::awaitable<std::vector<std::int64_t>> count_known(const mirror_table& table,
+                                                         std::span<const id_range> ranges);
+  // The known id at 0-based position `k` in id order within `range` (nullopt past the end).
+  asio::awaitable<std::optional<std::string>> known_id_at(const mirror_table& table, id_range range,
+                                                          std::int64_t k);
+  // Every known id in `range`, in id order.
+  asio::awaitable<std::vector<std::string>> known_ids(const mirror_table& table, id_range range);
   // The smallest and largest numeric id part among local rows (nullopt when there are none).
   asio::awaitable<std::optional<std::pair<std::int64_t, std::int64_t>>> local_id_range(
       const mirror_table& table);

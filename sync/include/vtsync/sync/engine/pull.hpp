@@ -18,10 +18,15 @@
 //   rows (Vtiger drops rows it will not show after applying LIMIT), the next cycle continues from the
 //   cursor: nothing is skipped, it arrives one poll interval later.
 // - Fetching the next page overlaps with storing the current one, and only two pages are ever in memory.
-// - Deletions: where `sync` works (a start-up probe says so) its `deleted` list is applied; otherwise,
-//   and periodically as a backstop, a keyset scan of remote ids (`SELECT id ... ORDER BY id`) is compared
-//   with the local ids. A local row is deleted only when it is missing from the scan AND a `retrieve`
-//   answers ACCESS_DENIED: one ambiguous answer (ACCESS_DENIED also means lost permission) is never enough.
+// - Deletions (pull_deletions.cpp, pull_counts.cpp), checked after the changes of every cycle, within a
+//   time budget so that they never hold the next pull back by more than that: by range counts where
+//   Vtiger answers `count(*)` (8.2: one `SELECT count(*) FROM M;` per idle cycle, compared with the
+//   mirror's count of the rows Vtiger should have; when they differ, id ranges are bisected by count down
+//   to one `SELECT id` page); else by `sync`'s `deleted` list where it works; else, and periodically as a
+//   backstop, by a keyset scan of remote ids (`SELECT id ... ORDER BY id`) compared with the local ids, in
+//   slices across cycles. A local row is deleted only when it is missing from Vtiger's ids AND a
+//   `retrieve` answers ACCESS_DENIED: one ambiguous answer (ACCESS_DENIED also means lost permission) is
+//   never enough. A record Vtiger shows that the mirror lacks (a missed create) is retrieved and stored.
 // - Backfill (and the first pull of a module without a cursor): by the primary key, never by
 //   modifiedtime: the id space as ranges (one range with one session, more with parallel > 1), each
 //   fetched in `id` keyset pages by one session and resumable through vtsync.backfill_ranges. The cursor
@@ -29,7 +34,8 @@
 //   that time minus the overlap picks up whatever changed during the backfill: exact. A module that has
 //   a cursor already is brought up to date by the incremental walk.
 //
-// The puller's parts: sync/src/engine/pull.cpp (the cycle), pull_deletions.cpp, pull_backfill.cpp.
+// The puller's parts: sync/src/engine/pull.cpp (the cycle), pull_deletions.cpp, pull_counts.cpp,
+// pull_backfill.cpp.
 //
 // Error policy: a cycle throws on failure (vtiger::client_error after the client's own retries,
 // storage::pg_error after the repositories', pull_error for an answer Vtiger should not give); the caller
@@ -61,10 +67,21 @@ class pull_error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// How remote deletions are found (sync.deletion_detection).
+enum class deletion_method {
+  automatic,  // count where Vtiger answers count(*), else sync where it works, else scan
+  count,      // range counts (the scan where count(*) answers nothing)
+  sync,       // Vtiger's `sync` where it works, else scan
+  scan,       // the id scan only
+};
+
 struct pull_settings {
   std::chrono::seconds overlap{5};
   storage::remote_delete on_remote_delete = storage::remote_delete::remove;
-  // With a working `sync`, a full id scan still runs every this many deletion passes (sync only reports
+  deletion_method deletions = deletion_method::automatic;
+  // How often `sync` is asked, or the id scan started when it is the method (sync.deletion_scan_interval).
+  std::chrono::milliseconds scan_interval{std::chrono::minutes{15}};
+  // With `sync`, a full id scan still runs as a backstop every this many scan intervals (sync only reports
   // records owned by the sync user).
   int id_scan_every = 12;
   // Cycles after a change that re-read the overlap window (late commits land within a cycle or two).
@@ -130,8 +147,12 @@ class module_puller {
   boost::asio::awaitable<cycle_stats> pull_changes(std::optional<std::string> since = std::nullopt,
                                                    pass_end end = pass_end::empty_page);
 
-  // One deletion pass (sync's deleted list, or the id scan). Returns rows deleted or marked.
-  boost::asio::awaitable<std::size_t> detect_deletions();
+  // The deletion work of one cycle (range counts, sync's deleted list, or a slice of the id scan), stopped
+  // at `deadline` once past it (the rest continues next cycle). Returns rows deleted or marked.
+  boost::asio::awaitable<std::size_t> detect_deletions(
+      std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
+  // The method in use after the first pass ("count", "sync" or "scan").
+  [[nodiscard]] std::string_view deletion_method_name() const;
 
   // One session and one database connection of a parallel backfill (its pages carry their range's progress).
   struct worker {
@@ -154,6 +175,12 @@ class module_puller {
   boost::asio::awaitable<std::uint64_t> remote_count();
 
  private:
+  // A range of ids with Vtiger's count and the mirror's (count_deletions).
+  struct range_count {
+    storage::id_range range;
+    std::int64_t remote = 0;
+    std::int64_t local = 0;
+  };
   // The records a query answers, checked (a list of records with an id); counts the query.
   boost::asio::awaitable<std::vector<flat_record>> fetch(vtiger::client& client, std::string vtql,
                                                          std::size_t& queries);
@@ -161,10 +188,25 @@ class module_puller {
   boost::asio::awaitable<storage::page_result> store(storage::mirror_rows& db,
                                                      std::span<const flat_record> records,
                                                      const storage::page_options& options);
-  boost::asio::awaitable<std::size_t> scan_ids();
+  // A slice of the id scan (scan_after_ says where it stands; starts one when none runs).
+  boost::asio::awaitable<std::size_t> scan_ids(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<std::size_t> sync_deletions();
   boost::asio::awaitable<cycle_stats> backfill_by_ranges(std::vector<worker> workers,
                                                          std::function<void(std::uint64_t)> progress);
+  // Range counts (pull_counts.cpp); nullopt when Vtiger answers no count (the caller falls back).
+  boost::asio::awaitable<std::optional<std::size_t>> count_deletions(
+      std::chrono::steady_clock::time_point deadline);
+  // count(*) of the module, or of the ids in `range`; nullopt when Vtiger gives no count.
+  boost::asio::awaitable<std::optional<std::int64_t>> count_remote(
+      std::optional<storage::id_range> range = std::nullopt);
+  // Compares the ids Vtiger shows in `range` (`expected` of them, by its count) with the mirror's: local
+  // rows confirmed deleted go, records the mirror lacks are stored. Returns rows deleted or marked.
+  boost::asio::awaitable<std::size_t> reconcile_range(storage::id_range range, std::int64_t expected);
+  // Each local id missing remotely, confirmed by a retrieve before its row goes (or refreshed from it).
+  boost::asio::awaitable<std::size_t> confirm_deletions(const std::vector<std::string>& candidates);
+  [[nodiscard]] std::string id_text(std::int64_t number) const {
+    return id_prefix_ + "x" + std::to_string(number);
+  }
   boost::asio::awaitable<cycle_stats> backfill_range(worker w, storage::backfill_range range,
                                                      std::function<void(std::size_t)> on_page);
 
@@ -176,8 +218,13 @@ class module_puller {
   bool sync_supported_ = false;
   int reread_left_ = 1;  // cycles that still re-read the overlap window (one after start-up)
   std::optional<std::int64_t> sync_since_;
-  int deletion_passes_ = 0;
-  std::string id_prefix_;                       // e.g. "12", learnt from the first id seen
+  std::optional<bool> count_supported_;                    // learnt from the first count
+  std::optional<std::string> scan_after_;                  // an id scan under way: the last id compared
+  std::chrono::steady_clock::time_point next_pass_{};      // next sync pass or scan start (scan, sync)
+  std::chrono::steady_clock::time_point next_backstop_{};  // next full scan (sync)
+  std::vector<range_count> ranges_left_;                   // a count bisection under way
+  bool surplus_seen_ = false;  // the last count showed Vtiger with more rows (acted on when seen twice)
+  std::string id_prefix_;      // e.g. "12", learnt from the first id seen
   std::function<void(std::size_t)> page_hook_;  // progress during a backfill
   std::function<bool()> stop_check_;
   std::chrono::nanoseconds vtiger_time_{0};  // all query answers waited for, ever (cycle_stats::vtiger_time)
