@@ -139,9 +139,9 @@ asio::awaitable<cycle_stats> module_puller::backfill_by_ranges(std::vector<worke
       (void)co_await storage_.rows.store_page(table_, none, set_cursor);
     }
     // One session walks one range (its pages are the plain id keyset); several share 4 ranges each.
-    const int range_count = workers.size() == 1 ? 1 : static_cast<int>(workers.size() * 4);
+    const int ranges_planned = workers.size() == 1 ? 1 : static_cast<int>(workers.size() * 4);
     ranges = storage::split_id_range(id_number(first_id), id_number(field_text(highest.front(), "id")),
-                                     range_count);
+                                     ranges_planned);
     std::span<const storage::backfill_range> plan{ranges};
     co_await storage_.backfill.plan_backfill(table_.module, plan);
   }
