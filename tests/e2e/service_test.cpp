@@ -128,22 +128,61 @@ TEST(ServiceE2e, SigtermInTheMiddleOfABackfillStopsFastWithAConsistentCursor) {
   EXPECT_LT(took, vt::scaled(5s));
   const long rows = f.mirror_rows("Contacts");
   ASSERT_LT(rows, 30000) << "the backfill finished before SIGTERM; nothing was tested";
-  // Consistent: the mirror holds exactly the records up to the stored cursor, in (modifiedtime, id) order.
+  // Consistent: the first load of a module goes by id (sync/engine/pull.hpp), one range per session, its
+  // progress stored with each page; the mirror holds exactly the records of that progress.
   auto conn = vt::connect_blocking();
+  const auto progress = vt::exec_scalar(
+      conn.get(),
+      "SELECT string_agg(lower_id || ' ' || upper_id || ' ' || coalesce(last_id_done, -1) || ' ' || "
+      "done::int, ',' ORDER BY range_no) FROM vtsync.backfill_ranges WHERE schema_name = '" +
+          f.schema() + "' AND module = 'Contacts'");
+  struct range {
+    long long lower, upper, done_through;
+    int done;
+  };
+  std::vector<range> ranges;
+  std::istringstream in{progress};
+  for (std::string item; std::getline(in, item, ',');) {
+    range r{};
+    std::istringstream{item} >> r.lower >> r.upper >> r.done_through >> r.done;
+    ranges.push_back(r);
+  }
+  ASSERT_FALSE(ranges.empty()) << "no id ranges stored for the interrupted first load";
+  // Every record of that progress is in the mirror; the only others are the newest ones, which the poll of
+  // the cursor (set to the newest modifiedtime when the load was planned) may bring in the same cycle.
+  const auto mirror_ids =
+      vt::exec_scalar(conn.get(), "SELECT string_agg(vtiger_id, ',') FROM \"" + f.schema() + "\".contacts");
+  std::set<std::string> in_mirror;
+  std::istringstream ids{mirror_ids};
+  for (std::string id; std::getline(ids, id, ',');) in_mirror.insert(id);
   const auto cursor_time =
       vt::exec_scalar(conn.get(), "SELECT modifiedtime FROM vtsync.cursors WHERE schema_name = '" +
                                       f.schema() + "' AND module = 'Contacts'");
-  const auto cursor_id =
-      vt::exec_scalar(conn.get(), "SELECT last_id FROM vtsync.cursors WHERE schema_name = '" + f.schema() +
-                                      "' AND module = 'Contacts'");
   const auto dump = vt::fake_dump(f.fake().port(), "Contacts");
   const auto number = [](const std::string& id) { return std::stoll(id.substr(id.find('x') + 1)); };
-  long covered = 0;
+  long covered = 0, newest_outside = 0;
+  std::string newest_time;
+  for (const auto& r : dump) newest_time = std::max(newest_time, r["modifiedtime"].get<std::string>());
   for (const auto& r : dump) {
-    const std::string t = r["modifiedtime"];
-    if (t < cursor_time || (t == cursor_time && number(r["id"]) <= number(cursor_id))) ++covered;
+    const std::string id = r["id"];
+    const auto n = number(id);
+    bool in_progress = false;
+    for (const auto& g : ranges)
+      in_progress |= n >= g.lower && n <= g.upper && (g.done == 1 || n <= g.done_through);
+    if (in_progress) {
+      ++covered;
+      EXPECT_TRUE(in_mirror.contains(id)) << id << " is within the stored progress but not in the mirror";
+    } else if (in_mirror.contains(id)) {
+      ++newest_outside;
+      EXPECT_EQ(r["modifiedtime"].get<std::string>().substr(0, 13), newest_time.substr(0, 13))
+          << id << " is in the mirror, outside the stored progress, and not among the newest records";
+    }
   }
-  EXPECT_EQ(rows, covered) << "cursor " << cursor_time << " " << cursor_id;
+  EXPECT_EQ(rows, covered + newest_outside) << "ranges " << progress << ", cursor " << cursor_time;
+  // And a restart finishes the load exactly.
+  f.start_daemon();
+  EXPECT_TRUE(vt::wait_until([&] { return f.mirror_rows("Contacts") == 30000; }, 120s)) << f.daemon().log();
+  EXPECT_EQ(f.mirror_rows("Contacts"), 30000);
 }
 
 TEST(ServiceE2e, SighupWithABrokenFileKeepsRunning) {

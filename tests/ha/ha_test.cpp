@@ -81,8 +81,11 @@ TEST(HaE2e, ThreeDaemonsOneWorksKilledFiveTimesNothingLostOrDoubled) {
   p.vtiger_url = fake.url();
   p.schema = schema;
   p.modules = {"Contacts", "Accounts"};
+  // One Vtiger session per daemon for the push: the exclusivity check below tells daemons apart by their
+  // sessions (the push's parallel sessions of one daemon are tested in tests/push/push_bulk_test.cpp).
   p.extra_sync =
-      "poll_interval = \"1s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n";
+      "poll_interval = \"1s\"\nidempotency_field = \"cf_901\"\ndefault_assigned_user_id = \"19x1\"\n"
+      "max_in_flight_requests = 1\n";
   const auto config = vt::write_config(dir, p);
   auto conn = vt::connect_blocking();
   const std::string contacts = "\"" + schema + "\".contacts";
