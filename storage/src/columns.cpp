@@ -1,6 +1,5 @@
 #include "vtsync/storage/columns.hpp"
 
-#include "sql_text.hpp"
 #include "vtsync/common/escape.hpp"
 
 namespace vtsync::storage {
@@ -52,7 +51,7 @@ std::string text_array_literal(const std::vector<std::string>& elements) {
   return out;
 }
 
-std::string quote_ident(std::string_view name) { return detail::quote_with(name, '"'); }
+std::string quote_ident(std::string_view name) { return quote_with(name, '"'); }
 
 void append_copy_field(std::string& out, const std::optional<std::string>& value) {
   // COPY's text format: backslash, tab, newline and carriage return escaped; NUL dropped, as PostgreSQL

@@ -1,5 +1,6 @@
 #include "sql_text.hpp"
 
+#include "vtsync/common/escape.hpp"
 #include "vtsync/storage/columns.hpp"
 
 #include <algorithm>
@@ -10,17 +11,6 @@ bool is_internal_name(std::string_view name) noexcept {
   if (!name.empty() && name.front() == '_') return true;  // reserved for internal columns
   return std::find(std::begin(internal_columns), std::end(internal_columns), name) !=
          std::end(internal_columns);
-}
-
-std::string quote_with(std::string_view text, char quote) {
-  std::string out(1, quote);
-  for (char c : text) {
-    if (c == '\0') continue;
-    if (c == quote) out += quote;
-    out += c;
-  }
-  out += quote;
-  return out;
 }
 
 std::string quote_literal(std::string_view text) { return quote_with(text, '\''); }

@@ -20,9 +20,6 @@ inline constexpr std::string_view internal_columns[] = {"_row_id", "vtiger_id", 
 
 [[nodiscard]] bool is_internal_name(std::string_view name) noexcept;
 
-// `text` between two `quote` characters, each `quote` in it doubled and NULs dropped (PostgreSQL cannot hold
-// them): the one quoting behind quote_literal and quote_ident.
-[[nodiscard]] std::string quote_with(std::string_view text, char quote);
 // A string literal for SQL text ('' doubled; the session has standard_conforming_strings on, so a
 // backslash is an ordinary character). Used only for names in DDL, never for data.
 [[nodiscard]] std::string quote_literal(std::string_view text);

@@ -39,4 +39,17 @@ inline void append_escaped(std::string& out, std::string_view text, const escape
   out.append(run, end);
 }
 
+// `text` between two `quote` characters, each `quote` in it doubled and NULs dropped (PostgreSQL cannot hold
+// them): the one quoting behind storage's quote_literal and quote_ident.
+inline std::string quote_with(std::string_view text, char quote) {
+  std::string out(1, quote);
+  for (char c : text) {
+    if (c == '\0') continue;
+    if (c == quote) out += quote;
+    out += c;
+  }
+  out += quote;
+  return out;
+}
+
 }  // namespace vtsync
