@@ -133,7 +133,8 @@ asio::awaitable<std::size_t> mirror_rows::apply_remote_deletes(const mirror_tabl
 asio::awaitable<std::optional<std::pair<std::int64_t, std::int64_t>>> mirror_rows::local_id_range(
     const mirror_table& table) {
   auto res = co_await conn_.query("SELECT min(n), max(n) FROM (SELECT " + detail::id_number_of("vtiger_id") +
-                                  " AS n FROM " + table.qualified_name() + ") ids");
+                                  " AS n FROM " + table.qualified_name() +
+                                  " WHERE vtiger_id IS NOT NULL AND _sync_state <> 'deleted') ids");
   if (res.is_null(0, 0)) co_return std::nullopt;
   co_return std::pair{detail::to_i64(res.value(0, 0)), detail::to_i64(res.value(0, 1))};
 }

@@ -117,11 +117,16 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
                   static_cast<unsigned long long>(detail::lock_key(table.schema + "." + table.table)));
     co_await c.execute("CREATE INDEX IF NOT EXISTS " + quote_ident(index_name) + " ON " + qualified +
                        " (vtiger_id) WHERE _sync_state IN ('pending', 'failed')");
-    // The ids' numbers: the deletion detection counts and lists rows per id range (mirror_ranges.cpp).
-    std::snprintf(index_name, sizeof index_name, "_vtsync_idnum_%016llx",
-                  static_cast<unsigned long long>(detail::lock_key(table.schema + "." + table.table)));
+    // The live rows' id numbers, covering vtiger_id: the deletion detection counts and lists rows per id
+    // range (mirror_ranges.cpp) with index-only scans. (It replaces `_vtsync_idnum_`, a plain expression
+    // index that made each count fetch every row and evaluate the id's regex again: seconds at 100,000.)
+    const auto key = static_cast<unsigned long long>(detail::lock_key(table.schema + "." + table.table));
+    std::snprintf(index_name, sizeof index_name, "_vtsync_idnum_%016llx", key);
+    co_await c.execute("DROP INDEX IF EXISTS " + quote_ident(table.schema) + "." + quote_ident(index_name));
+    std::snprintf(index_name, sizeof index_name, "_vtsync_live_%016llx", key);
     co_await c.execute("CREATE INDEX IF NOT EXISTS " + quote_ident(index_name) + " ON " + qualified + " ((" +
-                       detail::id_number_of("vtiger_id") + "))");
+                       detail::id_number_of("vtiger_id") +
+                       ")) INCLUDE (vtiger_id) WHERE vtiger_id IS NOT NULL AND _sync_state <> 'deleted'");
 
     // (Re)install the capture triggers: the function bodies live in the state schema (migrations). The WHEN
     // clause skips the daemon's own writes before any PL/pgSQL runs (the functions check it again).

@@ -244,6 +244,11 @@ TEST_F(page_store, KnownIdsPerIdRangeAndIdRange) {
   ASSERT_TRUE(range.has_value());
   EXPECT_EQ(range->first, 1);
   EXPECT_EQ(range->second, 25);
+  // A row marked deleted is no longer the largest id the mirror knows.
+  const std::vector<std::string> last{"12x25"};
+  run(mirror_db->apply_remote_deletes(table, last, st::remote_delete::mark));
+  EXPECT_EQ(run(mirror_db->local_id_range(table))->second, 24);
+  EXPECT_EQ(run(mirror_db->count_known(table, all)), (std::vector<std::int64_t>{22}));
 }
 
 TEST_F(page_store, BackfillProgressIsStoredWithItsPage) {

@@ -128,13 +128,24 @@ asio::awaitable<void> module_puller::probe_sync() {
   try {
     sync_supported_ = co_await client_.probe_sync(table_.module);
   } catch (const vtiger::client_error& e) {
-    spdlog::warn("module={} sync probe failed ({}); deletions will be found by id scans", table_.module,
+    spdlog::warn("module={} sync probe failed ({}); deletions will not come from sync", table_.module,
                  e.what());
     sync_supported_ = false;
   }
-  spdlog::info(
-      "module={} Vtiger's sync operation {}", table_.module,
-      sync_supported_ ? "works: deletions come from it" : "is unavailable: deletions come from id scans");
+  // Under "auto" and "count" the method is said once the first range count has answered (pull_counts.cpp).
+  const bool counts_first =
+      settings_.deletions == deletion_method::automatic || settings_.deletions == deletion_method::count;
+  if (counts_first) {
+    spdlog::info("module={} Vtiger's sync operation {}", table_.module,
+                 sync_supported_ ? "works" : "is unavailable");
+  } else {
+    spdlog::info(
+        "module={} Vtiger's sync operation {}", table_.module,
+        sync_supported_ && settings_.deletions != deletion_method::scan
+            ? "works: deletions come from it"
+            : (sync_supported_ ? "works, but deletions come from id scans (deletion_detection = \"scan\")"
+                               : "is unavailable: deletions come from id scans"));
+  }
 }
 
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {

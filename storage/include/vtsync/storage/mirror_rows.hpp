@@ -89,7 +89,8 @@ class mirror_rows {
                                                           std::int64_t k);
   // Every known id in `range`, in id order.
   asio::awaitable<std::vector<std::string>> known_ids(const mirror_table& table, id_range range);
-  // The smallest and largest numeric id part among local rows (nullopt when there are none).
+  // The smallest and largest numeric id part among the live local rows (not marked deleted; nullopt when
+  // none).
   asio::awaitable<std::optional<std::pair<std::int64_t, std::int64_t>>> local_id_range(
       const mirror_table& table);
 
