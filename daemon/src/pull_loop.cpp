@@ -1,5 +1,5 @@
 // The pull of one module in `vtsyncd run`, with its own Vtiger session and PostgreSQL connection (the
-// lease's): every daemon prepares the module's mirror table; the lease's holder (leased_loop) then runs a
+// lease's): every daemon prepares the module's mirror table; the lease's holder (leased_loop) then begins a
 // cycle every poll interval plus jitter: an interrupted backfill finished first, the changes since the
 // cursor, then the remote deletions' share of the cycle (range counts, sync, or a slice of the id scan).
 #include "pull_loop.hpp"
@@ -68,17 +68,21 @@ class module_pull {
   // One cycle on the lease's connection; a PostgreSQL error ends the lease (its connection may be gone).
   asio::awaitable<turn_end> cycle(db_session& db) {
     const auto started = std::chrono::steady_clock::now();
+    cycle_started_ = started;
     const auto cycle = ++state_.cycles;
     try {
       if (!puller_) co_await start(db);
       run_.vtiger_reached = true;
       if (const auto& info = client_.session_info()) inst_.vtiger_version = info->vtiger_version;
-      // The changes first, then the deletion work within half a poll interval (the rest goes on next
-      // cycle): a change never waits behind a long scan.
+      // The changes first, then the deletion work until 90% of the interval has gone since the cycle
+      // began (at least a quarter of an interval; the rest goes on next cycle): the next pull starts on
+      // time, so a change never waits behind a long scan or search.
       const auto stats = co_await puller_->pull_changes(std::nullopt, sync::pass_end::short_page);
       note_poll_cost(stats);
       if (!run_.stopping) {
-        const auto deadline = std::chrono::steady_clock::now() + run_.settings.sync.poll_interval / 2;
+        const auto interval = run_.settings.sync.poll_interval;
+        const auto deadline =
+            std::max(started + interval * 9 / 10, std::chrono::steady_clock::now() + interval / 4);
         const auto deleted = co_await puller_->detect_deletions(deadline);
         if (deleted > 0)
           spdlog::info("module={} cycle={} {} remote deletion(s) applied", module_, cycle, deleted);
@@ -152,12 +156,17 @@ class module_pull {
     }
   }
 
-  // Poll interval plus up to 10% jitter, so modules and daemons do not move in lockstep.
+  // Cycles begin a poll interval apart, plus up to 10% jitter so modules and daemons do not move in
+  // lockstep; after a cycle that ran long, the pause is still a quarter of an interval (Vtiger is never
+  // polled back to back).
   std::chrono::milliseconds pause() {
     const auto interval = run_.settings.sync.poll_interval;
     std::uniform_int_distribution<long> jitter(0,
                                                std::max<long>(1, static_cast<long>(interval.count() / 10)));
-    return interval + std::chrono::milliseconds{jitter(rng_)};
+    const auto due = cycle_started_ + interval + std::chrono::milliseconds{jitter(rng_)};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(due - std::chrono::steady_clock::now());
+    return std::max(left, std::chrono::duration_cast<std::chrono::milliseconds>(interval / 4));
   }
 
   run_state& run_;
@@ -169,6 +178,7 @@ class module_pull {
   std::unique_ptr<sync::module_puller> puller_;
   std::mt19937 rng_{std::random_device{}()};
   std::optional<std::chrono::steady_clock::time_point> last_slow_warning_;
+  std::chrono::steady_clock::time_point cycle_started_{};  // of the latest cycle (pause() counts from it)
 };
 
 }  // namespace
