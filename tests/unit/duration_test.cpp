@@ -10,6 +10,7 @@ TEST(Duration, ParsesEachUnit) {
   EXPECT_EQ(parse_duration("250ms"), 250ms);
   EXPECT_EQ(parse_duration("30s"), 30s);
   EXPECT_EQ(parse_duration("5m"), 5min);
+  EXPECT_EQ(parse_duration("7d"), 168h);
   EXPECT_EQ(parse_duration("2h"), 2h);
 }
 
