@@ -292,6 +292,11 @@ const std::vector<key_impl>& impl_table() {
     field({"sync.backfill_parallel", key_type::integer, "1",
            "Default `--parallel` of `vtsyncd backfill`: sessions fetching id ranges at once.", true},
           sync, &S::backfill_parallel, integer_between(1, 32));
+    field({"sync.outbox_retention", key_type::duration, "\"7d\"",
+           "How long pushed (`done`) outbox entries are kept before the daemon prunes them; failed ones stay "
+           "until retried or discarded.",
+           false},
+          sync, &S::outbox_retention, duration_between(1s, 3650 * 24h));
 
     // [health]
     field(

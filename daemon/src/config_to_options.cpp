@@ -52,6 +52,8 @@ sync::push_settings push_settings_from(const config::settings& s) {
                 : s.sync.conflicts == config::conflict_policy::newest_wins
                     ? sync::conflict_policy::newest_wins
                     : sync::conflict_policy::remote_wins;
+  p.outbox_retention = s.sync.outbox_retention;
+  p.prune_interval = std::min<std::chrono::milliseconds>(std::chrono::minutes{1}, s.sync.outbox_retention);
   return p;
 }
 

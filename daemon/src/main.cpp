@@ -84,6 +84,27 @@ int main(int argc, char** argv) {
   add_common(retry);
   retry->add_option("--module,-m", retry_module, "Only this module");
 
+  std::string discard_id, discard_row, discard_module;
+  auto* discard = app.add_subcommand(
+      "discard",
+      "Give up local changes that Vtiger rejected: the row returns to Vtiger's values (a rejected insert's "
+      "row is removed). Exactly one of --id, --row, --module");
+  add_common(discard);
+  discard->add_option("--id", discard_id, "The record's web-service id, e.g. 12x87");
+  discard->add_option("--row", discard_row, "A mirror row as TABLE:ROW_ID, e.g. contacts:17 (_row_id)");
+  discard->add_option("--module,-m", discard_module, "Every rejected change of this module");
+
+  std::string pending_module;
+  bool pending_json = false;
+  int pending_limit = 1000;
+  auto* pending = app.add_subcommand(
+      "pending", "List local changes queued or rejected, and the fields each would send to Vtiger");
+  add_common(pending);
+  pending->add_option("--module,-m", pending_module, "Only this module");
+  pending->add_flag("--json", pending_json, "Print JSON");
+  pending->add_option("--limit", pending_limit, "At most this many changes, oldest first (default 1000)")
+      ->check(CLI::Range(1, 1'000'000));
+
   auto* check = app.add_subcommand("check",
                                    "Validate the configuration, log in to Vtiger and reach PostgreSQL; "
                                    "print problems one per line (exit 0 good, 78 config, 69 unreachable)");
@@ -118,6 +139,8 @@ int main(int argc, char** argv) {
     if (*status) return vd::run_status(common, status_json);
     if (*resync) return vd::run_resync(common, resync_id);
     if (*retry) return vd::run_retry(common, retry_module);
+    if (*discard) return vd::run_discard(common, discard_id, discard_row, discard_module);
+    if (*pending) return vd::run_pending(common, pending_module, pending_json, pending_limit);
     if (*check) return vd::run_check(common);
     if (*call) return vd::run_call(common, operation, assignments, method);
     if (*sample) {

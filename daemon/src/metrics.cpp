@@ -339,6 +339,9 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
       push_failures_(registry_.counter_family(
           "vtsync_push_failures_total", "Local changes Vtiger rejected (row marked failed).", {"module"})),
       outbox_pending_(registry_.gauge_family("vtsync_outbox_pending", "Local changes waiting to be pushed.")),
+      outbox_failed_(registry_.gauge_family(
+          "vtsync_outbox_failed", "Local changes Vtiger rejected and nobody retried or discarded yet.",
+          {"module"})),
       last_success_(registry_.gauge_family("vtsync_last_success_timestamp_seconds",
                                            "Unix time of the last sync cycle of a module that completed.",
                                            {"module"})),
@@ -362,6 +365,7 @@ metrics::metrics(std::span<const std::string> modules, std::string_view version)
   for (const auto& module : modules) {
     records_pulled(module);
     push_failures(module);
+    outbox_failed(module);
     last_success_timestamp(module);
     cycle_duration(module);
     // The ops the push engine reports (push.hpp push_observer::on_pushed): create | revise | delete.
@@ -377,6 +381,7 @@ counter& metrics::api_requests(std::string_view operation) { return api_requests
 counter& metrics::relogins() { return relogins_.labels({}); }
 counter& metrics::push_failures(std::string_view module) { return push_failures_.labels({module}); }
 gauge& metrics::outbox_pending() { return outbox_pending_.labels({}); }
+gauge& metrics::outbox_failed(std::string_view module) { return outbox_failed_.labels({module}); }
 gauge& metrics::push_rate() {
   return registry_
       .gauge_family("vtsync_push_rate",

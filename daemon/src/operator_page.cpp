@@ -59,7 +59,8 @@ json failed_json(const instance& inst, const storage::failed_change& f) {
           {"error", f.error},
           {"since", f.since},
           {"attempts", f.attempts},
-          {"retry", "vtsyncd retry --module " + quoted_if_needed(f.module)}};
+          {"retry", "vtsyncd retry --module " + quoted_if_needed(f.module)},
+          {"discard", "vtsyncd discard --row " + quoted_if_needed(f.table + ":" + std::to_string(f.row_id))}};
 }
 
 // Newest first by `key` (UTC ISO times sort as text), at most operator_list_cap.

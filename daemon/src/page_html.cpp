@@ -107,7 +107,8 @@ std::string failed(const json& recent) {
   std::string out = "<section id=\"failed\"><h2>Rejected local changes</h2>";
   const auto& list = recent["failed"];
   if (list.empty()) return out + "<p class=\"empty\">None.</p></section>";
-  out += "<table>" + head({"module", "record", "op", "Vtiger's error", "since", "attempts", "retry"}) +
+  out += "<table>" +
+         head({"module", "record", "op", "Vtiger's error", "since", "attempts", "retry or give up"}) +
          "<tbody>";
   for (const auto& f : list) {
     const std::string record = f["vtiger_id"].is_string()
@@ -115,12 +116,14 @@ std::string failed(const json& recent) {
                                    : f["table"].get<std::string>() + " row " + f["row_id"].dump();
     out += "<tr data-module=\"" + escape(f["module"].get<std::string>()) + "\">" + cell(f["module"]) +
            cell(record) + cell(f["op"]) + cell(f["error"], "error") + cell(f["since"]) +
-           cell(f["attempts"], "num") + "<td><code>" + escape(f["retry"].get<std::string>()) +
-           "</code></td></tr>";
+           cell(f["attempts"], "num") + "<td class=\"commands\"><code>" +
+           escape(f["retry"].get<std::string>()) + "</code><br><code>" +
+           escape(f["discard"].get<std::string>()) + "</code></td></tr>";
   }
   return out +
          "</tbody></table><p class=\"hint\">Fix the row (that queues it again) or the cause in Vtiger, "
-         "then run the retry command.</p></section>";
+         "then run the retry command; or give the change up with the discard command (the row returns to "
+         "Vtiger's values).</p></section>";
 }
 
 std::string conflicts(const json& recent) {

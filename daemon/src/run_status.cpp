@@ -180,7 +180,13 @@ health_state health_of(run_state& run) {
     refresh_operator_views(run);  // the counts for the next request; this one answers from the cache
     return status_of(run);
   };
-  hs.metrics_provider = [&run] { return run.meters.render(); };
+  hs.metrics_provider = [&run] {
+    // Failed counts from the operator page's cache, as /status has them (they drop on retry or discard).
+    for (const auto& [module, c] : outbox_counts_of(run))
+      run.meters.outbox_failed(module).set(static_cast<double>(c.failed));
+    refresh_operator_views(run);
+    return run.meters.render();
+  };
   hs.page_provider = operator_page(run, hs.status_provider);
   return hs;
 }

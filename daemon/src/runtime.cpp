@@ -37,6 +37,16 @@ boost::asio::awaitable<db_session> open_lease_db(boost::asio::any_io_executor ex
   co_return co_await connect_session(std::move(ex), std::move(options), s);
 }
 
+boost::asio::awaitable<std::map<std::string, storage::mirror_table>> mirror_tables_of(
+    vtiger::client& client, db_session& db, const config::settings& s) {
+  std::map<std::string, storage::mirror_table> out;
+  for (const auto& module : s.sync.modules) {
+    auto table = co_await sync::prepare_mirror_table(client, *db.conn, db.rows->options(), module);
+    out.emplace(module, std::move(table));
+  }
+  co_return out;
+}
+
 std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, sync::pull_storage storage,
                                                  storage::mirror_table table, const config::settings& s,
                                                  sync::pull_observer observer) {

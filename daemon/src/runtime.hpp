@@ -5,6 +5,7 @@
 // else.
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,11 @@ template <class Repository>
   return std::make_unique<Repository>(conn, state_options_from(s));
 }
 
+// The mirror tables of `s`'s modules by module name (describe through `client`, then the table made or
+// extended as the daemon does): for the commands that work on rows outside the daemon (discard, pending).
+boost::asio::awaitable<std::map<std::string, storage::mirror_table>> mirror_tables_of(
+    vtiger::client& client, db_session& db, const config::settings& s);
+
 // The puller of one module of the instance `s`; `client`, the repositories and what `observer` refers to
 // must outlive it.
 [[nodiscard]] std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client,
@@ -70,5 +76,9 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
 int run_status(const common_options& opts, bool json);
 int run_resync(const common_options& opts, const std::string& id);
 int run_retry(const common_options& opts, const std::string& module);
+// Exactly one of `id`, `row` (TABLE:ROW_ID) and `module` is set (else exit 64).
+int run_discard(const common_options& opts, const std::string& id, const std::string& row,
+                const std::string& module);
+int run_pending(const common_options& opts, const std::string& module, bool json, int limit);
 
 }  // namespace vtsync::daemon

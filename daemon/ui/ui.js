@@ -99,10 +99,11 @@ function failed(r) {
   }
   const rows = r.failed.map((f) => el("tr", { "data-module": f.module }, td(f.module),
     td(f.vtiger_id !== null ? f.vtiger_id : `${f.table} row ${f.row_id}`), td(f.op), td(f.error, "error"),
-    td(f.since), td(f.attempts, "num"), el("td", {}, el("code", {}, f.retry))));
-  section.append(table(["module", "record", "op", "Vtiger's error", "since", "attempts", "retry"], rows),
+    td(f.since), td(f.attempts, "num"),
+    el("td", { class: "commands" }, el("code", {}, f.retry), el("br", {}), el("code", {}, f.discard))));
+  section.append(table(["module", "record", "op", "Vtiger's error", "since", "attempts", "retry or give up"], rows),
     el("p", { class: "hint" }, "Fix the row (that queues it again) or the cause in Vtiger, then run the retry " +
-       "command."));
+       "command; or give the change up with the discard command (the row returns to Vtiger's values)."));
   return section;
 }
 

@@ -45,6 +45,32 @@ std::string_view to_string(outbox_op op) noexcept {
 
 outbox::outbox(connection& conn, state_options options) : conn_(conn), options_(std::move(options)) {}
 
+std::string outbox::entry_columns() {
+  return "k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
+         "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
+         "coalesce(k.idempotency_key, ''), k.created_at::text, "
+         "to_char(k.created_at AT TIME ZONE $3::text, 'YYYY-MM-DD HH24:MI:SS')";
+}
+
+outbox_entry outbox::read_entry(const result& res, int i) {
+  outbox_entry e;
+  e.id = to_i64(res.value(i, 0));
+  e.schema = res.value(i, 1);
+  e.table = res.value(i, 2);
+  e.module = res.value(i, 3);
+  e.row_id = to_i64(res.value(i, 4));
+  e.vtiger_id = res.get(i, 5);
+  e.op = op_from(res.value(i, 6));
+  for (const auto& col : parse_json(res.value(i, 7))) e.changed_columns.push_back(col.get<std::string>());
+  e.old_values = parse_json(res.value(i, 8));
+  e.new_values = parse_json(res.value(i, 9));
+  e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
+  e.idempotency_key = res.value(i, 11);
+  e.created_at = res.value(i, 12);
+  e.created_at_vtiger = res.value(i, 13);
+  return e;
+}
+
 asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> tables, int limit) {
   const auto turn = co_await gate_.enter();
   const std::string s = quote_ident(options_.state_schema);
@@ -58,11 +84,8 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
       s +
       ".outbox o SET state = 'in_flight', attempts = o.attempts + 1, updated_at = clock_timestamp() FROM c "
       "WHERE o.id = c.id RETURNING o.*) "
-      "SELECT k.id, k.schema_name, k.table_name, k.module, k.row_id, k.vtiger_id, k.op, "
-      "to_jsonb(k.changed_columns)::text, k.old_values::text, k.new_values::text, k.attempts, "
-      "coalesce(k.idempotency_key, ''), k.created_at::text, "
-      "to_char(k.created_at AT TIME ZONE $3::text, 'YYYY-MM-DD HH24:MI:SS'), k.op <> 'delete' AND EXISTS (SELECT 1 FROM " +
-      s +
+      "SELECT " +
+      entry_columns() + ", k.op <> 'delete' AND EXISTS (SELECT 1 FROM " + s +
       ".outbox l WHERE l.schema_name = k.schema_name AND l.table_name = k.table_name AND l.row_id = k.row_id "
       "AND l.id > k.id AND l.state = 'pending' AND l.op = 'update') FROM claimed k ORDER BY k.id";
   std::vector<statement> claim_statement{
@@ -72,23 +95,8 @@ asio::awaitable<claimed_batch> outbox::claim(std::span<const mirror_table> table
   claimed_batch out;
   bool fold = false;
   for (int i = 0; i < res.rows(); ++i) {
-    outbox_entry e;
-    e.id = to_i64(res.value(i, 0));
-    e.schema = res.value(i, 1);
-    e.table = res.value(i, 2);
-    e.module = res.value(i, 3);
-    e.row_id = to_i64(res.value(i, 4));
-    e.vtiger_id = res.get(i, 5);
-    e.op = op_from(res.value(i, 6));
-    for (const auto& col : parse_json(res.value(i, 7))) e.changed_columns.push_back(col.get<std::string>());
-    e.old_values = parse_json(res.value(i, 8));
-    e.new_values = parse_json(res.value(i, 9));
-    e.attempts = static_cast<int>(to_i64(res.value(i, 10)));
-    e.idempotency_key = res.value(i, 11);
-    e.created_at = res.value(i, 12);
-    e.created_at_vtiger = res.value(i, 13);
+    out.entries.push_back(read_entry(res, i));
     fold = fold || res.value(i, 14) == "t";
-    out.entries.push_back(std::move(e));
   }
   if (fold) out.coalesced = co_await coalesce(out.entries);
   co_await load_rows(tables, out.entries);

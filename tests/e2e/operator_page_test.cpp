@@ -59,6 +59,8 @@ class operator_page : public ::testing::Test {
         vt::scaled(60s)))
         << f.daemon().log();
     conflicted_id = id;
+    rejected_row =
+        vt::exec_scalar(conn.get(), "SELECT _row_id FROM " + contacts + " WHERE _sync_state = 'failed'");
   }
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(f.health_port()) + "/"; }
@@ -77,7 +79,7 @@ class operator_page : public ::testing::Test {
     const auto failed = b.evaluate("document.querySelector('#failed tbody').innerText").get<std::string>();
     EXPECT_NE(failed.find("MANDATORY_FIELDS_MISSING"), std::string::npos) << failed;
     EXPECT_NE(failed.find("vtsyncd retry --module Contacts"), std::string::npos) << failed;
-    EXPECT_EQ(failed.find("discard"), std::string::npos) << failed;  // no command the CLI lacks
+    EXPECT_NE(failed.find("vtsyncd discard --row contacts:" + rejected_row), std::string::npos) << failed;
     const auto conflicts =
         b.evaluate("document.querySelector('#conflicts tbody').innerText").get<std::string>();
     EXPECT_NE(conflicts.find(conflicted_id), std::string::npos) << conflicts;
@@ -100,6 +102,7 @@ class operator_page : public ::testing::Test {
 
   vt::daemon_fixture f{options()};
   std::string conflicted_id;
+  std::string rejected_row;  // the _row_id of the insert Vtiger rejected
 };
 
 TEST_F(operator_page, FillsItselfInABrowserAndShowsStatesCountsAndTheRejectedChange) {
@@ -145,6 +148,29 @@ TEST_F(operator_page, SaysTheSameWithJavaScriptOff) {
   ASSERT_TRUE(filled) << b.evaluate("document.body.innerHTML").dump();
   EXPECT_EQ(b.evaluate("document.body.dataset.rendered"), "server");
   expect_page(b);
+}
+
+TEST_F(operator_page, TheDiscardLineItShowsGivesTheChangeUpAndThePageSaysSo) {
+  vt::headless_browser b;
+  b.navigate(url());
+  ASSERT_TRUE(
+      b.wait_for("document.body.dataset.rendered === 'script' && "
+                 "document.querySelector('#failed tbody tr code:last-of-type')",
+                 vt::scaled(60s)))
+      << b.evaluate("document.body.innerHTML").dump();
+  // The command as the page prints it, run as an operator would paste it.
+  const auto line = b.evaluate("document.querySelector('#failed tbody tr code:last-of-type').textContent")
+                        .get<std::string>();
+  ASSERT_EQ(line.rfind("vtsyncd discard --row ", 0), 0u) << line;
+  const auto r = f.vtsyncd({"discard", "--row", line.substr(line.rfind(' ') + 1)});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The page refreshes itself: no rejected change left, Contacts is no longer failing.
+  EXPECT_TRUE(b.wait_for(
+      "document.querySelector('#failed tbody tr') === null && "
+      "document.querySelector('#modules tr[data-module=\"Contacts\"] td.failed').textContent === '0'",
+      vt::scaled(60s)))
+      << b.evaluate("document.body.innerHTML").dump();
+  EXPECT_EQ(b.evaluate(module_row("Contacts")), json::array({"current", "0", "0"}));
 }
 
 TEST_F(operator_page, ServesItsOwnFilesUnderAStrictContentSecurityPolicy) {

@@ -92,6 +92,28 @@ bool same_value(storage::column_type type, const json& a, const json& b) {
   }
 }
 
+json fields_to_send(const storage::mirror_table& table, const outbox_entry& entry, const json& values,
+                    std::string_view idempotency_field) {
+  json out = json::object();
+  if (entry.op == outbox_op::remove || !entry.row) return out;
+  if (!entry.row->vtiger_id) {
+    for (const auto& col : table.columns) {
+      if (!col.editable || col.name == idempotency_field) continue;
+      const auto v = values.find(col.name);
+      if (v == values.end() || empty_value(*v)) continue;  // Vtiger fills its defaults
+      out[col.name] = *v;
+    }
+    return out;
+  }
+  for (const auto& name : entry.changed_columns) {
+    const auto* col = table.find(name);
+    const auto local = values.find(name);
+    if (col == nullptr || !col->editable || local == values.end()) continue;
+    out[name] = *local;
+  }
+  return out;
+}
+
 pusher::pusher(vtiger::client& client, storage::connection& notify_conn, storage::outbox& outbox,
                std::map<std::string, storage::mirror_table> tables, push_settings settings,
                push_observer observer)
@@ -147,6 +169,7 @@ asio::awaitable<void> pusher::run() {
                         stats.conflicts);
         }
         next_drain = clock::now() + (backoff_.count() > 0 ? backoff_ : settings_.fallback_poll);
+        co_await maybe_prune();  // idle now: the queue is empty (or Vtiger is away)
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(next_drain - clock::now());
       const auto wait = std::clamp(left, std::chrono::milliseconds{0}, stop_check);
@@ -205,6 +228,7 @@ asio::awaitable<drain_stats> pusher::drain() {
       co_await report_progress(total_progress, started, true);
       next_report = std::chrono::steady_clock::now() + settings_.progress_interval;
     }
+    co_await maybe_prune();  // a long drain keeps the outbox small too
     // Only releases: claiming again now would send the same entries straight back. Wait for backoff.
     if (progress == 0) vtiger_down = true;
   }

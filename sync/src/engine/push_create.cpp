@@ -17,13 +17,7 @@ using storage::outbox_entry;
 
 asio::awaitable<std::optional<json>> pusher::create_element(table_ref table, const outbox_entry& entry,
                                                             const json& values, std::string& trouble) {
-  json element = json::object();
-  for (const auto& col : table.columns) {
-    if (!col.editable || col.name == settings_.idempotency_field) continue;
-    const auto v = values.find(col.name);
-    if (v == values.end() || empty_value(*v)) continue;  // Vtiger fills its defaults
-    element[col.name] = *v;
-  }
+  json element = fields_to_send(table, entry, values, settings_.idempotency_field);
   if (table.find("assigned_user_id") && !element.contains("assigned_user_id")) {
     std::optional<std::string> owner;
     try {

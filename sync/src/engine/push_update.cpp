@@ -35,10 +35,10 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
   const auto& me = session(entry).session_info() ? session(entry).session_info() : client_.session_info();
   const bool last_change_ours = entry.attempts > 1 && me && !me->user_id.empty() &&
                                 remote.value("modifiedby", std::string{}) == me->user_id;
-  for (const auto& name : entry.changed_columns) {
+  const json changed = fields_to_send(table, entry, values, settings_.idempotency_field);
+  for (auto local = changed.begin(); local != changed.end(); ++local) {
+    const std::string& name = local.key();
     const auto* col = table.find(name);
-    const auto local = values.find(name);
-    if (col == nullptr || !col->editable || local == values.end()) continue;
     const json remote_value = remote.value(name, json{});
     if (same_value(col->type, *local, remote_value)) continue;  // Vtiger already has it
     const bool changed_remotely = !last_change_ours && base.is_object() && base.contains(name) &&

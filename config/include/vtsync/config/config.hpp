@@ -55,6 +55,7 @@ struct sync_settings {
   std::chrono::milliseconds deletion_scan_interval{std::chrono::minutes{15}};
   int max_in_flight_requests = 4;
   int backfill_parallel = 1;
+  std::chrono::milliseconds outbox_retention{std::chrono::hours{7 * 24}};
 };
 
 struct health_settings {

@@ -1,5 +1,5 @@
 #pragma once
-// Durations as written in the configuration: "250ms", "30s", "5m", "2h", or a combination ("1m30s").
+// Durations as written in the configuration: "250ms", "30s", "5m", "2h", "7d", or a combination ("1m30s").
 //
 // Error policy: parse_duration returns std::nullopt for malformed text; it never throws.
 #include <chrono>

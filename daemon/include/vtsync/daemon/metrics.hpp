@@ -165,8 +165,10 @@ class metrics {
   counter& relogins();                                                    // vtsync_relogins_total
   counter& push_failures(std::string_view module);                        // vtsync_push_failures_total
   gauge& outbox_pending();                                                // vtsync_outbox_pending
-  gauge& push_rate();         // vtsync_push_rate: changes/s of the push under way (0 when idle)
-  gauge& push_eta_seconds();  // vtsync_push_eta_seconds: pending / rate while a push runs (0 when idle)
+  gauge& outbox_failed(
+      std::string_view module);  // vtsync_outbox_failed: rejected changes not retried/discarded
+  gauge& push_rate();            // vtsync_push_rate: changes/s of the push under way (0 when idle)
+  gauge& push_eta_seconds();     // vtsync_push_eta_seconds: pending / rate while a push runs (0 when idle)
   gauge& last_success_timestamp(std::string_view module);   // vtsync_last_success_timestamp_seconds
   histogram& cycle_duration(std::string_view module);       // vtsync_cycle_duration_seconds
   histogram& request_duration(std::string_view operation);  // vtsync_api_request_duration_seconds
@@ -182,6 +184,7 @@ class metrics {
   family<counter>& relogins_;
   family<counter>& push_failures_;
   family<gauge>& outbox_pending_;
+  family<gauge>& outbox_failed_;
   family<gauge>& last_success_;
   family<histogram>& cycle_duration_;
   family<histogram>& request_duration_;

@@ -91,6 +91,43 @@ struct outbox_counts {
   std::int64_t failed = 0;
 };
 
+// An entry not yet done, as `vtsyncd pending` lists it.
+struct open_entry {
+  outbox_entry entry;  // with `row` read as the claim reads it
+  std::string state;   // "pending" | "in_flight" | "failed"
+  std::string error;   // the last error (failed; or a transient one of a pending entry), "" if none
+  std::string since;   // when it reached this state, as PostgreSQL prints a timestamptz
+};
+
+// Which rejected changes `vtsyncd discard` gives up: those of the record `vtiger_id`, of the row
+// `table`:`row_id`, or of `module` (set exactly one).
+struct discard_selector {
+  std::string vtiger_id;
+  std::string table;
+  std::optional<std::int64_t> row_id;
+  std::string module;
+};
+
+// A row with rejected (failed) changes, as found for a discard.
+struct failed_row {
+  std::string schema;
+  std::string table;
+  std::string module;
+  std::int64_t row_id = 0;
+  std::optional<std::string> vtiger_id;  // the newest id its entries know (none: never created)
+  std::int64_t last_entry = 0;           // the newest of its open entries (pending or failed) when found
+  std::vector<std::string> ops;          // its failed entries' ops, oldest first
+  std::string error;                     // its newest failed entry's error
+};
+
+// What a discard did to a row.
+enum class discard_outcome {
+  restored,  // written back with Vtiger's record
+  removed,   // never created in Vtiger: the row is deleted
+  gone,      // Vtiger no longer has the record: deleted (or marked) as a remote delete would
+  busy,      // an entry of the row is being pushed now, or the row changed since it was found: untouched
+};
+
 // What claim() gives: the entries, and how many later edits were folded into them.
 struct claimed_batch {
   std::vector<outbox_entry> entries;
@@ -145,6 +182,25 @@ class outbox {
   // Failed entries (of one module, or all when empty) go back to pending. Returns how many.
   asio::awaitable<std::size_t> retry_failed(std::string_view module = {});
   asio::awaitable<outbox_counts> count(std::string_view module = {});
+
+  // Entries not done (pending, in flight, failed) of `module` (all when empty), oldest first, at most
+  // `limit`, each with its row as the claim reads it (outbox_control.cpp).
+  asio::awaitable<std::vector<open_entry>> list_open(std::span<const mirror_table> tables,
+                                                     std::string_view module, int limit);
+  // The rows with failed entries that `which` selects (outbox_control.cpp).
+  asio::awaitable<std::vector<failed_row>> failed_rows(const discard_selector& which);
+  // Gives up the row's local changes not yet in Vtiger, in one transaction that takes the locks the push
+  // takes (the row's, as mark_done; the entries', which a claim skips): its failed and pending entries
+  // become done ("discarded"); the row becomes `record` (Vtiger's, read by the caller with retrieve: a
+  // row of one, written through the pull's columns as a daemon write, so nothing is pushed back), or, when
+  // `record` is nullopt, is deleted (never created in Vtiger: removed; else gone, handled as `on_delete`
+  // says). Nothing is done (busy) while an entry of the row is in flight or one newer than
+  // `row.last_entry` exists (the user edited the row meanwhile).
+  asio::awaitable<discard_outcome> discard(const mirror_table& table, const failed_row& row,
+                                           const std::optional<row_batch>& record, bool mark_deleted);
+  // Deletes done entries last updated more than `retention` ago, `batch` rows per statement (each its own
+  // transaction), until none is left. Failed entries stay. Returns how many were deleted.
+  asio::awaitable<std::size_t> prune_done(std::chrono::milliseconds retention, int batch = 1000);
   // Refreshes the planner's statistics of the outbox and of `tables` (ANALYZE): after a bulk change queued
   // thousands of entries into a young outbox, plans made for a nearly empty table would scan it whole for
   // every change until autovacuum got round to it.
@@ -170,6 +226,9 @@ class outbox {
                                                             std::span<const std::string> vtiger_ids);
 
  private:
+  // The SELECT list of an entry `k` as read_entry() reads it (columns 0 to 13).
+  [[nodiscard]] static std::string entry_columns();
+  [[nodiscard]] static outbox_entry read_entry(const result& res, int row);
   asio::awaitable<std::size_t> coalesce(std::span<outbox_entry> claimed);
   asio::awaitable<void> load_rows(std::span<const mirror_table> tables, std::span<outbox_entry> claimed);
 

@@ -137,6 +137,10 @@ struct push_settings {
   // A drain running longer than this reports its progress (push_observer::on_progress, one log line) this
   // often: a bulk push shows the queue draining.
   std::chrono::milliseconds progress_interval{10'000};
+  // Done outbox entries older than this are pruned (storage::outbox::prune_done, 1,000 per statement),
+  // between batches and after drains, never inside one (at most every prune_interval).
+  std::chrono::milliseconds outbox_retention{std::chrono::hours{7 * 24}};
+  std::chrono::milliseconds prune_interval{std::chrono::minutes{1}};
   // Test hooks for fault injection and interleavings. after_create runs as soon as Vtiger accepted a create,
   // before its id is recorded; after_accepted after a create's id is recorded, or a revise was accepted,
   // and before the write-back. An exception thrown there escapes drain() and leaves the batch in flight
@@ -231,6 +235,9 @@ class pusher {
   // Counts what is pending and reports it (push_progress.cpp); `running`: the drain goes on.
   boost::asio::awaitable<void> report_progress(std::size_t finished,
                                                std::chrono::steady_clock::time_point started, bool running);
+  // Prunes done outbox entries past the retention when prune_interval has passed since the last time
+  // (push_prune.cpp).
+  boost::asio::awaitable<void> maybe_prune();
   // The session handling `entry` now.
   vtiger::client& session(const storage::outbox_entry& entry);
   // Creates `element` (create_element's), exactly once.
@@ -284,10 +291,20 @@ class pusher {
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};
   std::minstd_rand jitter_{std::random_device{}()};
+  std::optional<std::chrono::steady_clock::time_point> last_prune_;    // maybe_prune
   std::optional<std::chrono::steady_clock::time_point> last_analyze_;  // outbox::analyze, before bulk pushes
   bool stopping_ = false;
   bool reset_due_ = true;  // put in-flight entries back before the next drain (start-up, after a failure)
 };
+
+// The fields a push of `entry` would send, built as the engine builds them before it reads the record in
+// Vtiger (also what `vtsyncd pending` shows): a create (the row has no vtiger_id) sends every editable
+// non-empty field (the owner, when the row names none, and the idempotency key are added when sent), an
+// update its changed editable columns (the conflict check may then leave some out), a delete nothing but
+// the id. `values`: record::to_vtiger_values of the row; `idempotency_field`: push_settings'.
+[[nodiscard]] nlohmann::json fields_to_send(const storage::mirror_table& table,
+                                            const storage::outbox_entry& entry, const nlohmann::json& values,
+                                            std::string_view idempotency_field);
 
 // Helpers exposed for unit tests.
 // Vtiger's value of a field in a comparable form: multipicklist arrays joined with " |##| ", numbers and
