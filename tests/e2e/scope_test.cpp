@@ -188,8 +188,10 @@ TEST(Scope, ExcludedMandatoryFieldFailsTheCreateWithVtigersError) {
   ASSERT_TRUE(
       vt::wait_until([&] { return row_exists(f, "firstname = 'Nameless' AND _sync_state = 'failed'"); }, 15s))
       << f.daemon().log();
-  EXPECT_EQ(scalar("SELECT _sync_error FROM \"" + f.schema() + "\".contacts WHERE firstname = 'Nameless'"),
-            "MANDATORY_FIELDS_MISSING: lastname does not have a value");
+  const auto error =
+      scalar("SELECT _sync_error FROM \"" + f.schema() + "\".contacts WHERE firstname = 'Nameless'");
+  EXPECT_EQ(error.rfind("MANDATORY_FIELDS_MISSING: ", 0), 0U) << error;
+  EXPECT_NE(error.find("lastname"), std::string::npos) << error;
   EXPECT_TRUE(record_in_fake(f, "firstname", "Nameless").is_null());
 }
 
@@ -336,7 +338,7 @@ TEST(Scope, FilterVtigerRefusesIsAConfigurationError) {
   o.start_daemon = false;
   o.extra_sync = "\n[modules.Contacts]\nfilter = \"nosuchfield = 'x'\"\n";
   vt::daemon_fixture f{o};
-  for (const std::string command : {"run", "check"}) {
+  for (const char* command : {"run", "check"}) {
     const auto r = f.vtsyncd({command}, 30s);
     EXPECT_EQ(r.exit_code, 78) << command << ": " << r.output;
     EXPECT_NE(r.output.find(f.config_path() + ":modules.Contacts.filter: Vtiger refuses it: ACCESS_DENIED"),

@@ -113,8 +113,8 @@ std::vector<std::string> module_puller::page_columns() const {
   std::vector<std::string> out;
   if (!settings_.select_columns) return out;
   for (const auto& c : table_.columns) out.push_back(c.name);
-  // A table narrowed to nothing still reads what the cursor needs.
-  if (out.empty()) out.emplace_back("modifiedtime");
+  // What the cursor needs, whatever the fields (the id comes anyway).
+  if (std::find(out.begin(), out.end(), "modifiedtime") == out.end()) out.emplace_back("modifiedtime");
   return out;
 }
 
