@@ -36,6 +36,10 @@ constexpr named<deletion_detection> deletion_detection_names[] = {
     {deletion_detection::sync, "sync"},
     {deletion_detection::scan, "scan"},
 };
+constexpr named<sync_direction> sync_direction_names[] = {
+    {sync_direction::two_way, "two_way"},
+    {sync_direction::pull_only, "pull_only"},
+};
 constexpr named<log_format> log_format_names[] = {
     {log_format::text, "text"},
     {log_format::json, "json"},
@@ -51,6 +55,11 @@ std::string shown(conflict_policy v) { return std::string{name_of(conflict_polic
 std::string shown(remote_delete_policy v) { return std::string{name_of(remote_delete_policy_names, v)}; }
 std::string shown(deletion_detection v) { return std::string{name_of(deletion_detection_names, v)}; }
 std::string shown(log_format v) { return std::string{name_of(log_format_names, v)}; }
+std::string shown(sync_direction v) { return std::string{name_of(sync_direction_names, v)}; }
+template <class T>
+std::string shown(const std::optional<T>& v) {
+  return v ? shown(*v) : std::string{};
+}
 std::string shown(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += s + '\x1f';
@@ -114,6 +123,34 @@ std::vector<std::string> read_modules(const toml::node& n, const origin& at) {
     modules.push_back(name);
   }
   return modules;
+}
+
+// A list of distinct Vtiger field names.
+std::vector<std::string> read_field_list(const toml::node& n, const origin& at) {
+  const auto* arr = n.as_array();
+  if (arr == nullptr) at.fail("expected an array of Vtiger field names, got " + node_type_name(n));
+  std::set<std::string> seen;
+  std::vector<std::string> fields;
+  for (const auto& item : *arr) {
+    const auto name = as_nonempty_string(item, at);
+    if (!is_identifier(name)) at.fail("'" + name + "' is not a Vtiger field name");
+    if (!seen.insert(name).second) at.fail("'" + name + "' is listed twice");
+    fields.push_back(name);
+  }
+  return fields;
+}
+
+std::string read_filter(const toml::node& n, const origin& at) {
+  auto filter = as_nonempty_string(n, at);
+  if (const auto problem = filter_problem(filter); !problem.empty()) at.fail(problem);
+  return filter;
+}
+
+// The module a [modules.<Module>] key is read for: "modules.Contacts.direction" -> "Contacts".
+std::string module_of(const origin& at) {
+  const auto first = at.key.find('.');
+  const auto last = at.key.rfind('.');
+  return at.key.substr(first + 1, last - first - 1);
 }
 
 const key_impl& find_key(std::string_view name) {
@@ -298,6 +335,59 @@ const std::vector<key_impl>& impl_table() {
            false},
           sync, &S::outbox_retention, duration_between(1s, 3650 * 24h));
 
+    // [modules.<Module>]: one optional table per module of sync.modules, read by load.cpp for each.
+    // A key held in module_settings::*member, read by `read`.
+    auto per_module = [&add](key_spec&& spec, auto member, auto read) {
+      add(
+          std::move(spec),
+          [=](settings& s, const toml::node& n, const origin& at) {
+            s.sync.per_module[module_of(at)].*member = read(n, at);
+          },
+          [=](const settings& s) {
+            std::string out;
+            // A module's table that leaves the key out compares equal to no table at all.
+            const auto unset = shown(module_settings{}.*member);
+            for (const auto& [module, m] : s.sync.per_module) {
+              if (auto value = shown(m.*member); value != unset) out += module + "=" + value + ";";
+            }
+            return out;
+          });
+    };
+    using M = module_settings;
+    per_module(
+        {"modules.<Module>.direction", key_type::choice, "\"two_way\"",
+         "`pull_only`: Vtiger to PostgreSQL only; the mirror table then refuses a user's INSERT, UPDATE "
+         "and DELETE with an error (the daemon's own writes go on).",
+         false, false, names_of(sync_direction_names)},
+        &M::direction, one_of(sync_direction_names));
+    per_module({"modules.<Module>.fields", key_type::string_list, "",
+                "Only these Vtiger fields become columns and are pulled and pushed (the record's id and "
+                "`modifiedtime` are always read). Not with `exclude_fields`.",
+                false},
+               &M::fields, read_field_list);
+    per_module({"modules.<Module>.exclude_fields", key_type::string_list, "",
+                "Every Vtiger field but these. A column left from a wider setting is kept with its data, no "
+                "longer written or pushed.",
+                false},
+               &M::exclude_fields, read_field_list);
+    per_module({"modules.<Module>.filter", key_type::string, "",
+                "A VTQL condition (e.g. `mailingcountry = 'Germany'`): only matching records are mirrored. "
+                "No parentheses (VTQL has none); checked with one count query at start.",
+                false},
+               &M::filter, read_filter);
+    per_module({"modules.<Module>.conflict_policy", key_type::choice, "",
+                "This module's `sync.conflict_policy`; default the [sync] one.", false, false,
+                names_of(conflict_policy_names)},
+               &M::conflicts, [](const toml::node& n, const origin& at) {
+                 return std::optional{as_enum(n, at, conflict_policy_names)};
+               });
+    per_module({"modules.<Module>.on_remote_delete", key_type::choice, "",
+                "This module's `sync.on_remote_delete`; default the [sync] one.", false, false,
+                names_of(remote_delete_policy_names)},
+               &M::on_remote_delete, [](const toml::node& n, const origin& at) {
+                 return std::optional{as_enum(n, at, remote_delete_policy_names)};
+               });
+
     // [health]
     field(
         {"health.listen", key_type::string, "\"127.0.0.1:8089\"",
@@ -321,6 +411,8 @@ const std::vector<key_impl>& impl_table() {
 }
 
 bool is_instance_key(const key_impl& k) { return k.spec.name.rfind("vtiger.", 0) == 0; }
+
+bool is_module_key(const key_impl& k) { return k.spec.name.rfind(module_key_prefix, 0) == 0; }
 
 }  // namespace detail
 
@@ -349,6 +441,16 @@ std::string_view to_string(remote_delete_policy p) {
 
 std::string_view to_string(deletion_detection d) {
   return detail::name_of(detail::deletion_detection_names, d);
+}
+
+std::string_view to_string(sync_direction d) { return detail::name_of(detail::sync_direction_names, d); }
+
+module_settings sync_settings::scope_of(const std::string& module) const {
+  module_settings m;
+  if (const auto it = per_module.find(module); it != per_module.end()) m = it->second;
+  if (!m.conflicts) m.conflicts = conflicts;
+  if (!m.on_remote_delete) m.on_remote_delete = on_remote_delete;
+  return m;
 }
 
 }  // namespace vtsync::config

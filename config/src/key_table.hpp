@@ -4,6 +4,7 @@
 // this one table.
 #include <functional>
 #include <string>
+#include <string_view>
 #include <toml++/toml.h>
 #include <vector>
 
@@ -24,5 +25,9 @@ struct key_impl {
 
 // A key a [[vtiger]] table may hold (vtiger.*).
 [[nodiscard]] bool is_instance_key(const key_impl& k);
+
+// A key of a [modules.<Module>] table: its name is module_key_prefix + the key's own name.
+inline constexpr std::string_view module_key_prefix = "modules.<Module>.";
+[[nodiscard]] bool is_module_key(const key_impl& k);
 
 }  // namespace vtsync::config::detail

@@ -1,6 +1,7 @@
 // The loader: TOML text -> settings. Parses the file, rejects unknown sections and keys, applies the key
 // table (file-wide keys, then the single [vtiger] table or each [[vtiger]] instance), then the environment
 // overrides and access keys, and checks the required keys. Errors are config_error "file:key: problem".
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -58,21 +59,39 @@ void check_structure(const toml::table& root, const toml::array* instance_array,
       continue;
     }
     const auto* section_table = section_node.as_table();
+    if (section == "modules" && section_table != nullptr) {
+      for (const auto& [module, module_node] : *section_table) {
+        const std::string where = concat("modules.", module.str());
+        const auto* module_table = module_node.as_table();
+        if (module_table == nullptr)
+          throw config_error(concat(path, ":", where, ": expected a table ([modules.", module.str(), "])"));
+        for (const auto& [key, node] : *module_table) {
+          bool known = false;
+          for (const auto& k : impl_table())
+            known = known || (detail::is_module_key(k) &&
+                              k.spec.name.substr(detail::module_key_prefix.size()) == key.str());
+          if (!known) throw config_error(concat(path, ":", where, ".", key.str(), ": unknown key"));
+        }
+      }
+      continue;
+    }
     bool known_section = false;
     for (const auto& k : impl_table())
       known_section = known_section || k.spec.name.rfind(section + ".", 0) == 0;
     if (!known_section || section_table == nullptr) {
-      throw config_error(concat(path, ":", section, ": unknown ", section_table ? "section" : "key",
-                                " (sections are [vtiger], [postgres], [sync], [health], [log])"));
+      throw config_error(
+          concat(path, ":", section, ": unknown ", section_table ? "section" : "key",
+                 " (sections are [vtiger], [postgres], [sync], [modules.<Module>], [health], [log])"));
     }
     check_keys(*section_table, section, section, path);
   }
 }
 
-// Applies the keys of the file's own sections: the per-instance (vtiger.*) ones or all the others.
+// Applies the keys of the file's own sections: the per-instance (vtiger.*) ones or all the others but the
+// [modules.<Module>] ones.
 void apply_file_keys(settings& s, const toml::table& root, bool instance_keys, const std::string& path) {
   for (const auto& k : impl_table()) {
-    if (is_instance_key(k) != instance_keys) continue;
+    if (is_instance_key(k) != instance_keys || detail::is_module_key(k)) continue;
     const origin at{path, k.spec.name};
     if (const auto* node = root.at_path(k.spec.name).node()) k.apply(s, *node, at);
   }
@@ -110,6 +129,37 @@ settings load_instance(const settings& file_wide, const toml::table& element, st
                                 "' is already the schema of instance '", other.vtiger.name, "'"));
   }
   return one;
+}
+
+// The [modules.<Module>] tables, once every module list is known: each names a synced module and holds
+// the keys of the table's modules.<Module>.* rows.
+void apply_module_tables(settings& s, const toml::table& root, const std::vector<settings>& instances,
+                         const std::string& path) {
+  const auto* modules = root["modules"].as_table();
+  if (modules == nullptr) return;
+  for (const auto& [name_key, node] : *modules) {
+    const std::string module{name_key.str()};
+    const std::string where = "modules." + module;
+    bool synced = false;
+    for (const auto& one : instances)
+      synced = synced ||
+               std::find(one.sync.modules.begin(), one.sync.modules.end(), module) != one.sync.modules.end();
+    if (!synced)
+      throw config_error(concat(path, ":", where, ": '", module,
+                                "' is not in sync.modules (a module's table ",
+                                "needs the module to be synced)"));
+    s.sync.per_module[module];  // an empty table is a module with [sync]'s defaults
+    for (const auto& k : impl_table()) {
+      if (!detail::is_module_key(k)) continue;
+      const std::string key = where + "." + k.spec.name.substr(detail::module_key_prefix.size());
+      const origin at{path, key};
+      if (const auto* value = root.at_path(key).node()) k.apply(s, *value, at);
+    }
+    const auto& m = s.sync.per_module[module];
+    if (!m.fields.empty() && !m.exclude_fields.empty())
+      throw config_error(
+          concat(path, ":", where, ".exclude_fields: set either fields or exclude_fields, not both"));
+  }
 }
 
 }  // namespace
@@ -165,6 +215,8 @@ settings load_from_string(std::string_view toml_text, const std::string& path, c
     }
   }
   if (instance_array == nullptr) instances.push_back(s);
+  apply_module_tables(s, root, instances, path);
+  for (auto& one : instances) one.sync.per_module = s.sync.per_module;
   s.instances = std::move(instances);
   return s;
 }

@@ -36,6 +36,11 @@ constexpr struct {
     {"vtiger.modules", "[\"Contacts\", \"Accounts\"]"},
     {"vtiger.default_assigned_user_id", "\"19x1\""},
     {"vtiger.idempotency_field", "\"cf_901\""},
+    {"modules.<Module>.fields", "[\"firstname\", \"lastname\", \"email\", \"mailingcountry\"]"},
+    {"modules.<Module>.exclude_fields", "[\"description\"]"},
+    {"modules.<Module>.filter", "\"mailingcountry = 'Germany'\""},
+    {"modules.<Module>.conflict_policy", "\"local_wins\""},
+    {"modules.<Module>.on_remote_delete", "\"mark\""},
 };
 
 std::string type_text(const key_spec& k) {
@@ -71,12 +76,21 @@ std::string render_sample_toml() {
       "# vtsync configuration (/etc/vtsync/vtsync.toml). Every key is listed; commented ones show defaults.\n";
   std::string section;
   for (const auto& k : key_table()) {
-    const auto dot = k.name.find('.');
-    const auto sec = k.name.substr(0, dot);
+    const auto dot = k.name.rfind('.');
+    auto sec = k.name.substr(0, dot);
     const auto key = k.name.substr(dot + 1);
+    const auto placeholder = sec.find("<Module>");
     if (sec != section) {
-      out += "\n[" + sec + "]\n";
-      section = sec;
+      if (placeholder == std::string::npos) {
+        out += "\n[" + sec + "]\n";
+      } else {
+        // One optional table per module; the sample shows one for Contacts, commented out.
+        out +=
+            "\n# Per-module settings: an optional table for any module of sync.modules; [sync] gives the "
+            "defaults.\n# [" +
+            sec.replace(placeholder, 8, "Contacts") + "]\n";
+      }
+      section = k.name.substr(0, dot);
     }
     out += "# " + k.description + "\n";
     const bool active = k.required;

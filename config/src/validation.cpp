@@ -65,6 +65,42 @@ bool is_listen_address(const std::string& s) {
          std::all_of(host.begin(), host.end(), [](char c) { return is_digit(c) || c == '.'; });
 }
 
+std::string filter_problem(const std::string& condition) {
+  bool quoted = false;
+  std::string word;  // the current word outside quotes, upper case
+  std::string previous;
+  auto end_word = [&]() -> std::string {
+    std::string problem;
+    if (word == "LIMIT" || (previous == "ORDER" && word == "BY"))
+      problem = "is a condition only: ORDER BY and LIMIT are the daemon's";
+    if (!word.empty()) previous = word;
+    word.clear();
+    return problem;
+  };
+  for (std::size_t i = 0; i < condition.size(); ++i) {
+    const char c = condition[i];
+    if (quoted) {
+      if (c == '\\')
+        ++i;  // an escaped character, whatever it is
+      else if (c == '\'')
+        quoted = false;  // '' inside a literal: out and in again
+      continue;
+    }
+    if (is_alpha(c)) {
+      word.push_back(static_cast<char>(c >= 'a' ? c - 'a' + 'A' : c));
+      continue;
+    }
+    if (auto problem = end_word(); !problem.empty()) return problem;
+    if (c == '\'') quoted = true;
+    if (c == '(' || c == ')')
+      return "contains a parenthesis outside a quoted value: VTQL cannot parse them (write the condition "
+             "without grouping; AND binds tighter than OR)";
+    if (c == ';') return "contains ';' outside a quoted value: the condition must be one WHERE clause";
+  }
+  if (quoted) return "has a quoted value that does not end (a ' inside a value is written '')";
+  return end_word();
+}
+
 std::string normalise_vtiger_url(const std::string& text, const origin& at) {
   auto parsed = boost::urls::parse_absolute_uri(text);
   if (!parsed) at.fail("'" + text + "' is not an absolute URL (write e.g. https://crm.example.com)");

@@ -20,6 +20,11 @@ namespace vtsync::config::detail {
 // ^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$ with the port <= 65535.
 [[nodiscard]] bool is_listen_address(const std::string& s);
 
+// What is wrong with a VTQL condition used as a module's filter, "" when nothing is: VTQL has no
+// parentheses, a `;` would end the statement, ORDER BY and LIMIT are no condition, and a quote must close.
+// Whether its fields exist and its syntax holds is Vtiger's to say (checked at start).
+[[nodiscard]] std::string filter_problem(const std::string& condition);
+
 // An absolute http(s) URL without user info, its path ending in webservice.php (appended when missing).
 [[nodiscard]] std::string normalise_vtiger_url(const std::string& text, const origin& at);
 

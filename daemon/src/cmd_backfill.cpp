@@ -106,8 +106,9 @@ int run_backfill(const common_options& opts, const std::vector<std::string>& mod
       for (int i = 0; i < workers; ++i) dbs.push_back(co_await open_db(ex, *settings, i == 0));
       for (const auto& module : chosen) {
         if (stop) break;
-        auto table =
-            co_await sync::prepare_mirror_table(sessions[0], *dbs[0].conn, dbs[0].rows->options(), module);
+        const auto scope = table_scope_from(*settings, module);
+        auto table = co_await sync::prepare_mirror_table(sessions[0], *dbs[0].conn, dbs[0].rows->options(),
+                                                         module, scope);
         const auto puller = make_puller(sessions[0], dbs[0].pull(), std::move(table), *settings);
         puller->set_stop_check([&] { return stop; });
         std::uint64_t total = 0;

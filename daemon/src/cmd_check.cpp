@@ -49,6 +49,8 @@ int run_check(const common_options& opts) {
     return exit_unavailable;
   }
   std::cout << "vtiger: ok (logged in as " << settings->vtiger.username << ")\n";
+  for (const auto& refused : vtiger.refused_filters) std::cout << refused << '\n';
+  if (!vtiger.refused_filters.empty()) status = exit_config;
   // What each poll costs the CRM (poll_cost.hpp): the same advice as the daemon's warning when slow.
   bool slow = false;
   for (const auto& poll : vtiger.polls) {

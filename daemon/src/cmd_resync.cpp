@@ -27,7 +27,8 @@ int run_resync(const common_options& opts, const std::string& id) {
       for (const auto& module : settings->sync.modules) {
         auto described = co_await client.describe(module);
         if (!described || described->value("idPrefix", "") != id.substr(0, x)) continue;
-        auto table = co_await sync::prepare_mirror_table(client, *db.conn, db.rows->options(), module);
+        const auto scope = table_scope_from(*settings, module);
+        auto table = co_await sync::prepare_mirror_table(client, *db.conn, db.rows->options(), module, scope);
         const auto puller = make_puller(client, db.pull(), std::move(table), *settings);
         const bool found = co_await puller->resync_record(id);
         co_await client.logout();

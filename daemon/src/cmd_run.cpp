@@ -189,6 +189,11 @@ int run_daemon(const common_options& opts) {
   auto settings = load_or_report(opts);
   if (!settings) return exit_config;
   setup_logging(settings->log);
+  // A filter Vtiger cannot run would fail every cycle: a configuration error, reported before starting.
+  if (const auto refused = refused_filters(*settings); !refused.empty()) {
+    for (const auto& r : refused) spdlog::critical("{}", r);
+    return exit_config;
+  }
   if (!settings->vtiger.verify_tls) {
     spdlog::warn(
         "vtiger.verify_tls = false: the Vtiger server's certificate is NOT checked; anyone on the path "

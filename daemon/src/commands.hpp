@@ -49,10 +49,17 @@ struct vtiger_check {
     std::string problem;  // the query's error, if it failed
   };
   std::vector<idle_poll> polls;
+  // Each modules.<Module>.filter Vtiger refuses: "file:modules.M.filter: Vtiger refuses it: CODE: message".
+  std::vector<std::string> refused_filters;
 };
 
-// Logs in to Vtiger, then times one idle poll per module of `s` (a modifiedtime query answering no rows,
-// shaped as the daemon's).
-[[nodiscard]] vtiger_check check_vtiger(const config::settings& s);
+// Logs in to Vtiger, checks each module's filter (one count query), then, with `idle_polls`, times one idle
+// poll per module of `s` (a modifiedtime query answering no rows, shaped as the daemon's).
+[[nodiscard]] vtiger_check check_vtiger(const config::settings& s, bool idle_polls = true);
+
+// The filters of every Vtiger instance of `s` that Vtiger refuses (check_vtiger's refused_filters), for
+// `vtsyncd run` and `backfill` to exit 78 on; an instance that cannot be reached is left to the daemon's
+// retries (a warning is logged).
+[[nodiscard]] std::vector<std::string> refused_filters(const config::settings& s);
 
 }  // namespace vtsync::daemon

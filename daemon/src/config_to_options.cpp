@@ -29,10 +29,13 @@ vtiger::client_options client_options_from(const config::settings& s) {
   return o;
 }
 
-sync::pull_settings pull_settings_from(const config::settings& s) {
+sync::pull_settings pull_settings_from(const config::settings& s, const std::string& module) {
+  const auto scope = s.sync.scope_of(module);
   sync::pull_settings p;
   p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
-  p.on_remote_delete = s.sync.on_remote_delete == config::remote_delete_policy::mark
+  p.filter = scope.filter;
+  p.select_columns = !scope.fields.empty() || !scope.exclude_fields.empty();
+  p.on_remote_delete = scope.on_remote_delete == config::remote_delete_policy::mark
                            ? storage::remote_delete::mark
                            : storage::remote_delete::remove;
   using D = config::deletion_detection;
@@ -44,14 +47,33 @@ sync::pull_settings pull_settings_from(const config::settings& s) {
   return p;
 }
 
+sync::table_scope table_scope_from(const config::settings& s, const std::string& module) {
+  const auto scope = s.sync.scope_of(module);
+  sync::table_scope t;
+  t.pull_only = scope.direction == config::sync_direction::pull_only;
+  t.fields = scope.fields;
+  t.exclude_fields = scope.exclude_fields;
+  return t;
+}
+
+namespace {
+
+sync::conflict_policy engine_policy(config::conflict_policy c) {
+  return c == config::conflict_policy::local_wins    ? sync::conflict_policy::local_wins
+         : c == config::conflict_policy::newest_wins ? sync::conflict_policy::newest_wins
+                                                     : sync::conflict_policy::remote_wins;
+}
+
+}  // namespace
+
 sync::push_settings push_settings_from(const config::settings& s) {
   sync::push_settings p;
   p.default_assigned_user_id = s.sync.default_assigned_user_id;
   p.idempotency_field = s.sync.idempotency_field;
-  p.conflicts = s.sync.conflicts == config::conflict_policy::local_wins ? sync::conflict_policy::local_wins
-                : s.sync.conflicts == config::conflict_policy::newest_wins
-                    ? sync::conflict_policy::newest_wins
-                    : sync::conflict_policy::remote_wins;
+  p.conflicts = engine_policy(s.sync.conflicts);
+  for (const auto& [module, m] : s.sync.per_module) {
+    if (m.conflicts) p.module_conflicts[module] = engine_policy(*m.conflicts);
+  }
   p.outbox_retention = s.sync.outbox_retention;
   p.prune_interval = std::min<std::chrono::milliseconds>(std::chrono::minutes{1}, s.sync.outbox_retention);
   return p;
@@ -66,6 +88,7 @@ void take_reloadable(config::settings& running, const config::settings& next, bo
   sync.modules = std::move(running.sync.modules);
   sync.idempotency_field = std::move(running.sync.idempotency_field);
   sync.max_in_flight_requests = running.sync.max_in_flight_requests;
+  sync.per_module = std::move(running.sync.per_module);  // [modules.*]: the mirror's shape, at start only
   if (one_of_several) {
     sync.default_assigned_user_id = running.sync.default_assigned_user_id;
     for (const auto& one : next.instances) {

@@ -17,7 +17,10 @@ namespace vtsync::daemon {
 [[nodiscard]] storage::state_options state_options_from(const config::settings& s);
 // Client options from the [vtiger] section (verify_tls = false is warned about loudly by the client).
 [[nodiscard]] vtiger::client_options client_options_from(const config::settings& s);
-[[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s);
+// The pull of `module`: [sync] with its [modules.<Module>] table over it.
+[[nodiscard]] sync::pull_settings pull_settings_from(const config::settings& s, const std::string& module);
+// What of `module` becomes its mirror table ([modules.<Module>]: direction, fields, exclude_fields).
+[[nodiscard]] sync::table_scope table_scope_from(const config::settings& s, const std::string& module);
 [[nodiscard]] sync::push_settings push_settings_from(const config::settings& s);
 
 // A reload: `next`'s [log] and the [sync] keys that take effect at once into the running settings; the

@@ -4,6 +4,7 @@
 // cursor, then the remote deletions' share of the cycle (range counts, sync, or a slice of the id scan).
 #include "pull_loop.hpp"
 
+#include "config_to_options.hpp"
 #include "poll_cost.hpp"
 
 #include <spdlog/spdlog.h>
@@ -46,7 +47,8 @@ class module_pull {
   // standby's push side knows the tables too.
   asio::awaitable<void> prepare(db_session& db) {
     if (!table_) {
-      table_ = co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_);
+      const auto scope = table_scope_from(inst_.settings, module_);
+      table_ = co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_, scope);
       inst_.tables[module_] = *table_;
     }
     run_.vtiger_reached = true;

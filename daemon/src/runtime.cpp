@@ -50,7 +50,8 @@ boost::asio::awaitable<std::map<std::string, storage::mirror_table>> mirror_tabl
 std::unique_ptr<sync::module_puller> make_puller(vtiger::client& client, sync::pull_storage storage,
                                                  storage::mirror_table table, const config::settings& s,
                                                  sync::pull_observer observer) {
-  return std::make_unique<sync::module_puller>(client, storage, std::move(table), pull_settings_from(s),
+  auto settings = pull_settings_from(s, table.module);
+  return std::make_unique<sync::module_puller>(client, storage, std::move(table), std::move(settings),
                                                std::move(observer));
 }
 

@@ -138,6 +138,13 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
                        "; CREATE TRIGGER _vtsync_capture AFTER INSERT OR UPDATE OR DELETE ON " + qualified +
                        " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".capture(" +
                        detail::quote_literal(table.module) + ")");
+    co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_pull_only ON " + qualified);
+    if (table.pull_only) {
+      co_await c.execute(
+          "CREATE TRIGGER _vtsync_pull_only BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + qualified +
+          " FOR EACH STATEMENT WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".refuse_local_write(" +
+          detail::quote_literal(table.module) + ")");
+    }
     co_await c.query("INSERT INTO " + state +
                          ".mirror_tables (schema_name, table_name, module) VALUES ($1, $2, $3) "
                          "ON CONFLICT (schema_name, table_name) DO UPDATE SET module = EXCLUDED.module",

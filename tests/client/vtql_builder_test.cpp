@@ -55,3 +55,31 @@ TEST(VtqlKeyset, IdPages) {
   EXPECT_EQ(id_page("Contacts", {"id"}, std::string("12x99")),
             "SELECT id FROM Contacts WHERE id > '12x99' ORDER BY id LIMIT 100;");
 }
+
+// A module's filter ANDed into the daemon's queries: VTQL has no parentheses, so the AND is distributed over
+// both sides' ORs; quoted values that look like keywords are values.
+TEST(VtqlFilter, AndedIntoEveryShapeOfQuery) {
+  EXPECT_EQ(and_condition("SELECT count(*) FROM Contacts;", "mailingcountry = 'Germany'"),
+            "SELECT count(*) FROM Contacts WHERE mailingcountry = 'Germany';");
+  EXPECT_EQ(and_condition("SELECT count(*) FROM Contacts;", ""), "SELECT count(*) FROM Contacts;");
+  EXPECT_EQ(and_condition(id_page("Contacts", {"id"}, std::string("12x99")), "a = '1' OR b = '2'"),
+            "SELECT id FROM Contacts WHERE id > '12x99' AND a = '1' OR id > '12x99' AND b = '2' ORDER BY id "
+            "LIMIT 100;");
+  EXPECT_EQ(and_condition(id_page("Contacts", {"id"}, std::nullopt), "a = '1' OR b = '2'"),
+            "SELECT id FROM Contacts WHERE a = '1' OR b = '2' ORDER BY id LIMIT 100;");
+  EXPECT_EQ(
+      and_condition(modified_page("Contacts", {"lastname"}, modified_cursor{"2024-05-01 10:00:00", "12x42"}),
+                    "mailingcountry = 'Germany' OR mailingcountry = 'Austria' AND title LIKE 'CEO%'"),
+      "SELECT lastname, modifiedtime FROM Contacts WHERE modifiedtime > '2024-05-01 10:00:00' AND "
+      "mailingcountry = 'Germany' OR modifiedtime > '2024-05-01 10:00:00' AND mailingcountry = 'Austria' AND "
+      "title LIKE 'CEO%' OR modifiedtime = '2024-05-01 10:00:00' AND id > '12x42' AND mailingcountry = "
+      "'Germany' OR modifiedtime = '2024-05-01 10:00:00' AND id > '12x42' AND mailingcountry = 'Austria' AND "
+      "title LIKE 'CEO%' ORDER BY modifiedtime, id LIMIT 100;");
+  // Keywords inside quoted values (with '' and backslash escapes) are left alone, in the filter and in the
+  // statement.
+  auto q = select_query("Contacts", {"id"}).where("lastname", "=", "x ORDER BY y OR z LIMIT 1").str();
+  ASSERT_TRUE(q);
+  EXPECT_EQ(and_condition(*q, "title = 'it''s OR not \\\\' or department = 'R OR D'"),
+            "SELECT id FROM Contacts WHERE lastname = 'x ORDER BY y OR z LIMIT 1' AND title = 'it''s OR not "
+            "\\\\' OR lastname = 'x ORDER BY y OR z LIMIT 1' AND department = 'R OR D';");
+}

@@ -221,6 +221,29 @@ INSTANTIATE_TEST_SUITE_P(
                  "host:port"},
         bad_case{"bad_owner", good_body + "default_assigned_user_id = \"admin\"\n",
                  "sync.default_assigned_user_id", "not a Vtiger id"},
+        bad_case{"module_table_not_synced", good_body + "\n[modules.Leads]\ndirection = \"pull_only\"\n",
+                 "modules.Leads", "not in sync.modules"},
+        bad_case{"module_table_unknown_key", good_body + "\n[modules.Contacts]\ndirecton = \"pull_only\"\n",
+                 "modules.Contacts.directon", "unknown key"},
+        bad_case{"module_bad_direction", good_body + "\n[modules.Contacts]\ndirection = \"read_only\"\n",
+                 "modules.Contacts.direction", "not one of: two_way, pull_only"},
+        bad_case{"module_fields_and_exclude",
+                 good_body + "\n[modules.Contacts]\nfields = [\"lastname\"]\nexclude_fields = [\"email\"]\n",
+                 "modules.Contacts.exclude_fields", "not both"},
+        bad_case{"module_bad_field_name", good_body + "\n[modules.Contacts]\nfields = [\"last name\"]\n",
+                 "modules.Contacts.fields", "not a Vtiger field name"},
+        bad_case{"module_filter_parentheses",
+                 good_body + "\n[modules.Contacts]\nfilter = \"(a = '1' OR b = '2') AND c = '3'\"\n",
+                 "modules.Contacts.filter", "parenthesis"},
+        bad_case{"module_filter_order_by",
+                 good_body + "\n[modules.Contacts]\nfilter = \"a = '1' ORDER BY b\"\n",
+                 "modules.Contacts.filter", "condition only"},
+        bad_case{"module_filter_semicolon", good_body + "\n[modules.Contacts]\nfilter = \"a = '1'; x\"\n",
+                 "modules.Contacts.filter", "';'"},
+        bad_case{"module_filter_open_quote", good_body + "\n[modules.Contacts]\nfilter = \"a = 'O'Brien'\"\n",
+                 "modules.Contacts.filter", "does not end"},
+        bad_case{"module_bad_policy", good_body + "\n[modules.Accounts]\non_remote_delete = \"keep\"\n",
+                 "modules.Accounts.on_remote_delete", "not one of"},
         bad_case{"reserved_schema",
                  replace(good_body, "conninfo = \"postgresql:///vtsync\"",
                          "conninfo = \"postgresql:///vtsync\"\nschema = \"vtsync\""),
@@ -240,7 +263,7 @@ TEST(Config, SampleConfigIsValidAndNamesEveryKey) {
   temp_dir dir;
   const auto sample = cfg::render_sample_toml();
   for (const auto& k : cfg::key_table()) {
-    const auto key = k.name.substr(k.name.find('.') + 1);
+    const auto key = k.name.substr(k.name.rfind('.') + 1);
     EXPECT_NE(sample.find(key + " = "), std::string::npos) << k.name;
   }
   // As packaged (/etc/vtsync/vtsync.toml) the sample names no key: it loads with the key file beside it, the
@@ -322,7 +345,7 @@ TEST(Config, ReadmeTableAndSampleFileNameExactlyTheKeyTable) {
   std::set<std::string> in_readme;
   {
     std::istringstream lines(readme.substr(b, e - b));
-    static const std::regex row_re{R"(^\| `([a-z_]+\.[a-z_]+)` \|)"};
+    static const std::regex row_re{R"(^\| `([a-z_]+\.(<Module>\.)?[a-z_]+)` \|)"};
     std::smatch m;
     for (std::string line; std::getline(lines, line);)
       if (std::regex_search(line, m, row_re)) in_readme.insert(m[1].str());
@@ -336,13 +359,14 @@ TEST(Config, ReadmeTableAndSampleFileNameExactlyTheKeyTable) {
   {
     std::istringstream lines(sample);
     // [section], [[array-of-tables]] (also commented out, as the sample shows several instances)
-    static const std::regex section_re{R"(^(# )?\[\[?([a-z_]+)\]\]?\s*$)"};
+    // [modules.Contacts] (commented out: a per-module table) stands for the keys modules.<Module>.*
+    static const std::regex section_re{R"(^(# )?\[\[?([a-z_]+)(\.[A-Za-z_]+)?\]\]?\s*$)"};
     static const std::regex key_re{R"(^(# )?([a-z_]+) = )"};
     std::string section;
     std::smatch m;
     for (std::string line; std::getline(lines, line);) {
       if (std::regex_search(line, m, section_re)) {
-        section = m[2].str();
+        section = m[2].str() + (m[3].matched ? ".<Module>" : "");
       } else if (std::regex_search(line, m, key_re)) {
         EXPECT_FALSE(section.empty()) << "key before any section: " << line;
         in_sample.insert(section + "." + m[2].str());
@@ -498,4 +522,39 @@ TEST(ConfigFuzzRegressions, HandWrittenChecksMatchTheOldPatterns) {
     EXPECT_TRUE(zone_ok(ok)) << ok;
   for (const char* bad : {"/UTC", "UTC/", "Europe//Berlin", "Europe/Ber lin", "a;b"})
     EXPECT_FALSE(zone_ok(bad)) << bad;
+}
+
+// [modules.<Module>] tables: what they set, and [sync] as the default of what they leave out.
+TEST(Config, PerModuleSettingsWithSyncDefaults) {
+  temp_dir dir;
+  const auto s = cfg::load(dir.write("m.toml", good_body + R"(conflict_policy = "newest_wins"
+on_remote_delete = "mark"
+
+[modules.Contacts]
+direction = "pull_only"
+exclude_fields = ["description", "mailingstreet"]
+filter = "mailingcountry = 'Germany (West)' OR lastname LIKE 'O''%'"
+on_remote_delete = "delete"
+
+[modules.Accounts]
+fields = ["accountname", "website"]
+)"),
+                           no_env());
+  const auto contacts = s.sync.scope_of("Contacts");
+  EXPECT_EQ(contacts.direction, cfg::sync_direction::pull_only);
+  EXPECT_EQ(contacts.exclude_fields, (std::vector<std::string>{"description", "mailingstreet"}));
+  EXPECT_TRUE(contacts.fields.empty());
+  EXPECT_EQ(contacts.filter, "mailingcountry = 'Germany (West)' OR lastname LIKE 'O''%'");
+  EXPECT_EQ(contacts.on_remote_delete, cfg::remote_delete_policy::remove);
+  EXPECT_EQ(contacts.conflicts, cfg::conflict_policy::newest_wins);  // from [sync]
+  const auto accounts = s.sync.scope_of("Accounts");
+  EXPECT_EQ(accounts.direction, cfg::sync_direction::two_way);
+  EXPECT_EQ(accounts.fields, (std::vector<std::string>{"accountname", "website"}));
+  EXPECT_TRUE(accounts.filter.empty());
+  EXPECT_EQ(accounts.on_remote_delete, cfg::remote_delete_policy::mark);  // from [sync]
+  ASSERT_EQ(s.instances.size(), 1U);
+  EXPECT_EQ(s.instances[0].sync.scope_of("Contacts").direction, cfg::sync_direction::pull_only);
+  // The shape of the mirror is read at start only: a changed module table is reported by a reload.
+  const auto wider = cfg::load(dir.write("w.toml", good_body), no_env());
+  EXPECT_EQ(cfg::restart_required_changes(s, wider).size(), 5U);
 }

@@ -68,21 +68,63 @@ bool position_less(const storage::cursor_position& a, const storage::cursor_posi
 
 asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client, storage::connection& conn,
                                                             const storage::state_options& options,
-                                                            const std::string& module) {
+                                                            const std::string& module,
+                                                            const table_scope& scope) {
   auto described = co_await client.describe(module);
   if (!described) {
     throw pull_error("describe " + module + ": " + described.error().code + ": " + described.error().message);
   }
   auto table = record::table_from_describe(options.mirror_schema, *described);
+  for (const auto& name : record::narrow_to_fields(table, scope.fields, scope.exclude_fields)) {
+    spdlog::warn("module={} field {} of modules.{}.{} is not in Vtiger's describe", module, name, module,
+                 scope.fields.empty() ? "exclude_fields" : "fields");
+  }
+  table.pull_only = scope.pull_only;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);
   for (const auto& c : change.kept_columns) {
-    spdlog::warn("module={} field {} left Vtiger's describe: its column is kept but no longer written",
-                 module, c);
+    const bool scoped_out =
+        std::find(table.skipped_fields.begin(), table.skipped_fields.end(), c) != table.skipped_fields.end();
+    if (scoped_out) {
+      spdlog::info(
+          "module={} field {} is outside modules.{}'s fields: its column is kept but no longer written",
+          module, c, module);
+    } else {
+      spdlog::warn("module={} field {} left Vtiger's describe: its column is kept but no longer written",
+                   module, c);
+    }
   }
+  if (table.pull_only)
+    spdlog::info("module={} is pull-only: {} refuses local writes", module, table.qualified_name());
   co_return table;
+}
+
+asio::awaitable<std::optional<std::string>> filter_refused(vtiger::client& client, const std::string& module,
+                                                           const std::string& filter) {
+  const std::string q = vtiger::vtql::and_condition("SELECT count(*) FROM " + module + ";", filter);
+  auto answer = co_await client.query(q);
+  if (answer) co_return std::nullopt;
+  co_return answer.error().code + ": " + answer.error().message;
+}
+
+std::vector<std::string> module_puller::page_columns() const {
+  std::vector<std::string> out;
+  if (!settings_.select_columns) return out;
+  for (const auto& c : table_.columns) out.push_back(c.name);
+  // What the cursor needs, whatever the fields (the id comes anyway).
+  if (std::find(out.begin(), out.end(), "modifiedtime") == out.end()) out.emplace_back("modifiedtime");
+  return out;
+}
+
+asio::awaitable<bool> module_puller::matches_filter(const std::string& id) {
+  vtiger::vtql::select_query q{table_.module, {"id"}};
+  q.where("id", "=", id);
+  std::size_t queries = 0;
+  std::string text = *q.str();
+  const auto page = co_await fetch(client_, std::move(text), queries);
+  co_return !page.empty();
 }
 
 module_puller::module_puller(vtiger::client& client, pull_storage storage, storage::mirror_table table,
@@ -96,6 +138,7 @@ module_puller::module_puller(vtiger::client& client, pull_storage storage, stora
 asio::awaitable<std::vector<flat_record>> module_puller::fetch(vtiger::client& client, std::string vtql,
                                                                std::size_t& queries) {
   ++queries;
+  if (!settings_.filter.empty()) vtql = vtiger::vtql::and_condition(vtql, settings_.filter);
   const auto asked = std::chrono::steady_clock::now();
   auto answer = co_await client.query_records(vtql);
   vtiger_time_ += std::chrono::steady_clock::now() - asked;
@@ -172,10 +215,10 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
 
   auto query_for = [this](const std::optional<std::string>& from_time,
                           const std::optional<vtiger::vtql::modified_cursor>& from_pos) {
-    const std::vector<std::string> all_columns;
-    if (from_pos) return vtiger::vtql::modified_page(table_.module, all_columns, from_pos);
-    if (from_time) return vtiger::vtql::modified_since_page(table_.module, all_columns, *from_time);
-    return vtiger::vtql::modified_page(table_.module, all_columns, std::nullopt);
+    const std::vector<std::string> columns = page_columns();
+    if (from_pos) return vtiger::vtql::modified_page(table_.module, columns, from_pos);
+    if (from_time) return vtiger::vtql::modified_since_page(table_.module, columns, *from_time);
+    return vtiger::vtql::modified_page(table_.module, columns, std::nullopt);
   };
 
   std::string first_query = query_for(read_since, after);

@@ -33,9 +33,9 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
   cycle_stats stats;
   std::optional<std::int64_t> after = range.last_id_done;
   if (!after) after = range.lower_id - 1;
-  const std::vector<std::string> all_columns;
+  const std::vector<std::string> columns = page_columns();
   auto query_after = [&](std::int64_t from) {
-    vtiger::vtql::select_query q{table_.module, all_columns};
+    vtiger::vtql::select_query q{table_.module, columns};
     q.where("id", ">", id_prefix_ + "x" + std::to_string(from))
         .and_where("id", "<=", id_prefix_ + "x" + std::to_string(range.upper_id))
         .order_by({"id"})

@@ -47,6 +47,7 @@ asio::awaitable<std::optional<std::int64_t>> module_puller::count_remote(
     if (range->to) q += joiner + "id < '" + id_text(*range->to) + "'";
   }
   q += ";";
+  q = vtiger::vtql::and_condition(q, settings_.filter);
   auto answer = co_await client_.query(q);
   if (!answer) {
     spdlog::warn("module={} count(*) rejected: {}: {}", table_.module, answer.error().code,

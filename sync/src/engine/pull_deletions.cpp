@@ -145,7 +145,18 @@ asio::awaitable<std::size_t> module_puller::confirm_deletions(const std::vector<
   for (const auto& id : candidates) {
     const std::string id_copy = id;
     auto answer = co_await client_.retrieve(id_copy);
+    bool outside_filter = false;
+    if (answer && !settings_.filter.empty()) {
+      const bool matches = co_await matches_filter(id_copy);
+      outside_filter = !matches;
+    }
     if (!answer && detail::is_access_denied(answer.error())) {
+      confirmed.push_back(id);
+    } else if (outside_filter) {
+      // It exists but no longer matches the filter (edited in Vtiger, or created here not matching): it
+      // leaves the mirror like a deleted record.
+      spdlog::info("module={} record {} no longer matches modules.{}.filter: it leaves the mirror",
+                   table_.module, id, table_.module);
       confirmed.push_back(id);
     } else if (answer) {
       // It exists after all (the ids raced with a change): store what Vtiger has now.
@@ -158,7 +169,8 @@ asio::awaitable<std::size_t> module_puller::confirm_deletions(const std::vector<
     }
   }
   if (confirmed.empty()) co_return 0;
-  spdlog::info("module={} {} record(s) deleted in Vtiger", table_.module, confirmed.size());
+  spdlog::info("module={} {} record(s) deleted in Vtiger{}", table_.module, confirmed.size(),
+               settings_.filter.empty() ? "" : " or outside the filter");
   const auto mode = settings_.on_remote_delete;
   std::span<const std::string> ids{confirmed};
   co_return co_await storage_.rows.apply_remote_deletes(table_, ids, mode);

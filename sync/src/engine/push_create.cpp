@@ -18,7 +18,11 @@ using storage::outbox_entry;
 asio::awaitable<std::optional<json>> pusher::create_element(table_ref table, const outbox_entry& entry,
                                                             const json& values, std::string& trouble) {
   json element = fields_to_send(table, entry, values, settings_.idempotency_field);
-  if (table.find("assigned_user_id") && !element.contains("assigned_user_id")) {
+  // The owner is needed even when it is outside the module's fields (a create without one is refused).
+  const bool has_owner = table.find("assigned_user_id") != nullptr ||
+                         std::find(table.skipped_fields.begin(), table.skipped_fields.end(),
+                                   "assigned_user_id") != table.skipped_fields.end();
+  if (has_owner && !element.contains("assigned_user_id")) {
     std::optional<std::string> owner;
     try {
       owner = co_await owner_for_create();

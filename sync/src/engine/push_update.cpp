@@ -44,9 +44,11 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
     const bool changed_remotely = !last_change_ours && base.is_object() && base.contains(name) &&
                                   !same_value(col->type, remote_value, base[name]);
     if (changed_remotely) {
-      std::string decision{to_string(settings_.conflicts)};
-      bool remote_wins = settings_.conflicts == conflict_policy::remote_wins;
-      if (settings_.conflicts == conflict_policy::newest_wins) {
+      const auto own = settings_.module_conflicts.find(table.module);
+      const auto policy = own != settings_.module_conflicts.end() ? own->second : settings_.conflicts;
+      std::string decision{to_string(policy)};
+      bool remote_wins = policy == conflict_policy::remote_wins;
+      if (policy == conflict_policy::newest_wins) {
         // The local change's time in the server zone, as the claim rendered it.
         remote_wins = remote.value("modifiedtime", std::string{}) > entry.created_at_vtiger;
         decision += remote_wins ? ":remote" : ":local";

@@ -75,6 +75,31 @@ storage::mirror_table table_from_describe(std::string_view schema, const nlohman
   return table;
 }
 
+std::vector<std::string> narrow_to_fields(storage::mirror_table& table,
+                                          const std::vector<std::string>& fields,
+                                          const std::vector<std::string>& exclude_fields) {
+  auto listed = [](const std::vector<std::string>& list, const std::string& name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+  };
+  std::vector<std::string> unknown;
+  for (const auto& list : {&fields, &exclude_fields}) {
+    for (const auto& name : *list) {
+      if (table.find(name) == nullptr && name != "id") unknown.push_back(name);
+    }
+  }
+  std::vector<storage::mirror_column> kept;
+  for (auto& col : table.columns) {
+    const bool in_scope = (fields.empty() || listed(fields, col.name)) && !listed(exclude_fields, col.name);
+    if (in_scope) {
+      kept.push_back(std::move(col));
+    } else {
+      table.skipped_fields.push_back(col.name);
+    }
+  }
+  table.columns = std::move(kept);
+  return unknown;
+}
+
 namespace {
 
 // The columns in name order (std::string's <, as a record's fields), so each record is matched to the

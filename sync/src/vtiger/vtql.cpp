@@ -1,6 +1,7 @@
 #include "vtsync/sync/vtiger/vtql.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <stdexcept>
 
@@ -46,7 +47,84 @@ std::string quoted_cursor_value(std::string_view value, std::string_view what) {
   return *q;
 }
 
+// The positions in `text` outside quoted values where the keyword `word` (upper case, surrounded by
+// spaces) starts, case-insensitively.
+std::vector<std::size_t> keyword_positions(std::string_view text, std::string_view word) {
+  std::vector<std::size_t> out;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '\\')
+        ++i;
+      else if (c == '\'')
+        quoted = false;
+      continue;
+    }
+    if (c == '\'') {
+      quoted = true;
+      continue;
+    }
+    if (c != ' ' || i + word.size() + 2 > text.size() || text[i + word.size() + 1] != ' ') continue;
+    bool same = true;
+    for (std::size_t k = 0; k < word.size() && same; ++k)
+      same = std::toupper(static_cast<unsigned char>(text[i + 1 + k])) == word[k];
+    if (same) out.push_back(i);
+  }
+  return out;
+}
+
+// "a OR b AND c" -> {"a", "b AND c"}, trimmed.
+std::vector<std::string> disjuncts(std::string_view condition) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  auto take = [&](std::size_t to) {
+    auto part = condition.substr(from, to - from);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    while (!part.empty() && part.back() == ' ') part.remove_suffix(1);
+    out.emplace_back(part);
+  };
+  for (const auto at : keyword_positions(condition, "OR")) {
+    take(at);
+    from = at + 4;  // " OR "
+  }
+  take(condition.size());
+  return out;
+}
+
 }  // namespace
+
+std::string and_condition(std::string_view statement, std::string_view condition) {
+  if (condition.empty()) return std::string{statement};
+  if (!statement.empty() && statement.back() == ';') statement.remove_suffix(1);
+  // SELECT ... FROM M [WHERE w] [ORDER BY ...] [LIMIT ...]
+  std::size_t tail = statement.size();
+  for (const auto* word : {"ORDER", "LIMIT"}) {
+    const auto at = keyword_positions(statement, word);
+    if (!at.empty()) tail = std::min(tail, at.front());
+  }
+  const auto where_at = keyword_positions(statement.substr(0, tail), "WHERE");
+  const std::size_t head_end = where_at.empty() ? tail : where_at.front();
+  std::string out{statement.substr(0, head_end)};
+  out += " WHERE ";
+  const auto filter = disjuncts(condition);
+  if (where_at.empty()) {
+    out += condition;
+  } else {
+    const auto own = disjuncts(statement.substr(head_end + 7, tail - head_end - 7));
+    bool first = true;
+    for (const auto& a : own) {
+      for (const auto& b : filter) {
+        if (!first) out += " OR ";
+        out += a + " AND " + b;
+        first = false;
+      }
+    }
+  }
+  out += statement.substr(tail);
+  out += ';';
+  return out;
+}
 
 std::optional<std::string> quote_literal(std::string_view value) {
   if (value.empty()) return std::nullopt;

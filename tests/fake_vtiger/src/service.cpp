@@ -1133,6 +1133,8 @@ bool eval_pred(const compiled_pred& p, const record_view& v, int f_modified) {
 
 http_out service::op_query(call& c) {
   const std::string text = param(c.params, "query");
+  stats_.queries.push_back(text);
+  if (stats_.queries.size() > max_logged_queries) stats_.queries.pop_front();
   const auto module_name = vtql_detect_module(text);
   if (!module_name) return error("ACCESS_DENIED", "Permission to perform the operation is denied for query");
   const int mi = store_.module_index(*module_name);
@@ -1486,6 +1488,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     j["faults"] = stats_.faults;
     j["sessions"] = sessions_.size();
     j["session_waits"] = stats_.session_waits;
+    j["queries"] = stats_.queries;  // the last 1000 query texts, oldest first
     j["now"] = now();
     return fake_json(200, j);
   }

@@ -23,6 +23,17 @@ enum class conflict_policy { remote_wins, local_wins, newest_wins };
 enum class remote_delete_policy { remove, mark };                // "delete" | "mark"
 enum class deletion_detection { automatic, count, sync, scan };  // "auto" | "count" | "sync" | "scan"
 enum class log_format { text, json };
+enum class sync_direction { two_way, pull_only };  // "two_way" | "pull_only"
+
+// One [modules.<Module>] table: what of a module is mirrored and how. Unset policies fall back to [sync].
+struct module_settings {
+  sync_direction direction = sync_direction::two_way;
+  std::vector<std::string> fields;          // only these Vtiger fields (empty = all)
+  std::vector<std::string> exclude_fields;  // all but these
+  std::string filter;                       // a VTQL condition ("" = every record)
+  std::optional<conflict_policy> conflicts;
+  std::optional<remote_delete_policy> on_remote_delete;
+};
 
 struct vtiger_settings {
   std::string name = "default";  // the instance's name (logs, status, leases)
@@ -56,6 +67,10 @@ struct sync_settings {
   int max_in_flight_requests = 4;
   int backfill_parallel = 1;
   std::chrono::milliseconds outbox_retention{std::chrono::hours{7 * 24}};
+  std::map<std::string, module_settings> per_module;  // [modules.<Module>] tables, by module name
+
+  // The module's settings with [sync]'s policies filled in.
+  [[nodiscard]] module_settings scope_of(const std::string& module) const;
 };
 
 struct health_settings {
@@ -123,5 +138,6 @@ struct environment {
 [[nodiscard]] std::string_view to_string(conflict_policy p);
 [[nodiscard]] std::string_view to_string(remote_delete_policy p);
 [[nodiscard]] std::string_view to_string(deletion_detection d);
+[[nodiscard]] std::string_view to_string(sync_direction d);
 
 }  // namespace vtsync::config

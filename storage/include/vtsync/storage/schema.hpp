@@ -34,6 +34,9 @@
 // Every name (schema, table, column, trigger) is quoted with quote_ident: a field or module called
 // `a"b; DROP TABLE x; --` is just a strange name.
 //
+// Pull-only: see mirror_table::pull_only; the trigger (_vtsync_pull_only) is dropped again when a module
+// goes back to two-way.
+//
 // Capture: each table gets two triggers that record a user's INSERT, UPDATE and DELETE in the state
 // schema's outbox (see state.hpp) in the user's own transaction and pg_notify('vtsync_outbox',
 // '<schema>.<table>'). Writes of transactions that ran set_config('vtsync.origin', 'daemon', true)
@@ -66,7 +69,10 @@ struct mirror_table {
   std::string module;  // Vtiger module name, e.g. "Contacts"
   std::string table;   // module in lower case
   std::vector<mirror_column> columns;
-  std::vector<std::string> skipped_fields;  // fields not mirrored (internal name clash)
+  std::vector<std::string> skipped_fields;  // fields not mirrored (internal name clash, or out of scope)
+  // modules.<Module>.direction = "pull_only": a statement trigger refuses a user's INSERT, UPDATE, DELETE
+  // and TRUNCATE with an error naming the table and the setting (the daemon's own writes pass).
+  bool pull_only = false;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.

@@ -7,6 +7,7 @@
 // Error policy: handle() never throws for bad client input; every Vtiger error becomes the recorded
 // envelope or HTTP status. std::invalid_argument is thrown only by parse_fault for a bad --fault spec.
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <random>
@@ -109,7 +110,9 @@ class service {
     std::uint64_t login_failures = 0;
     std::uint64_t total = 0;
     std::uint64_t session_waits = 0;
+    std::deque<std::string> queries;  // the last max_logged_queries query texts, oldest first
   };
+  static constexpr std::size_t max_logged_queries = 1000;
   struct call;
 
   http_out handle_webservice(const http_in& request, const std::string& query_string);

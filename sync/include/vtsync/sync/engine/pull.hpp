@@ -86,6 +86,21 @@ struct pull_settings {
   int id_scan_every = 12;
   // Cycles after a change that re-read the overlap window (late commits land within a cycle or two).
   int reread_cycles = 3;
+  // modules.<Module>.filter: a VTQL condition ANDed into every query of the pull (pages, counts, id scans;
+  // vtql::and_condition), so records outside it are neither pulled nor taken for deletions. A mirrored
+  // record found outside it (edited in Vtiger so that it stopped matching, or created here without
+  // matching) leaves the mirror as a deleted one does: removed, or marked under on_remote_delete = mark.
+  std::string filter;
+  // The table is narrowed to some fields (modules.<Module>.fields / exclude_fields): the pages ask for its
+  // columns only (`SELECT f1, f2, ..., modifiedtime`) instead of `*`.
+  bool select_columns = false;
+};
+
+// What of a module becomes its mirror table (modules.<Module>.*).
+struct table_scope {
+  bool pull_only = false;
+  std::vector<std::string> fields;  // empty = every field
+  std::vector<std::string> exclude_fields;
 };
 
 // Called as things happen (metrics, progress); all optional.
@@ -111,12 +126,21 @@ struct cycle_stats {
 // lightly busy cycle; the next cycle continues from the cursor).
 enum class pass_end { empty_page, short_page };
 
-// The mirror table for `module` in `options`' mirror schema: describe (cached by the client) -> create or
-// extend the table (storage::ensure_mirror_table on `conn`).
+// The mirror table for `module` in `options`' mirror schema: describe (cached by the client), narrowed to
+// `scope`'s fields -> create or extend the table (storage::ensure_mirror_table on `conn`), with the
+// pull-only refusal installed or removed.
 boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client,
                                                                    storage::connection& conn,
                                                                    const storage::state_options& options,
-                                                                   const std::string& module);
+                                                                   const std::string& module,
+                                                                   const table_scope& scope = {});
+
+// Whether Vtiger accepts `filter` on `module`: one `SELECT count(*) FROM M WHERE <filter>;`. Vtiger's error
+// (code: message) when it refuses it; std::nullopt when it accepts. Throws vtiger::client_error when
+// Vtiger cannot be asked.
+boost::asio::awaitable<std::optional<std::string>> filter_refused(vtiger::client& client,
+                                                                  const std::string& module,
+                                                                  const std::string& filter);
 
 // The repositories a puller works through (one connection, used by one coroutine at a time); they must
 // outlive the puller.
@@ -202,8 +226,13 @@ class module_puller {
   // Compares the ids Vtiger shows in `range` (`expected` of them, by its count) with the mirror's: local
   // rows confirmed deleted go, records the mirror lacks are stored. Returns rows deleted or marked.
   boost::asio::awaitable<std::size_t> reconcile_range(storage::id_range range, std::int64_t expected);
-  // Each local id missing remotely, confirmed by a retrieve before its row goes (or refreshed from it).
+  // Each local id missing remotely, confirmed by a retrieve before its row goes (or refreshed from it; or,
+  // with a filter, gone from the mirror when it exists but no longer matches).
   boost::asio::awaitable<std::size_t> confirm_deletions(const std::vector<std::string>& candidates);
+  // Whether record `id` matches the filter (one `SELECT id ... WHERE id = 'x' AND <filter>` query).
+  boost::asio::awaitable<bool> matches_filter(const std::string& id);
+  // The columns a page asks for: the table's (select_columns), else none (`*`).
+  [[nodiscard]] std::vector<std::string> page_columns() const;
   [[nodiscard]] std::string id_text(std::int64_t number) const {
     return id_prefix_ + "x" + std::to_string(number);
   }

@@ -128,8 +128,9 @@ enum class conflict_policy { remote_wins, local_wins, newest_wins };
 struct push_settings {
   std::string default_assigned_user_id;  // "" = the sync user's own id (from login)
   conflict_policy conflicts = conflict_policy::remote_wins;
-  std::string idempotency_field;                   // "" = none (see the header comment)
-  std::chrono::milliseconds fallback_poll{5'000};  // drain at least this often without notifications
+  std::map<std::string, conflict_policy> module_conflicts;  // modules.<Module>.conflict_policy, by module
+  std::string idempotency_field;                            // "" = none (see the header comment)
+  std::chrono::milliseconds fallback_poll{5'000};           // drain at least this often without notifications
   int batch = 100;                                 // entries per claim (and per conflict-check query)
   std::chrono::milliseconds backoff_initial{500};  // first pause after Vtiger or PostgreSQL failed
   std::chrono::milliseconds backoff_max{30'000};

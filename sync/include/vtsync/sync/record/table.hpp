@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace vtsync::record {
 
@@ -21,6 +23,13 @@ namespace vtsync::record {
 // vtiger_id), and a field with an internal name (schema.hpp) is skipped and listed in skipped_fields.
 [[nodiscard]] storage::mirror_table table_from_describe(std::string_view schema,
                                                         const nlohmann::json& describe_result);
+
+// Narrows `table` to a module's field scope (modules.<Module>.fields / exclude_fields; at most one of the two
+// is non-empty): the columns left out are listed in skipped_fields. Returns the names of the lists that
+// describe does not know (the caller warns: a field may come later).
+std::vector<std::string> narrow_to_fields(storage::mirror_table& table,
+                                          const std::vector<std::string>& fields,
+                                          const std::vector<std::string>& exclude_fields);
 
 // A page of records as rows of `table`: one per distinct id, the last occurrence winning (ON CONFLICT
 // cannot touch a row twice in one statement, and Vtiger's pages can repeat a record across a modifiedtime

@@ -77,4 +77,13 @@ struct modified_cursor {
                                   const std::optional<std::string>& after_id,
                                   std::size_t limit = max_page_size);
 
+// `statement` (a SELECT as the functions above write it, ending in ';') limited to the rows that also
+// match `condition` (a module's filter, checked by config: no parentheses, no ';'). VTQL has no
+// parentheses, so the AND is distributed over the ORs of both sides (AND binds tighter than OR):
+//   WHERE a OR b AND c  with  x = 1 OR y = 2   ->   WHERE a AND x = 1 OR a AND y = 2 OR b AND c AND x = 1 OR
+//   b AND c AND y = 2
+// Keywords and quoted values are told apart as Vtiger's lexer does (quotes with '' and backslash escapes).
+// An empty condition returns the statement unchanged.
+[[nodiscard]] std::string and_condition(std::string_view statement, std::string_view condition);
+
 }  // namespace vtsync::vtiger::vtql
