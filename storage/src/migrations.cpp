@@ -169,6 +169,21 @@ $fn$;
 ALTER TABLE @S@.conflicts ADD COLUMN schema_name text;
 CREATE INDEX conflicts_module ON @S@.conflicts (schema_name, module, at);
 )sql"},
+    // Version 3: read-only mirror tables (Users, Groups; any module synced one way). The trigger
+    // (install_write_refusal, schema.hpp) passes the reason as its argument; the daemon's own writes pass.
+    {3, "0.3.0", "refusal of local writes on read-only mirror tables", R"sql(
+CREATE FUNCTION @S@.refuse_write() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' THEN
+    RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  RAISE EXCEPTION 'vtsync: %.% is a read-only mirror: % refused (%)',
+    quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME), TG_OP, TG_ARGV[0]
+    USING ERRCODE = 'insufficient_privilege',
+          HINT = 'Change the data in Vtiger: vtsync mirrors it here.';
+END
+$fn$;
+)sql"},
 };
 
 std::string with_schema(std::string_view sql, const std::string& schema) {

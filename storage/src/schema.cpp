@@ -41,6 +41,22 @@ void check_identifier(std::string_view what, std::string_view name) {
     throw schema_error(std::string{what} + " name contains a NUL character");
 }
 
+asio::awaitable<void> install_write_refusal(connection& conn, const mirror_table& table,
+                                            std::string_view reason, std::string_view state_schema) {
+  const std::string qualified = table.qualified_name();
+  const std::string function =
+      quote_ident(state_schema) + ".refuse_write(" + detail::quote_literal(reason) + ")";
+  // No capture: nothing local is ever pushed. The daemon's own writes pass (the function checks).
+  co_await conn.execute("DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
+                        "; DROP TRIGGER IF EXISTS _vtsync_capture ON " + qualified +
+                        "; DROP TRIGGER IF EXISTS _vtsync_refuse_write ON " + qualified +
+                        "; CREATE TRIGGER _vtsync_refuse_write BEFORE INSERT OR UPDATE OR DELETE ON " +
+                        qualified + " FOR EACH ROW EXECUTE FUNCTION " + function +
+                        "; DROP TRIGGER IF EXISTS _vtsync_refuse_truncate ON " + qualified +
+                        "; CREATE TRIGGER _vtsync_refuse_truncate BEFORE TRUNCATE ON " + qualified +
+                        " FOR EACH STATEMENT EXECUTE FUNCTION " + function);
+}
+
 asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirror_table& table,
                                                    std::string_view state_schema) {
   const std::string state = quote_ident(state_schema);
@@ -123,16 +139,22 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
     co_await c.execute("CREATE INDEX IF NOT EXISTS " + quote_ident(index_name) + " ON " + qualified + " ((" +
                        detail::id_number_of("vtiger_id") + "))");
 
-    // (Re)install the capture triggers: the function bodies live in the state schema (migrations). The WHEN
-    // clause skips the daemon's own writes before any PL/pgSQL runs (the functions check it again).
-    const std::string not_daemon = "current_setting('vtsync.origin', true) IS DISTINCT FROM 'daemon'";
-    co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
-                       "; CREATE TRIGGER _vtsync_mark_pending BEFORE INSERT OR UPDATE ON " + qualified +
-                       " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state +
-                       ".mark_pending()" + "; DROP TRIGGER IF EXISTS _vtsync_capture ON " + qualified +
-                       "; CREATE TRIGGER _vtsync_capture AFTER INSERT OR UPDATE OR DELETE ON " + qualified +
-                       " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".capture(" +
-                       detail::quote_literal(table.module) + ")");
+    if (table.read_only_reason.empty()) {
+      // (Re)install the capture triggers: the function bodies live in the state schema (migrations). The
+      // WHEN clause skips the daemon's own writes before any PL/pgSQL runs (the functions check it again).
+      const std::string not_daemon = "current_setting('vtsync.origin', true) IS DISTINCT FROM 'daemon'";
+      co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_refuse_write ON " + qualified +
+                         "; DROP TRIGGER IF EXISTS _vtsync_refuse_truncate ON " + qualified +
+                         "; DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
+                         "; CREATE TRIGGER _vtsync_mark_pending BEFORE INSERT OR UPDATE ON " + qualified +
+                         " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state +
+                         ".mark_pending()" + "; DROP TRIGGER IF EXISTS _vtsync_capture ON " + qualified +
+                         "; CREATE TRIGGER _vtsync_capture AFTER INSERT OR UPDATE OR DELETE ON " + qualified +
+                         " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".capture(" +
+                         detail::quote_literal(table.module) + ")");
+    } else {
+      co_await install_write_refusal(c, table, table.read_only_reason, state_schema);
+    }
     co_await c.query("INSERT INTO " + state +
                          ".mirror_tables (schema_name, table_name, module) VALUES ($1, $2, $3) "
                          "ON CONFLICT (schema_name, table_name) DO UPDATE SET module = EXCLUDED.module",

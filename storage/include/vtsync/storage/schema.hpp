@@ -34,8 +34,9 @@
 // Every name (schema, table, column, trigger) is quoted with quote_ident: a field or module called
 // `a"b; DROP TABLE x; --` is just a strange name.
 //
-// Capture: each table gets two triggers that record a user's INSERT, UPDATE and DELETE in the state
-// schema's outbox (see state.hpp) in the user's own transaction and pg_notify('vtsync_outbox',
+// Capture: each table (but a read-only one: install_write_refusal) gets two triggers that record a user's
+// INSERT, UPDATE and DELETE in the state schema's outbox (see state.hpp) in the user's own transaction and
+// pg_notify('vtsync_outbox',
 // '<schema>.<table>'). Writes of transactions that ran set_config('vtsync.origin', 'daemon', true)
 // (run_transaction does) are not captured. An UPDATE that changes only internal columns is not captured.
 #include "vtsync/storage/pg.hpp"
@@ -67,6 +68,10 @@ struct mirror_table {
   std::string table;   // module in lower case
   std::vector<mirror_column> columns;
   std::vector<std::string> skipped_fields;  // fields not mirrored (internal name clash)
+  std::vector<std::string> secret_fields;   // fields never mirrored: secrets (sync/record/table.hpp)
+  // Not empty: the table is a read-only mirror; a local INSERT, UPDATE or DELETE fails with this reason
+  // (refuse_local_writes) instead of being captured for the push.
+  std::string read_only_reason;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.
@@ -89,6 +94,16 @@ struct schema_change {
   std::vector<std::string> kept_columns;     // columns whose field left describe (kept, no longer written)
   std::vector<std::string> type_mismatches;  // "field: column is X, describe says Y"
 };
+
+// Makes `table` a read-only mirror, inside the caller's transaction on `conn`: drops the capture triggers
+// and installs triggers that make any INSERT, UPDATE, DELETE or TRUNCATE by anyone but the daemon fail
+// with SQLSTATE 42501 (insufficient_privilege) and the message
+//   vtsync: <schema>.<table> is a read-only mirror: <op> refused (<reason>)
+// `reason` says why (e.g. "Vtiger's Users are mirrored read-only", or a setting's name). Needs migrate().
+// ensure_mirror_table calls it for a table with a read_only_reason.
+asio::awaitable<void> install_write_refusal(connection& conn, const mirror_table& table,
+                                            std::string_view reason,
+                                            std::string_view state_schema = "vtsync");
 
 // Creates the schema and table if needed, adds missing columns, (re)installs the capture triggers and
 // registers the table in the state schema. Needs migrate() (state.hpp) to have run for `state_schema`.
