@@ -134,7 +134,7 @@ TEST(SchemaChanges, AFieldAddedInVtigerBecomesAColumnWithinTheDescribeInterval) 
 
   const auto added = std::chrono::steady_clock::now();
   vt::fake_post(port, "/_fake/add-field", {{"module", "Contacts"}, {"field", custom_field("cf_900")}});
-  ASSERT_TRUE(vt::wait_until([&] { return has_column(s, "contacts", "cf_900"); }, vt::scaled(6s)))
+  ASSERT_TRUE(vt::wait_until([&] { return has_column(s, "contacts", "cf_900"); }, vt::scaled(8s)))
       << f.daemon().log();
   std::printf("column cf_900 added %.1f s after the field (describe_interval 3 s, poll 1 s)\n",
               seconds_since(added));
