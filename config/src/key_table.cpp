@@ -255,7 +255,7 @@ const std::vector<key_impl>& impl_table() {
            false},
           "postgres.schema");
     alias({"vtiger.modules", key_type::string_list, "", "This instance's modules; default `sync.modules`.",
-           false},
+           true},
           "sync.modules");
     alias({"vtiger.default_assigned_user_id", key_type::string, "",
            "This instance's owner for local inserts; default `sync.default_assigned_user_id`.", true},
@@ -282,9 +282,13 @@ const std::vector<key_impl>& impl_table() {
           postgres, &postgres_settings::statement_timeout, duration_between(1s, 1h));
 
     // [sync]
-    field({"sync.modules", key_type::string_list, "",
-           "Vtiger modules to mirror, e.g. [\"Contacts\", \"Accounts\"].", false, true},
-          sync, &S::modules, read_modules);
+    field(
+        {"sync.modules", key_type::string_list, "",
+         "Vtiger modules to mirror, e.g. [\"Contacts\", \"Accounts\"]; `Users` and `Groups` are mirrored "
+         "read-only. On SIGHUP an added module starts (its table is made), a removed one stops being pulled "
+         "(its table stays).",
+         true, true},
+        sync, &S::modules, read_modules);
     field({"sync.poll_interval", key_type::duration, "\"30s\"",
            "Time between two pull cycles of a module (a little jitter is added).", true},
           sync, &S::poll_interval, duration_between(1s, 24h));
@@ -321,6 +325,11 @@ const std::vector<key_impl>& impl_table() {
          "How often `sync` is asked or an id scan starts when that is the method; with `sync`, a backstop id scan also runs every 12 such intervals.",
          true},
         sync, &S::deletion_scan_interval, duration_between(1s, 7 * 24h));
+    field({"sync.describe_interval", key_type::duration, "\"10m\"",
+           "How often each module's describe is read again: a field added in Vtiger becomes a column within "
+           "this time (at once when a pulled record brings it).",
+           true},
+          sync, &S::describe_interval, duration_between(1s, 7 * 24h));
     field({"sync.max_in_flight_requests", key_type::integer, "4",
            "Global limit on concurrent web-service requests; also the number of Vtiger sessions the push "
            "writes over at once.",

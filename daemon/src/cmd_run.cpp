@@ -6,6 +6,8 @@
 // reload.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -106,22 +108,48 @@ class daemon_app {
         loops.emplace_back(inst->prefix + module, pull_loop(run_, *inst, module));
       loops.emplace_back(inst->prefix + "push", push_loop(run_, *inst));
     }
-    running_loops_ = loops.size();
-    for (auto& [module, loop] : loops) {
-      asio::co_spawn(io_, std::move(loop), [this, module = module](const std::exception_ptr& e) {
-        if (e) {
-          try {
-            std::rethrow_exception(e);
-          } catch (const std::exception& ex) {
-            spdlog::error("{} loop ended by an error: {}", module, ex.what());
-          }
-        }
-        if (--running_loops_ == 0 && all_loops_done_) all_loops_done_->cancel();
-      });
-    }
-    // Wait until every loop has ended (after a stop request).
     all_loops_done_ = std::make_unique<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+    for (auto& [module, loop] : loops) spawn_loop(module, std::move(loop));
+    loops_started_ = true;
+    // Wait until every loop has ended (after a stop request).
     if (running_loops_ > 0) (void)co_await all_loops_done_->async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+
+  void spawn_loop(const std::string& name, asio::awaitable<void> loop) {
+    ++running_loops_;
+    asio::co_spawn(io_, std::move(loop), [this, name](const std::exception_ptr& e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("{} loop ended by an error: {}", name, ex.what());
+        }
+      }
+      if (--running_loops_ == 0 && all_loops_done_) all_loops_done_->cancel();
+    });
+  }
+
+  // After a reload: the pulls of modules added to an instance start (the table is made by the loop's
+  // prepare, as at start-up); those of removed modules end after their current cycle.
+  void apply_module_changes(instance& inst, const std::vector<std::string>& before) {
+    const auto& now = inst.settings.sync.modules;
+    auto listed = [](const std::vector<std::string>& v, const std::string& m) {
+      return std::find(v.begin(), v.end(), m) != v.end();
+    };
+    for (const auto& m : before) {
+      if (listed(now, m)) continue;
+      auto& state = run_.modules[inst.prefix + m];
+      state.removed = true;
+      if (state.sleeper) state.sleeper->cancel();
+    }
+    for (const auto& m : now) {
+      if (listed(before, m)) continue;
+      auto& state = run_.modules[inst.prefix + m];
+      state.removed = false;
+      if (state.running) continue;  // removed and added back before its loop ended: it goes on
+      spdlog::info("module={} added to sync.modules: starting its pull", m);
+      spawn_loop(inst.prefix + m, pull_loop(run_, inst, m));
+    }
   }
 
   void request_stop(int signo) {
@@ -162,7 +190,11 @@ class daemon_app {
       // Keys marked reloadable are taken from the new file (config_to_options.cpp); the rest keep their
       // running values.
       take_reloadable(run_.settings, next, false);
-      for (auto& inst : run_.instances) take_reloadable(inst->settings, next, run_.instances.size() > 1);
+      for (auto& inst : run_.instances) {
+        const auto before = inst->settings.sync.modules;
+        take_reloadable(inst->settings, next, run_.instances.size() > 1);
+        if (loops_started_ && !run_.stopping) apply_module_changes(*inst, before);
+      }
       spdlog::set_level(spdlog::level::from_str(run_.settings.log.level));
       spdlog::info("configuration reloaded from {}", run_.settings.source_file);
     } catch (const config::config_error& e) {
@@ -180,6 +212,7 @@ class daemon_app {
   std::unique_ptr<asio::steady_timer> grace_timer_;
   std::chrono::seconds grace_{10};
   std::size_t running_loops_ = 0;
+  bool loops_started_ = false;  // main() has spawned the loops (a reload before that only takes settings)
   int exit_code_ = exit_ok;
 };
 

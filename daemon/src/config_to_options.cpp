@@ -81,19 +81,21 @@ sync::push_settings push_settings_from(const config::settings& s) {
 
 void take_reloadable(config::settings& running, const config::settings& next, bool one_of_several) {
   running.log = next.log;
-  // Every [sync] key of `next` but the three that need a restart (config::restart_required_changes names
+  // Every [sync] key of `next` but the two that need a restart (config::restart_required_changes names
   // them). Those all instances share come from the file's [sync] (with [[vtiger]] tables: as the first
   // instance has them).
   auto sync = next.sync;
-  sync.modules = std::move(running.sync.modules);
   sync.idempotency_field = std::move(running.sync.idempotency_field);
   sync.max_in_flight_requests = running.sync.max_in_flight_requests;
   sync.per_module = std::move(running.sync.per_module);  // [modules.*]: the mirror's shape, at start only
   if (one_of_several) {
     sync.default_assigned_user_id = running.sync.default_assigned_user_id;
+    sync.modules = running.sync.modules;  // an instance that left the file keeps its modules
     for (const auto& one : next.instances) {
-      if (one.vtiger.name == running.vtiger.name)
+      if (one.vtiger.name == running.vtiger.name) {
         sync.default_assigned_user_id = one.sync.default_assigned_user_id;
+        sync.modules = one.sync.modules;
+      }
     }
   }
   running.sync = std::move(sync);

@@ -25,7 +25,8 @@ namespace vtsync::daemon {
 
 // A reload: `next`'s [log] and the [sync] keys that take effect at once into the running settings; the
 // keys that need a restart keep their running values. `one_of_several`: `running` is one of several
-// Vtiger instances ([[vtiger]] tables), whose default_assigned_user_id is its own table's.
+// Vtiger instances ([[vtiger]] tables), whose default_assigned_user_id and modules are its own table's.
+// sync.modules is taken too: the caller starts the pulls of added modules and stops the removed ones.
 void take_reloadable(config::settings& running, const config::settings& next, bool one_of_several);
 
 }  // namespace vtsync::daemon

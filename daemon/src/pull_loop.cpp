@@ -29,7 +29,13 @@ class module_pull {
         client_(inst.context) {}
 
   asio::awaitable<void> run() {
-    state_.sleeper = std::make_unique<asio::steady_timer>(run_.io);
+    state_.running = true;
+    state_.removed = false;
+    struct not_running {
+      module_state& s;
+      ~not_running() { s.running = false; }
+    } on_end{state_};
+    if (!state_.sleeper) state_.sleeper = std::make_unique<asio::steady_timer>(run_.io);
     auto w = lease_of(run_, inst_, "pull:" + module_);
     w.name = "module=" + module_;
     w.holder_does = "works it now";
@@ -39,7 +45,11 @@ class module_pull {
     w.turn = [this](db_session& db) { return cycle(db); };
     w.pause = [this] { return pause(); };
     w.failed = [this](const std::exception& e, int) { return failed(e); };
+    w.stopping = [this] { return run_.stopping || removed(); };
     co_await leased_loop(std::move(w));
+    if (removed() && !run_.stopping)
+      spdlog::info("module={} left sync.modules: no longer pulled (its table {} stays)", module_,
+                   table_ ? table_->qualified_name() : std::string{"-"});
   }
 
  private:
@@ -47,12 +57,33 @@ class module_pull {
   // standby's push side knows the tables too.
   asio::awaitable<void> prepare(db_session& db) {
     if (!table_) {
-      const auto scope = table_scope_from(inst_.settings, module_);
-      table_ = co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_, scope);
-      inst_.tables[module_] = *table_;
+      const auto t =
+          co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_,
+                                              table_scope_from(inst_.settings, module_), &reported_);
+      take_table(t);
     }
     run_.vtiger_reached = true;
   }
+
+  // The module's describe read again (each sync.describe_interval, or at once when a page brings a field
+  // the table lacks): new fields become columns; the puller and the push take the table as it is now.
+  asio::awaitable<storage::mirror_table> refresh_table(db_session& db) {
+    const storage::mirror_table* current = table_ ? &*table_ : nullptr;
+    const auto scope = table_scope_from(inst_.settings, module_);
+    auto t = co_await sync::prepare_mirror_table(client_, *db.conn, db.rows->options(), module_, scope,
+                                                 &reported_, true, current);
+    take_table(t);
+    co_return t;
+  }
+
+  void take_table(const storage::mirror_table& t) {
+    table_ = t;
+    inst_.tables[module_] = t;
+    if (inst_.pusher) inst_.pusher->update_table(t);
+    next_describe_ = std::chrono::steady_clock::now() + run_.settings.sync.describe_interval;
+  }
+
+  [[nodiscard]] bool removed() const { return state_.removed; }
 
   // Before the lease is held (opening the connection, preparing the table, trying the lease).
   std::chrono::milliseconds failed(const std::exception& e) {
@@ -74,6 +105,10 @@ class module_pull {
     const auto cycle = ++state_.cycles;
     try {
       if (!puller_) co_await start(db);
+      if (std::chrono::steady_clock::now() >= next_describe_) {
+        auto table = co_await refresh_table(db);
+        puller_->set_table(std::move(table));
+      }
       run_.vtiger_reached = true;
       if (const auto& info = client_.session_info()) inst_.vtiger_version = info->vtiger_version;
       // The changes first, then the deletion work until 90% of the interval has gone since the cycle
@@ -97,7 +132,8 @@ class module_pull {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
       run_.meters.cycle_duration(module_).observe(seconds);
-      if (stats.fetched > 0) {
+      // A module read whole each cycle (no modifiedtime) is news only when something changed.
+      if (puller_->has_cursor_field() ? stats.fetched > 0 : stats.inserted + stats.updated > 0) {
         spdlog::info(
             "module={} cycle={} fetched={} inserted={} updated={} unchanged={} queries={} in {:.3f}s",
             module_, cycle, stats.fetched, stats.inserted, stats.updated, stats.unchanged, stats.queries,
@@ -127,13 +163,14 @@ class module_pull {
       state_.records += n;
     };
     puller_ = make_puller(client_, db.pull(), *table_, inst_.settings, std::move(observer));
-    puller_->set_stop_check([this] { return run_.stopping; });
+    puller_->set_stop_check([this] { return run_.stopping || removed(); });
+    puller_->set_table_refresh([this, &db] { return refresh_table(db); });
     co_await puller_->probe_sync();
     state_.sync_supported = puller_->sync_supported();
     // A module never pulled is loaded by id (as `vtsyncd backfill` does), an interrupted load finished.
     const bool unfinished = co_await puller_->unfinished_backfill();
     const bool never_pulled = !(co_await db.cursors->load_cursor(module_));
-    if (unfinished || never_pulled) {
+    if (puller_->has_cursor_field() && (unfinished || never_pulled)) {
       spdlog::info("module={} {}", module_,
                    unfinished ? "finishing a backfill that was interrupted" : "first load, by id");
       const std::vector<sync::module_puller::worker> one{{&client_, db.rows.get()}};
@@ -181,6 +218,8 @@ class module_pull {
   std::mt19937 rng_{std::random_device{}()};
   std::optional<std::chrono::steady_clock::time_point> last_slow_warning_;
   std::chrono::steady_clock::time_point cycle_started_{};  // of the latest cycle (pause() counts from it)
+  sync::schema_reports reported_;                          // kept columns and type changes logged already
+  std::chrono::steady_clock::time_point next_describe_{};
 };
 
 }  // namespace

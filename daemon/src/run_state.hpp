@@ -35,6 +35,8 @@ struct module_state {
   std::string warning;                                 // e.g. a slow idle poll (poll_cost.hpp)
   lease_state lease;                                   // the module's pull lease
   std::unique_ptr<boost::asio::steady_timer> sleeper;  // the pull's sleeps: cancelled on stop
+  bool removed = false;  // left sync.modules on a reload: its pull loop ends (the table stays)
+  bool running = false;  // its pull loop runs
 };
 
 // The operator page's cached view of an instance's outbox and conflicts (operator_page.hpp), read on its

@@ -38,6 +38,7 @@ std::string role(const run_state& run) {
 json leases_json(const run_state& run) {
   json out = json::object();
   for (const auto& [name, state] : run.modules) {
+    if (state.removed) continue;
     out["pull:" + name] = {{"holder", holder_json(state.lease)}, {"mine", state.lease.held}};
   }
   for (const auto& inst : run.instances) {
@@ -59,6 +60,7 @@ readiness readiness_of(const run_state& run) {
   // A hot standby is ready: it is healthy and able to take over. For a module this daemon does not hold,
   // "fresh" means the lease was looked at recently (PostgreSQL answers, the holder is known).
   for (const auto& [name, state] : run.modules) {
+    if (state.removed) continue;  // left sync.modules on a reload
     const bool fresh = state.lease.held ? state.last_success && now - *state.last_success <= limit
                                         : state.lease.checked && now - *state.lease.checked <= limit;
     checks["modules"][name] = fresh;
@@ -129,6 +131,7 @@ json status_of(const run_state& run) {
   const auto now = clock_type::now();
   const auto counts = outbox_counts_of(run);
   for (const auto& [name, state] : run.modules) {
+    if (state.removed) continue;
     json m;
     const auto c = counts.find(name);
     m["pending"] = c == counts.end() ? json(nullptr) : json(c->second.pending);

@@ -41,7 +41,8 @@ boost::asio::awaitable<std::map<std::string, storage::mirror_table>> mirror_tabl
     vtiger::client& client, db_session& db, const config::settings& s) {
   std::map<std::string, storage::mirror_table> out;
   for (const auto& module : s.sync.modules) {
-    auto table = co_await sync::prepare_mirror_table(client, *db.conn, db.rows->options(), module);
+    auto table = co_await sync::prepare_mirror_table(client, *db.conn, db.rows->options(), module,
+                                                     table_scope_from(s, module));
     out.emplace(module, std::move(table));
   }
   co_return out;

@@ -169,20 +169,18 @@ $fn$;
 ALTER TABLE @S@.conflicts ADD COLUMN schema_name text;
 CREATE INDEX conflicts_module ON @S@.conflicts (schema_name, module, at);
 )sql"},
-    // Version 3: a pull-only module's mirror table refuses a user's writes (modules.<Module>.direction);
-    // ensure_mirror_table installs the statement trigger on such a table and drops it on a two-way one.
-    {3, "0.3.0", "refusal of local writes on pull-only mirror tables", R"sql(
-CREATE FUNCTION @S@.refuse_local_write() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    // Version 3: mirror tables whose local writes are refused (pull-only modules, Users and Groups). The
+    // statement trigger (install_write_refusal, schema.hpp) passes what the table is, why, and what to do;
+    // the daemon's own writes pass.
+    {3, "0.3.0", "refusal of local writes on pull-only and read-only mirror tables", R"sql(
+CREATE FUNCTION @S@.refuse_write() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   IF current_setting('vtsync.origin', true) = 'daemon' THEN
     RETURN NULL;
   END IF;
-  RAISE EXCEPTION '%.% is pull-only: % is refused', quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME), TG_OP
-    USING ERRCODE = 'insufficient_privilege',
-          DETAIL = format('vtsync mirrors module %s from Vtiger only (modules.%s.direction = "pull_only" in '
-                          'its configuration); changes made here would never reach Vtiger.', TG_ARGV[0], TG_ARGV[0]),
-          HINT = format('Change the record in Vtiger, or set modules.%s.direction = "two_way" and restart vtsyncd.',
-                        TG_ARGV[0]);
+  RAISE EXCEPTION '%.% is %: % is refused', quote_ident(TG_TABLE_SCHEMA), quote_ident(TG_TABLE_NAME),
+    TG_ARGV[0], TG_OP
+    USING ERRCODE = 'insufficient_privilege', DETAIL = TG_ARGV[1], HINT = TG_ARGV[2];
 END
 $fn$;
 )sql"},

@@ -41,6 +41,28 @@ void check_identifier(std::string_view what, std::string_view name) {
     throw schema_error(std::string{what} + " name contains a NUL character");
 }
 
+namespace {
+
+// Skips the daemon's own writes before any PL/pgSQL runs (the functions check it again).
+constexpr std::string_view not_daemon = "current_setting('vtsync.origin', true) IS DISTINCT FROM 'daemon'";
+
+}  // namespace
+
+asio::awaitable<void> install_write_refusal(connection& conn, const mirror_table& table,
+                                            std::string_view state_schema) {
+  const std::string qualified = table.qualified_name();
+  const auto& r = table.refusal.value();
+  // No capture: nothing local is ever pushed.
+  co_await conn.execute(
+      "DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
+      "; DROP TRIGGER IF EXISTS _vtsync_capture ON " + qualified +
+      "; DROP TRIGGER IF EXISTS _vtsync_refuse_write ON " + qualified +
+      "; CREATE TRIGGER _vtsync_refuse_write BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + qualified +
+      " FOR EACH STATEMENT WHEN (" + std::string{not_daemon} + ") EXECUTE FUNCTION " +
+      quote_ident(state_schema) + ".refuse_write(" + detail::quote_literal(r.what) + ", " +
+      detail::quote_literal(r.detail) + ", " + detail::quote_literal(r.hint) + ")");
+}
+
 asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirror_table& table,
                                                    std::string_view state_schema) {
   const std::string state = quote_ident(state_schema);
@@ -128,22 +150,17 @@ asio::awaitable<schema_change> ensure_mirror_table(connection& conn, const mirro
                        detail::id_number_of("vtiger_id") +
                        ")) INCLUDE (vtiger_id) WHERE vtiger_id IS NOT NULL AND _sync_state <> 'deleted'");
 
-    // (Re)install the capture triggers: the function bodies live in the state schema (migrations). The WHEN
-    // clause skips the daemon's own writes before any PL/pgSQL runs (the functions check it again).
-    const std::string not_daemon = "current_setting('vtsync.origin', true) IS DISTINCT FROM 'daemon'";
-    co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
-                       "; CREATE TRIGGER _vtsync_mark_pending BEFORE INSERT OR UPDATE ON " + qualified +
-                       " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state +
-                       ".mark_pending()" + "; DROP TRIGGER IF EXISTS _vtsync_capture ON " + qualified +
-                       "; CREATE TRIGGER _vtsync_capture AFTER INSERT OR UPDATE OR DELETE ON " + qualified +
-                       " FOR EACH ROW WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".capture(" +
-                       detail::quote_literal(table.module) + ")");
-    co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_pull_only ON " + qualified);
-    if (table.pull_only) {
-      co_await c.execute(
-          "CREATE TRIGGER _vtsync_pull_only BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON " + qualified +
-          " FOR EACH STATEMENT WHEN (" + not_daemon + ") EXECUTE FUNCTION " + state + ".refuse_local_write(" +
-          detail::quote_literal(table.module) + ")");
+    if (!table.refusal) {
+      // (Re)install the capture triggers: the function bodies live in the state schema (migrations).
+      const std::string when = " FOR EACH ROW WHEN (" + std::string{not_daemon} + ") EXECUTE FUNCTION ";
+      co_await c.execute("DROP TRIGGER IF EXISTS _vtsync_refuse_write ON " + qualified +
+                         "; DROP TRIGGER IF EXISTS _vtsync_mark_pending ON " + qualified +
+                         "; CREATE TRIGGER _vtsync_mark_pending BEFORE INSERT OR UPDATE ON " + qualified +
+                         when + state + ".mark_pending()" + "; DROP TRIGGER IF EXISTS _vtsync_capture ON " +
+                         qualified + "; CREATE TRIGGER _vtsync_capture AFTER INSERT OR UPDATE OR DELETE ON " +
+                         qualified + when + state + ".capture(" + detail::quote_literal(table.module) + ")");
+    } else {
+      co_await install_write_refusal(c, table, state_schema);
     }
     co_await c.query("INSERT INTO " + state +
                          ".mirror_tables (schema_name, table_name, module) VALUES ($1, $2, $3) "

@@ -47,6 +47,36 @@ TEST(MirrorTableFromDescribe, InternalNamesAreNotMirrored) {
   EXPECT_EQ(table.find("vtiger_id"), nullptr);
 }
 
+// Users' describe (recording 213) offers the access key and the password hash fields: never columns.
+TEST(MirrorTableFromDescribe, UsersSecretsAreNeverColumns) {
+  std::ifstream in(vtsync::test::fixtures_dir() + "/213-describe-users.json");
+  const auto describe = json::parse(in).at("response").at("body").at("result");
+  auto table = table_from_describe("vtiger", describe);
+  EXPECT_EQ(table.secret_fields,
+            (std::vector<std::string>{"user_password", "confirm_password", "accesskey"}));
+  for (const auto* name : {"accesskey", "user_password", "confirm_password"})
+    EXPECT_EQ(table.find(name), nullptr);
+  EXPECT_NE(table.find("user_name"), nullptr);
+  EXPECT_EQ(table.find("modifiedtime"), nullptr);  // Users have none: the pull re-reads them whole
+
+  // A password-typed field of any name is a secret too, and a record that carries secrets anyway keeps
+  // them out of its row and its base.
+  table.secret_fields.push_back("pin");
+  vtsync::flat_record r;
+  r.fields = {{"accesskey", {vtsync::flat_value::kind::string, "KEY123"}},
+              {"id", {vtsync::flat_value::kind::string, "19x1"}},
+              {"pin", {vtsync::flat_value::kind::string, "4711"}},
+              {"user_name", {vtsync::flat_value::kind::string, "admin"}}};
+  const auto rows = vtsync::record::to_row(table, r);
+  ASSERT_EQ(rows.bases.size(), 1u);
+  ASSERT_TRUE(rows.bases[0].has_value());
+  EXPECT_EQ(rows.bases[0]->find("KEY123"), std::string::npos);
+  EXPECT_EQ(rows.bases[0]->find("4711"), std::string::npos);
+  EXPECT_NE(rows.bases[0]->find("admin"), std::string::npos);
+  EXPECT_TRUE(vtsync::record::is_secret_field("pin", "password"));
+  EXPECT_FALSE(vtsync::record::is_secret_field("user_name", "string"));
+}
+
 TEST(MirrorTableFromDescribe, RejectsWhatPostgresCannotName) {
   EXPECT_THROW((void)table_from_describe("vtiger", json::object()), schema_error);
   EXPECT_THROW((void)table_from_describe("vtiger", json{{"name", "X"}, {"fields", json::array()}}),

@@ -39,6 +39,16 @@ std::vector<json> checked_rows(const std::string& module, json answer) {
   return rows;
 }
 
+bool same_columns(const storage::mirror_table& a, const storage::mirror_table& b) {
+  if (a.columns.size() != b.columns.size() || a.refusal != b.refusal) return false;
+  for (std::size_t i = 0; i < a.columns.size(); ++i) {
+    if (a.columns[i].name != b.columns[i].name || a.columns[i].type != b.columns[i].type ||
+        a.columns[i].vtiger_type != b.columns[i].vtiger_type)
+      return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<std::string> shift_datetime(std::string_view datetime, std::chrono::seconds delta) {
@@ -69,22 +79,35 @@ bool position_less(const storage::cursor_position& a, const storage::cursor_posi
 asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client, storage::connection& conn,
                                                             const storage::state_options& options,
                                                             const std::string& module,
-                                                            const table_scope& scope) {
+                                                            const table_scope& scope,
+                                                            schema_reports* reported, bool fresh,
+                                                            const storage::mirror_table* current) {
+  if (fresh) client.forget_describe(module);
   auto described = co_await client.describe(module);
   if (!described) {
     throw pull_error("describe " + module + ": " + described.error().code + ": " + described.error().message);
   }
   auto table = record::table_from_describe(options.mirror_schema, *described);
   for (const auto& name : record::narrow_to_fields(table, scope.fields, scope.exclude_fields)) {
+    if (reported != nullptr && !reported->unknown_scope.insert(name).second) continue;
     spdlog::warn("module={} field {} of modules.{}.{} is not in Vtiger's describe", module, name, module,
                  scope.fields.empty() ? "exclude_fields" : "fields");
   }
-  table.pull_only = scope.pull_only;
+  if (scope.pull_only) {
+    table.refusal = storage::mirror_table::write_refusal{
+        "pull-only",
+        "vtsync mirrors module " + module + " from Vtiger only (modules." + module +
+            ".direction = \"pull_only\" in its configuration); changes made here would never reach Vtiger.",
+        "Change the record in Vtiger, or set modules." + module +
+            ".direction = \"two_way\" and restart vtsyncd."};
+  }
+  if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);
   for (const auto& c : change.kept_columns) {
+    if (reported != nullptr && !reported->kept.insert(c).second) continue;
     const bool scoped_out =
         std::find(table.skipped_fields.begin(), table.skipped_fields.end(), c) != table.skipped_fields.end();
     if (scoped_out) {
@@ -96,8 +119,13 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
                    module, c);
     }
   }
-  if (table.pull_only)
-    spdlog::info("module={} is pull-only: {} refuses local writes", module, table.qualified_name());
+  for (const auto& m : change.type_mismatches) {
+    if (reported != nullptr && !reported->mismatched.insert(m).second) continue;
+    spdlog::warn("module={} field type changed in Vtiger, column left as it is: {}", module, m);
+  }
+  if (table.refusal && change.created)
+    spdlog::info("module={} is {}: {} refuses local writes", module, table.refusal->what,
+                 table.qualified_name());
   co_return table;
 }
 
@@ -125,6 +153,30 @@ asio::awaitable<bool> module_puller::matches_filter(const std::string& id) {
   std::string text = *q.str();
   const auto page = co_await fetch(client_, std::move(text), queries);
   co_return !page.empty();
+}
+
+asio::awaitable<void> module_puller::take_new_fields(std::span<const flat_record> page) {
+  if (!refresh_) co_return;
+  auto unknown = [this](const std::string& name) {
+    if (name == "id" || table_.find(name) != nullptr || undescribed_.contains(name)) return false;
+    const auto listed = [&](const std::vector<std::string>& v) {
+      return std::find(v.begin(), v.end(), name) != v.end();
+    };
+    return !listed(table_.secret_fields) && !listed(table_.skipped_fields);
+  };
+  std::set<std::string> fresh;
+  for (const auto& record : page) {
+    for (const auto& f : record.fields)
+      if (unknown(f.name)) fresh.insert(f.name);
+  }
+  if (fresh.empty()) co_return;
+  spdlog::info("module={} a page brings {} field(s) the mirror lacks ({}...): reading describe again",
+               table_.module, fresh.size(), *fresh.begin());
+  auto refreshed = co_await refresh_();
+  table_ = std::move(refreshed);
+  // Fields describe still does not list (Vtiger adds some to its answers only) are not asked about again.
+  for (const auto& name : fresh)
+    if (unknown(name)) undescribed_.insert(name);
 }
 
 module_puller::module_puller(vtiger::client& client, pull_storage storage, storage::mirror_table table,
@@ -168,6 +220,7 @@ asio::awaitable<storage::page_result> module_puller::store(storage::mirror_rows&
 }
 
 asio::awaitable<void> module_puller::probe_sync() {
+  if (!has_cursor_field()) co_return;  // read whole every cycle: its deletions come from that read
   try {
     sync_supported_ = co_await client_.probe_sync(table_.module);
   } catch (const vtiger::client_error& e) {
@@ -192,6 +245,7 @@ asio::awaitable<void> module_puller::probe_sync() {
 }
 
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {
+  if (!has_cursor_field()) co_return co_await pull_whole();
   cycle_stats stats;
   const auto stored = co_await storage_.cursors.load_cursor(table_.module);
   const auto waited_before = vtiger_time_;
@@ -225,6 +279,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
   auto page = co_await fetch(client_, first_query, stats.queries);
   bool last_page = false;
   while (!page.empty()) {
+    co_await take_new_fields(page);
     // A poll ends on a short page (the next cycle continues from the cursor); otherwise on an empty one.
     last_page = end == pass_end::short_page && page.size() < vtiger::vtql::max_page_size;
     const auto last = detail::position_of(page.back());

@@ -86,6 +86,11 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
 
 asio::awaitable<cycle_stats> module_puller::backfill(std::vector<worker> workers,
                                                      std::function<void(std::uint64_t)> progress) {
+  if (!has_cursor_field()) {
+    auto whole = co_await pull_whole();
+    if (progress) progress(whole.fetched);
+    co_return whole;
+  }
   if (workers.size() <= 1 && !(co_await unfinished_backfill()) &&
       (co_await storage_.cursors.load_cursor(table_.module))) {
     // Pulled before: the changes since the cursor (by modifiedtime, which is what changed).

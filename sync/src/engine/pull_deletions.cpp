@@ -29,6 +29,7 @@ std::string_view module_puller::deletion_method_name() const {
 }
 
 asio::awaitable<std::size_t> module_puller::detect_deletions(steady::time_point deadline) {
+  if (!has_cursor_field()) co_return 0;  // pull_whole found them already
   std::size_t deleted = 0;
   const auto now = steady::now();
   const auto backstop = settings_.scan_interval * settings_.id_scan_every;

@@ -147,8 +147,13 @@ asio::awaitable<void> pusher::run() {
   using clock = std::chrono::steady_clock;
   bool listening = false;
   auto next_drain = clock::now();
-  std::set<std::string> ours;
-  for (const auto& [module, table] : tables_) ours.insert(table.schema + "." + table.table);
+  // The tables as they are when a notification comes (update_table may add one).
+  auto ours = [this](const std::string& payload) {
+    const auto& pending = table_updates_;
+    auto is = [&](const storage::mirror_table& t) { return t.schema + "." + t.table == payload; };
+    return std::any_of(table_list_.begin(), table_list_.end(), is) ||
+           std::any_of(pending.begin(), pending.end(), is);
+  };
 
   while (!stopping_) {
     auto cs = co_await asio::this_coro::cancellation_state;
@@ -175,7 +180,7 @@ asio::awaitable<void> pusher::run() {
       const auto wait = std::clamp(left, std::chrono::milliseconds{0}, stop_check);
       auto n = co_await notify_conn_.next_notification(wait);
       if (n && backoff_.count() == 0 &&
-          (n->after_reconnect || (n->channel == storage::outbox_channel && ours.contains(n->payload)))) {
+          (n->after_reconnect || (n->channel == storage::outbox_channel && ours(n->payload)))) {
         next_drain = clock::now();
       }
     } catch (const boost::system::system_error& e) {
@@ -202,6 +207,12 @@ asio::awaitable<void> pusher::run() {
 
 asio::awaitable<drain_stats> pusher::drain() {
   drain_stats stats;
+  if (!table_updates_.empty()) {
+    for (auto& t : table_updates_) tables_.insert_or_assign(t.module, std::move(t));
+    table_updates_.clear();
+    table_list_.clear();
+    for (const auto& [module, table] : tables_) table_list_.push_back(table);
+  }
   if (reset_due_) {
     const auto n = co_await outbox_.reset_in_flight();
     if (n > 0) spdlog::info("push: {} changes left in flight by an earlier run are pending again", n);

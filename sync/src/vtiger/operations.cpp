@@ -46,6 +46,11 @@ awaitable<api_result<json>> client::describe(std::string module) {
   co_return answer;
 }
 
+void client::forget_describe(std::string_view module) {
+  auto& cache = impl_->st.describe_cache;
+  if (const auto it = cache.find(module); it != cache.end()) cache.erase(it);
+}
+
 awaitable<api_result<json>> client::query(std::string vtql) {
   auto self = impl_;
   const op_spec spec = make_spec("query", http_method::get, true, op_class::read);

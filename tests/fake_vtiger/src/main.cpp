@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       "Contacts, Accounts, Leads, Potentials, HelpDesk) plus test-only endpoints: GET /_fake/stats, GET "
       "/_fake/dump?module=M, GET|POST /_fake/clock {\"advance_seconds\":N}, POST /_fake/expire-sessions, "
       "POST "
-      "/_fake/edit {\"id\",\"fields\",\"modifiedby\"?,\"converted\"?}, POST /_fake/delete {\"id\"}, POST "
+      "/_fake/edit {\"id\",\"fields\",\"modifiedby\"?,\"converted\"?}, POST /_fake/delete {\"id\"}, POST /_fake/add-field {\"module\",\"field\"}, POST "
       "/_fake/mass-update {\"module\",\"count\",\"fields\"}, POST /_fake/reset."};
   std::string listen;
   service_options so;

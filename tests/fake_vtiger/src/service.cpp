@@ -506,6 +506,7 @@ std::string service::session_name_of(const http_in& request) {
 void service::reset_all() {
   frozen_.reset();
   store_.reset(now());
+  actors_.reset();
   sessions_.clear();
   tokens_.clear();
   stats_ = stats{};
@@ -732,7 +733,9 @@ http_out service::op_listtypes(call& c) {
 
 http_out service::op_describe(call& c) {
   const std::string type = param(c.params, "elementType");
+  if (type == "Users" && !c.is_admin()) return error("ACCESS_DENIED", k_denied);  // 389
   if (type == "Users") return success(to_zend_json(store_.users_describe()));
+  if (type == "Groups") return success(to_zend_json(actors_.groups_describe()));
   const int mi = store_.module_index(type);
   if (mi < 0)
     return error("ACCESS_DENIED", "Permission to perform the operation is denied for name : " + type);
@@ -845,6 +848,14 @@ static id_lookup lookup_id(const store& s, const std::string& id) {
 }
 
 http_out service::op_retrieve(call& c) {
+  const std::string id = param(c.params, "id");
+  if (actors::is_actor_id(id)) {
+    // A non-admin may not read any user, not even itself (387, 388).
+    if (id.rfind("19x", 0) == 0 && !c.is_admin()) return error("ACCESS_DENIED", k_denied);
+    const auto row = actors_.retrieve(id);
+    if (!row) return error("ACCESS_DENIED", k_denied);
+    return success(*row);
+  }
   const auto found = lookup_id(store_, param(c.params, "id"));
   if (found.error) return error(found.error->first, found.error->second);
   std::string out;
@@ -1137,6 +1148,15 @@ http_out service::op_query(call& c) {
   if (stats_.queries.size() > max_logged_queries) stats_.queries.pop_front();
   const auto module_name = vtql_detect_module(text);
   if (!module_name) return error("ACCESS_DENIED", "Permission to perform the operation is denied for query");
+  if (actors::is_actor_module(*module_name)) {
+    if (*module_name == "Users" && !c.is_admin()) return error("ACCESS_DENIED", k_denied);  // 382
+    auto parsed = parse_vtql(text);
+    if (auto* e = std::get_if<vtql_error>(&parsed)) return error(e->code, e->message);
+    auto answer = actors_.query(std::get<vtql_query>(parsed));
+    if (auto* e = std::get_if<std::pair<std::string, std::string>>(&answer))
+      return error(e->first, e->second);
+    return success(std::get<std::string>(answer));
+  }
   const int mi = store_.module_index(*module_name);
   if (mi < 0)
     return error("ACCESS_DENIED", "Permission to perform the operation is denied for name : " + *module_name);
@@ -1579,6 +1599,27 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     r.values[static_cast<std::size_t>(m.f_modifiedby)] = modifiedby;
     return r;
   };
+  if (path == "/_fake/add-field") {
+    // A Vtiger admin adding a custom field: describe lists it from now on, query and retrieve carry it.
+    const int mi = store_.module_index(body.value("module", std::string()));
+    if (mi < 0) return fake_json(404, {{"error", "unknown module"}});
+    const auto field = body.value("field", nlohmann::json::object());
+    if (!field.contains("name") || !field["name"].is_string() || !field.contains("type") ||
+        !field["type"].is_object() || !field["type"].contains("name"))
+      return fake_json(400, {{"error", "field needs a name and a type {\"name\": ...}"}});
+    if (!store_.add_field(mi, ojson::parse(field.dump())))
+      return fake_json(409, {{"error", "the module has that field already"}});
+    return fake_json(200, {{"added", field["name"]}});
+  }
+  if ((path == "/_fake/edit" || path == "/_fake/delete") &&
+      actors::is_actor_id(body.value("id", std::string()))) {
+    const std::string id = body.value("id", std::string());
+    const bool done = path == "/_fake/delete"
+                          ? actors_.remove(id)
+                          : actors_.edit(id, body.value("fields", nlohmann::json::object()));
+    if (!done) return fake_json(404, {{"error", "no such user or group, or unknown field"}});
+    return fake_json(200, {{"id", id}});
+  }
   if (path == "/_fake/edit" || path == "/_fake/delete") {
     const std::string id = body.value("id", std::string());
     const auto found = lookup_id(store_, id);

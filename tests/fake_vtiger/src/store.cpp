@@ -246,6 +246,43 @@ const std::vector<std::pair<std::uint32_t, std::string>>& store::groups() {
   return g;
 }
 
+namespace {
+
+// The fields of a describe (all but the synthetic "id") as the module's field metadata.
+void add_field_meta(module_meta& m, const nlohmann::ordered_json& fields) {
+  for (const auto& f : fields) {
+    const std::string name = f["name"].get<std::string>();
+    if (name == "id") continue;
+    field_meta fm;
+    fm.name = name;
+    fm.type = type_from_name(f["type"]["name"].get<std::string>());
+    fm.mandatory = f.value("mandatory", false);
+    fm.editable = f.value("editable", true);
+    fm.unique = f.value("isunique", false);
+    if (f["type"].contains("refersTo")) fm.refers_to = f["type"]["refersTo"].get<std::vector<std::string>>();
+    if (f["type"].contains("picklistValues")) {
+      for (const auto& pv : f["type"]["picklistValues"])
+        fm.picklist.push_back(pv["value"].get<std::string>());
+    }
+    m.by_name[name] = static_cast<int>(m.fields.size());
+    m.seed_kind.push_back(seed_kind_of(name));
+    m.fields.push_back(std::move(fm));
+  }
+}
+
+}  // namespace
+
+bool store::add_field(int module, const nlohmann::ordered_json& field) {
+  module_meta& m = modules_[static_cast<std::size_t>(module)];
+  const std::string name = field.at("name").get<std::string>();
+  if (name == "id" || m.find(name) >= 0) return false;
+  if (m.runtime_from < 0) m.runtime_from = static_cast<int>(m.fields.size());
+  auto& fields = m.describe["fields"];
+  fields.insert(fields.end() - 1, field);  // before the synthetic "id", as Vtiger lists a custom field
+  add_field_meta(m, nlohmann::ordered_json::array({field}));
+  return true;
+}
+
 void store::load_modules(const std::string& idempotency_field) {
   struct def {
     const char* name;
@@ -273,25 +310,7 @@ void store::load_modules(const std::string& idempotency_field) {
     m.prefix = std::stoi(m.describe["idPrefix"].get<std::string>());
     m.allow_duplicates = m.describe["allowDuplicates"].get<bool>();
     m.number_prefix = d.number_prefix;
-    for (const auto& f : m.describe["fields"]) {
-      const std::string name = f["name"].get<std::string>();
-      if (name == "id") continue;
-      field_meta fm;
-      fm.name = name;
-      fm.type = type_from_name(f["type"]["name"].get<std::string>());
-      fm.mandatory = f["mandatory"].get<bool>();
-      fm.editable = f["editable"].get<bool>();
-      fm.unique = f.value("isunique", false);
-      if (f["type"].contains("refersTo"))
-        fm.refers_to = f["type"]["refersTo"].get<std::vector<std::string>>();
-      if (f["type"].contains("picklistValues")) {
-        for (const auto& pv : f["type"]["picklistValues"])
-          fm.picklist.push_back(pv["value"].get<std::string>());
-      }
-      m.by_name[name] = static_cast<int>(m.fields.size());
-      m.seed_kind.push_back(seed_kind_of(name));
-      m.fields.push_back(std::move(fm));
-    }
+    add_field_meta(m, m.describe["fields"]);
     m.name_hash = hash_of(m.name);
     m.number_field = m.find(d.number_field);
     m.f_created = m.find("createdtime");
@@ -374,6 +393,7 @@ std::optional<std::string> store::seed_value(int module, std::uint64_t index, in
   const std::uint64_t person = mix(m.name_hash ^ index);  // shared by the fields of one record
   const char* first = k_first[person % std::size(k_first)];
   const char* last = k_last[(person >> 8) % std::size(k_last)];
+  if (m.runtime_from >= 0 && field >= m.runtime_from) return std::nullopt;  // added at run time
   if (field == m.f_modified) return format_db_time(seed_mtime(module, index));
   if (field == m.f_created) {
     const std::int64_t mt = seed_mtime(module, index);
@@ -463,7 +483,11 @@ std::optional<std::string> store::seed_value(int module, std::uint64_t index, in
 }
 
 std::optional<std::string> record_view::value(int field) const {
-  if (stored_ != nullptr) return stored_->values[static_cast<std::size_t>(field)];
+  if (stored_ != nullptr) {
+    // A record stored before a field was added at run time has no value for it yet.
+    const auto i = static_cast<std::size_t>(field);
+    return i < stored_->values.size() ? stored_->values[i] : std::nullopt;
+  }
   return store_->seed_value(module_index_, seed_index_, field);
 }
 
@@ -497,7 +521,11 @@ std::optional<record_view> store::view(std::uint32_t crmid) const {
 }
 
 record store::materialize(const record_view& v) const {
-  if (v.stored_ != nullptr) return *v.stored_;
+  if (v.stored_ != nullptr) {
+    record r = *v.stored_;
+    r.values.resize(v.module_->fields.size());  // fields added at run time since it was stored
+    return r;
+  }
   record r;
   r.crmid = v.crmid_;
   r.module = v.module_index_;

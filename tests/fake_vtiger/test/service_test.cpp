@@ -564,3 +564,71 @@ TEST(FakeService, CostModelQueuesRequestsBeyondTheServersCores) {
   EXPECT_EQ(query_cost_us(cost_model::vtiger_82, {false, 0, 0}, 1'000'000), 4'000);
   EXPECT_EQ(query_cost_us(cost_model::vtiger_82, {true, 0, 0}, 1'000'000), 1'400'000);
 }
+
+namespace {
+
+// Users and Groups: keyset pages by id as the pull asks for them, a group's retrieve, jdoe's denials.
+TEST(FakeService, UsersAndGroupsAnswerAsRecorded) {
+  harness h;
+  const auto s = h.login();
+  const auto users = h.rows(s, "SELECT * FROM Users ORDER BY id LIMIT 100;");
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users[0]["id"], "19x1");
+  EXPECT_FALSE(users[0].contains("accesskey"));
+  EXPECT_FALSE(users[0].contains("user_password"));
+  EXPECT_FALSE(users[0].contains("modifiedtime"));
+  const auto after = h.rows(s, "SELECT * FROM Users WHERE id > '19x1' ORDER BY id LIMIT 100;");
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["user_name"], "jdoe");
+  EXPECT_TRUE(h.rows(s, "SELECT * FROM Groups WHERE id > '20x4' ORDER BY id LIMIT 100;").empty());
+  EXPECT_EQ(h.rows(s, "SELECT groupname FROM Groups WHERE id = '20x3';")[0].dump(),
+            R"({"groupname":"Marketing Group","id":"20x3"})");
+  const auto raw = h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", "20x2"}}).body;
+  EXPECT_LT(raw.find("\"groupid\""), raw.find("\"groupname\"")) << raw;  // groupid first (386)
+  EXPECT_EQ(json::parse(raw)["result"]["groupid"], "2");
+
+  const auto j = h.login("jdoe", "fakeJdoeKey00002");
+  EXPECT_EQ(code_of(h.query(j, "SELECT * FROM Users;")), "\"ACCESS_DENIED\"");
+  EXPECT_EQ(code_of(json::parse(
+                h.get({{"operation", "describe"}, {"sessionName", j}, {"elementType", "Users"}}).body)),
+            "\"ACCESS_DENIED\"");
+  EXPECT_EQ(h.rows(j, "SELECT * FROM Groups;").size(), 3u);
+
+  h.fake("/_fake/delete", {{"id", "20x4"}});
+  EXPECT_EQ(h.rows(s, "SELECT * FROM Groups;").size(), 2u);
+  EXPECT_EQ(code_of(json::parse(h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", "20x4"}}).body)),
+            "\"ACCESS_DENIED\"");
+}
+
+TEST(FakeService, AFieldAddedAtRunTimeIsDescribedQueriedAndWritable) {
+  service_options o;
+  o.seeds = {{"Contacts", 5}};
+  harness h(o);
+  const auto s = h.login();
+  const json field = {{"name", "cf_900"},   {"label", "Region"},
+                      {"mandatory", false}, {"type", {{"name", "string"}}},
+                      {"editable", true},   {"default", ""}};
+  h.fake("/_fake/add-field", {{"module", "Contacts"}, {"field", field}});
+  const auto d =
+      json::parse(h.get({{"operation", "describe"}, {"sessionName", s}, {"elementType", "Contacts"}}).body);
+  const auto& fields = d["result"]["fields"];
+  EXPECT_EQ(fields[fields.size() - 2]["name"], "cf_900");
+  EXPECT_EQ(fields.back()["name"], "id");
+  auto rows = h.rows(s, "SELECT * FROM Contacts ORDER BY id LIMIT 1;");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_TRUE(rows[0].contains("cf_900"));
+  EXPECT_TRUE(rows[0]["cf_900"].is_null());
+  const std::string id = rows[0]["id"];
+  h.fake("/_fake/edit", {{"id", id}, {"fields", {{"cf_900", "North"}}}});
+  EXPECT_EQ(h.rows(s, "SELECT cf_900 FROM Contacts WHERE cf_900 = 'North';").size(), 1u);
+  const auto revised = json::parse(h.post({{"operation", "revise"},
+                                           {"sessionName", s},
+                                           {"element", json{{"id", id}, {"cf_900", "South"}}.dump()}})
+                                       .body);
+  EXPECT_EQ(revised["result"]["cf_900"], "South") << revised.dump();
+  const auto again =
+      h.svc.handle({"POST", "/_fake/add-field", json{{"module", "Contacts"}, {"field", field}}.dump(), ""});
+  EXPECT_EQ(again.status, 409);
+}
+
+}  // namespace

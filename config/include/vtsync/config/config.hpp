@@ -64,6 +64,7 @@ struct sync_settings {
   std::chrono::milliseconds overlap{std::chrono::seconds{5}};
   deletion_detection deletions = deletion_detection::automatic;
   std::chrono::milliseconds deletion_scan_interval{std::chrono::minutes{15}};
+  std::chrono::milliseconds describe_interval{std::chrono::minutes{10}};
   int max_in_flight_requests = 4;
   int backfill_parallel = 1;
   std::chrono::milliseconds outbox_retention{std::chrono::hours{7 * 24}};

@@ -34,16 +34,18 @@
 // Every name (schema, table, column, trigger) is quoted with quote_ident: a field or module called
 // `a"b; DROP TABLE x; --` is just a strange name.
 //
-// Pull-only: see mirror_table::pull_only; the trigger (_vtsync_pull_only) is dropped again when a module
-// goes back to two-way.
+// Refused writes: a table with a `refusal` (pull-only modules, Users and Groups) has no capture triggers;
+// a statement trigger (install_write_refusal) refuses a user's writes instead, and is dropped again when the
+// table is captured once more (a module back to two-way).
 //
-// Capture: each table gets two triggers that record a user's INSERT, UPDATE and DELETE in the state
+// Capture: each other table gets two triggers that record a user's INSERT, UPDATE and DELETE in the state
 // schema's outbox (see state.hpp) in the user's own transaction and pg_notify('vtsync_outbox',
 // '<schema>.<table>'). Writes of transactions that ran set_config('vtsync.origin', 'daemon', true)
 // (run_transaction does) are not captured. An UPDATE that changes only internal columns is not captured.
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/columns.hpp"
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -70,9 +72,17 @@ struct mirror_table {
   std::string table;   // module in lower case
   std::vector<mirror_column> columns;
   std::vector<std::string> skipped_fields;  // fields not mirrored (internal name clash, or out of scope)
-  // modules.<Module>.direction = "pull_only": a statement trigger refuses a user's INSERT, UPDATE, DELETE
-  // and TRUNCATE with an error naming the table and the setting (the daemon's own writes pass).
-  bool pull_only = false;
+  std::vector<std::string> secret_fields;   // fields never mirrored: secrets (sync/record/table.hpp)
+  // Set: a user's INSERT, UPDATE, DELETE and TRUNCATE of the table fail (SQLSTATE 42501) with
+  //   <schema>.<table> is <what>: <op> is refused
+  // and this detail and hint, instead of being captured for the push; the daemon's own writes pass.
+  struct write_refusal {
+    std::string what;    // "pull-only", "a read-only mirror"
+    std::string detail;  // why (e.g. the setting that makes it so)
+    std::string hint;    // what to do instead
+    bool operator==(const write_refusal&) const = default;
+  };
+  std::optional<write_refusal> refusal;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.
@@ -95,6 +105,13 @@ struct schema_change {
   std::vector<std::string> kept_columns;     // columns whose field left describe (kept, no longer written)
   std::vector<std::string> type_mismatches;  // "field: column is X, describe says Y"
 };
+
+// Refuses a user's writes of `table` (its `refusal`, which must be set), inside the caller's transaction on
+// `conn`: drops the capture triggers and installs the statement trigger `_vtsync_refuse_write` (BEFORE
+// INSERT, UPDATE, DELETE or TRUNCATE, skipped for the daemon's own writes). Needs migrate() (the trigger
+// function, state schema version 3). ensure_mirror_table calls it for a table with a refusal.
+asio::awaitable<void> install_write_refusal(connection& conn, const mirror_table& table,
+                                            std::string_view state_schema = "vtsync");
 
 // Creates the schema and table if needed, adds missing columns, (re)installs the capture triggers and
 // registers the table in the state schema. Needs migrate() (state.hpp) to have run for `state_schema`.

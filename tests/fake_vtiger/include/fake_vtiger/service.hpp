@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fake_vtiger/actors.hpp"
 #include "fake_vtiger/cost_model.hpp"
 #include "fake_vtiger/store.hpp"
 
@@ -147,6 +148,7 @@ class service {
   service_options options_;
   std::optional<std::int64_t> frozen_;  // POST /_fake/clock {"set": T}; before store_, which reads now()
   store store_;
+  actors actors_;
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;

@@ -66,6 +66,7 @@ struct module_meta {
   // Seeding: which generator each field uses, decided once so generation never compares names.
   std::uint64_t name_hash = 0;
   std::vector<std::uint8_t> seed_kind;
+  int runtime_from = -1;  // the first field added at run time (add_field): NULL in seeded records; -1 none
 };
 
 struct record {
@@ -132,6 +133,11 @@ class store {
   // Live or deleted record with this crmid (any module).
   [[nodiscard]] std::optional<record_view> view(std::uint32_t crmid) const;
   [[nodiscard]] record materialize(const record_view& v) const;
+
+  // A field added to `module` at run time, as a Vtiger admin adds a custom field: `field` is a describe
+  // field ({"name","label","type":{"name":...},...}); it joins describe (before the synthetic "id"), and
+  // every record has it, NULL until written. Returns false when the module already has a field so named.
+  bool add_field(int module, const nlohmann::ordered_json& field);
 
   // Stores (replaces) a record and re-indexes it by its modifiedtime.
   void put(record r);

@@ -34,8 +34,16 @@
 //   that time minus the overlap picks up whatever changed during the backfill: exact. A module that has
 //   a cursor already is brought up to date by the incremental walk.
 //
+// - Modules without modifiedtime (Users, Groups: their describe has none, recordings 213, 214): no cursor
+//   can say what changed, so every cycle reads the module whole by id keyset pages (`SELECT * ... ORDER
+//   BY id`, until an empty page), stores what changed and confirms each known id the read did not bring
+//   with a retrieve before its row goes (pull_whole.cpp). A backfill of such a module is that same read.
+// - Schema changes: a page that brings a field the table lacks (not one already re-described in vain)
+//   calls the table refresh (set_table_refresh: the daemon re-describes and adds the column) before the
+//   page is stored, in the same pass.
+//
 // The puller's parts: sync/src/engine/pull.cpp (the cycle), pull_deletions.cpp, pull_counts.cpp,
-// pull_backfill.cpp.
+// pull_backfill.cpp, pull_whole.cpp.
 //
 // Error policy: a cycle throws on failure (vtiger::client_error after the client's own retries,
 // storage::pg_error after the repositories', pull_error for an answer Vtiger should not give); the caller
@@ -47,6 +55,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -126,14 +135,26 @@ struct cycle_stats {
 // lightly busy cycle; the next cycle continues from the cursor).
 enum class pass_end { empty_page, short_page };
 
-// The mirror table for `module` in `options`' mirror schema: describe (cached by the client), narrowed to
-// `scope`'s fields -> create or extend the table (storage::ensure_mirror_table on `conn`), with the
-// pull-only refusal installed or removed.
-boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& client,
-                                                                   storage::connection& conn,
-                                                                   const storage::state_options& options,
-                                                                   const std::string& module,
-                                                                   const table_scope& scope = {});
+// What prepare_mirror_table has logged already: with the describe re-read every sync.describe_interval,
+// each column kept for a field that left describe (or the module's fields), each changed type and each
+// scope field describe does not know are logged once.
+struct schema_reports {
+  std::set<std::string> kept;
+  std::set<std::string> mismatched;
+  std::set<std::string> unknown_scope;
+};
+
+// The mirror table for `module` in `options`' mirror schema: describe (cached by the client; `fresh`
+// asks Vtiger again), narrowed to `scope`'s fields -> create or extend the table
+// (storage::ensure_mirror_table on `conn`), with the pull-only refusal installed or removed. Logs what
+// changed: a created table, each added column, and (once per `reported`, when given) each kept column
+// and each type change (a warning: the column keeps its type). With `current` (the table as prepared
+// before) and a describe that gives the same columns, no DDL runs at all: the periodic re-read then takes
+// no lock on the table.
+boost::asio::awaitable<storage::mirror_table> prepare_mirror_table(
+    vtiger::client& client, storage::connection& conn, const storage::state_options& options,
+    const std::string& module, const table_scope& scope = {}, schema_reports* reported = nullptr,
+    bool fresh = false, const storage::mirror_table* current = nullptr);
 
 // Whether Vtiger accepts `filter` on `module`: one `SELECT count(*) FROM M WHERE <filter>;`. Vtiger's error
 // (code: message) when it refuses it; std::nullopt when it accepts. Throws vtiger::client_error when
@@ -156,6 +177,14 @@ class module_puller {
                 pull_settings settings, pull_observer observer = {});
 
   [[nodiscard]] const storage::mirror_table& table() const { return table_; }
+  // The table as it is now (the daemon's describe refresh); call between passes.
+  void set_table(storage::mirror_table table) { table_ = std::move(table); }
+  // Re-describes the module, extends the table and returns it: called when a page brings a field the
+  // table lacks, before that page is stored. Without one, such a field is left out until the next refresh.
+  using table_refresh = std::function<boost::asio::awaitable<storage::mirror_table>()>;
+  void set_table_refresh(table_refresh refresh) { refresh_ = std::move(refresh); }
+  // Whether the module has a modifiedtime to keep a cursor on (else each cycle reads it whole).
+  [[nodiscard]] bool has_cursor_field() const;
   // Checked after each stored page: when it answers true, the pass ends there (everything stored so far is
   // committed with its cursor), so a shutdown never waits for a long backfill.
   void set_stop_check(std::function<bool()> check) { stop_check_ = std::move(check); }
@@ -212,6 +241,10 @@ class module_puller {
   boost::asio::awaitable<storage::page_result> store(storage::mirror_rows& db,
                                                      std::span<const flat_record> records,
                                                      const storage::page_options& options);
+  // A whole read of a module without modifiedtime, with its deletions (pull_whole.cpp).
+  boost::asio::awaitable<cycle_stats> pull_whole();
+  // Before a page is stored: a field the table lacks makes the refresh run (once per such field).
+  boost::asio::awaitable<void> take_new_fields(std::span<const flat_record> page);
   // A slice of the id scan (scan_after_ says where it stands; starts one when none runs).
   boost::asio::awaitable<std::size_t> scan_ids(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<std::size_t> sync_deletions();
@@ -256,6 +289,8 @@ class module_puller {
   std::string id_prefix_;      // e.g. "12", learnt from the first id seen
   std::function<void(std::size_t)> page_hook_;  // progress during a backfill
   std::function<bool()> stop_check_;
+  table_refresh refresh_;
+  std::set<std::string> undescribed_;  // fields pages bring that a re-describe did not list: not asked again
   std::chrono::nanoseconds vtiger_time_{0};  // all query answers waited for, ever (cycle_stats::vtiger_time)
 };
 

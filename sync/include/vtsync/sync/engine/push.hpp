@@ -195,6 +195,10 @@ class pusher {
   // constructor's client and these at once. They must outlive the pusher; call before run() or drain().
   void add_sessions(std::span<vtiger::client> sessions);
 
+  // A module's table as it is now (a column added after a describe change, a module added on reload):
+  // taken at the start of the next drain, never under one that is running.
+  void update_table(storage::mirror_table table) { table_updates_.push_back(std::move(table)); }
+
   // Asks run() to return (within 250 ms).
   void stop() noexcept { stopping_ = true; }
 
@@ -287,7 +291,8 @@ class pusher {
   storage::connection& notify_conn_;
   storage::outbox& outbox_;
   std::map<std::string, storage::mirror_table> tables_;
-  std::vector<storage::mirror_table> table_list_;  // the same tables, for claims
+  std::vector<storage::mirror_table> table_list_;     // the same tables, for claims
+  std::vector<storage::mirror_table> table_updates_;  // update_table's, applied by the next drain
   push_settings settings_;
   push_observer observer_;
   std::chrono::milliseconds backoff_{0};

@@ -21,6 +21,8 @@ namespace vtsync::record {
 // A mirror table from a describe result (`result` of the describe call: {name, fields: [...]}). Each
 // field becomes a column typed as values.hpp says; the describe's `id` field is not a column (it is
 // vtiger_id), and a field with an internal name (schema.hpp) is skipped and listed in skipped_fields.
+// A secret (is_secret_field) is never a column: listed in secret_fields, and to_rows leaves it out of the
+// row's base too, so no secret value reaches the mirror whatever Vtiger sends.
 [[nodiscard]] storage::mirror_table table_from_describe(std::string_view schema,
                                                         const nlohmann::json& describe_result);
 
@@ -30,6 +32,14 @@ namespace vtsync::record {
 std::vector<std::string> narrow_to_fields(storage::mirror_table& table,
                                           const std::vector<std::string>& fields,
                                           const std::vector<std::string>& exclude_fields);
+
+// Users and Groups: mirrored read-only by nature (Vtiger refuses to create Users through the web service,
+// and a group is not a record one edits there); their table gets storage::install_write_refusal.
+[[nodiscard]] bool is_read_only_module(std::string_view module) noexcept;
+
+// Whether a field holds a secret that is never mirrored: any field of type `password`, and the names of
+// access keys and password hashes (accesskey, user_password, confirm_password, user_hash, crypt_type, ...).
+[[nodiscard]] bool is_secret_field(std::string_view name, std::string_view type_name) noexcept;
 
 // A page of records as rows of `table`: one per distinct id, the last occurrence winning (ON CONFLICT
 // cannot touch a row twice in one statement, and Vtiger's pages can repeat a record across a modifiedtime

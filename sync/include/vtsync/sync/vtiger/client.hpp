@@ -95,6 +95,8 @@ class client {
 
   boost::asio::awaitable<api_result<json>> listtypes();
   boost::asio::awaitable<api_result<json>> describe(std::string module);  // cached per module (context)
+  // Drops the cached describe of `module`: the next describe() asks Vtiger (a schema change).
+  void forget_describe(std::string_view module);
   boost::asio::awaitable<api_result<json>> query(std::string vtql);
   // query for the pull's pages: a plain answer of flat records (protocol.hpp: parse_query_records) comes
   // as `records` without a JSON document being built; any other successful answer as `other`.
