@@ -119,3 +119,29 @@ TEST(MirrorTableFromDescribe, AnUnreadableFlagNamesModuleAndField) {
     EXPECT_STREQ(e.what(), R"(describe of Products: field tax2 has an unreadable "mandatory": {"x":1})");
   }
 }
+
+// Every module the README lists as supported, from its recorded 8.2 describe: a table, typed as README says.
+TEST(MirrorTableFromDescribe, RecordedModulesBeyondContacts) {
+  const std::pair<const char*, const char*> recorded[] = {
+      {"202-describe-products", "Products"},       {"203-describe-services", "Services"},
+      {"209-describe-calendar", "Calendar"},       {"210-describe-events", "Events"},
+      {"211-describe-modcomments", "ModComments"}, {"212-describe-documents", "Documents"},
+      {"218-describe-vendors", "Vendors"},         {"219-describe-helpdesk", "HelpDesk"},
+      {"220-describe-potentials", "Potentials"},   {"221-describe-leads", "Leads"},
+      {"222-describe-campaigns", "Campaigns"},     {"224-describe-pricebooks", "PriceBooks"}};
+  for (const auto& [file, module] : recorded) {
+    std::ifstream in(vtsync::test::fixtures_dir() + "/" + file + ".json");
+    const auto table = table_from_describe("vtiger", json::parse(in).at("response").at("body").at("result"));
+    EXPECT_EQ(table.module, module);
+    EXPECT_NE(table.find("modifiedtime"), nullptr) << module;
+  }
+  std::ifstream in(vtsync::test::fixtures_dir() + "/209-describe-calendar.json");
+  const auto calendar = table_from_describe("vtiger", json::parse(in).at("response").at("body").at("result"));
+  EXPECT_EQ(calendar.table, "calendar");
+  EXPECT_EQ(calendar.find("date_start")->type, column_type::date);
+  // Vtiger's "time" fields hold what the user typed ("14:30", recording 323) and duration_hours, typed
+  // time too, holds a count of hours ("33", 303): text.
+  EXPECT_EQ(calendar.find("time_start")->type, column_type::text);
+  EXPECT_EQ(calendar.find("duration_hours")->type, column_type::text);
+  EXPECT_TRUE(calendar.find("time_start")->mandatory);
+}

@@ -32,6 +32,10 @@ asio::awaitable<std::optional<json>> pusher::create_element(table_ref table, con
     if (!owner) co_return std::nullopt;
     element["assigned_user_id"] = *owner;
   }
+  // Vtiger keeps a Calendar record as a task only when activitytype "Task" is sent (a value its picklist
+  // lacks); without it the record becomes an event, under an id that Calendar then refuses (303-314).
+  if (table.module == "Calendar" && table.find("activitytype") && !element.contains("activitytype"))
+    element["activitytype"] = "Task";
   if (!settings_.idempotency_field.empty()) element[settings_.idempotency_field] = idempotency_key(entry);
   co_return element;
 }

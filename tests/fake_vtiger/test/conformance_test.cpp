@@ -1,14 +1,17 @@
 // Needs: fake Vtiger (build/fake-vtiger). No PostgreSQL.
 //
 // Replays every recorded exchange of tests/fixtures/vtiger-8.2 (a real Vtiger 8.2) against the fake, in
-// recording order, and checks the same HTTP status, success flag, error code and message, result keys,
-// row counts and value formats. Skipped: the "derived" summary files 40, 101b and 140, which hold no
-// request; 80 (the bulk-create summary) is not replayed as one request but re-enacted: its 250 creates
-// are done at the recorded times so the later queries see the same data.
+// recording order (the second lab's 200-413, modules beyond Contacts, after the first lab's), and checks the
+// same HTTP status, success flag, error code and message, result keys, row counts and value formats. Skipped:
+// the "derived" summary files 40, 101b and 140, which hold no request; 80 (the bulk-create summary) is not
+// replayed as one request but re-enacted: its 250 creates are done at the recorded times so the later queries
+// see the same data.
 //
 // How the recorded install's volatile values are made live:
 // - sessionName: recorded session -> the live session of the replayed login that produced it; a session
-//   whose login was not recorded (97, 129a, 46) gets a fresh admin login.
+//   whose login was not recorded (97, 129a, 46, the second lab's admin session, and jdoe's in 311) gets a
+//   fresh admin login. The second lab's first jdoe session (305-310, 319-322) is not replayed: its records
+//   carry per-user stars ("starred") that this fake does not keep per user.
 // - accessKey: the recorded admin key is known (fixture 05 sent it raw), so the recorded token a login used
 //   is found by md5 and replaced by md5(live token of that challenge + live key); jdoe's logins use jdoe's
 //   latest challenge.

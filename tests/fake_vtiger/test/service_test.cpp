@@ -500,20 +500,27 @@ TEST(FakeService, IdempotencyFieldIsAddedToEveryModule) {
 TEST(FakeService, DescribeListsTheMandatoryFields) {
   harness h;
   const auto s = h.login();
+  // As recorded on 8.2 (describes 11, 12, 202-222).
   const std::map<std::string, std::set<std::string>> mandatory = {
       {"Contacts", {"lastname", "assigned_user_id"}},
       {"Accounts", {"accountname", "assigned_user_id"}},
       {"Leads", {"lastname", "assigned_user_id"}},
       {"Potentials", {"potentialname", "closingdate", "sales_stage", "assigned_user_id"}},
-      {"HelpDesk", {"ticket_title", "ticketstatus", "assigned_user_id"}}};
+      {"HelpDesk", {"ticket_title", "ticketstatus", "ticketpriorities", "assigned_user_id"}},
+      {"Products", {"productname", "assigned_user_id"}},
+      {"PriceBooks", {"bookname", "currency_id"}},
+      {"Calendar", {"subject", "assigned_user_id", "date_start", "time_start", "due_date", "taskstatus"}},
+      {"ModComments", {"commentcontent", "assigned_user_id", "related_to"}},
+      {"Invoice", {"subject", "account_id", "assigned_user_id", "bill_street", "ship_street", "productid"}}};
   const std::map<std::string, std::string> prefixes = {
-      {"Contacts", "12"}, {"Accounts", "11"}, {"Leads", "10"}, {"Potentials", "13"}, {"HelpDesk", "17"}};
+      {"Contacts", "12"}, {"Accounts", "11"},  {"Leads", "10"},   {"Potentials", "13"},  {"HelpDesk", "17"},
+      {"Products", "14"}, {"PriceBooks", "8"}, {"Calendar", "9"}, {"ModComments", "30"}, {"Invoice", "7"}};
   for (const auto& [m, want] : mandatory) {
     const json d = json::parse(
         h.get({{"operation", "describe"}, {"sessionName", s}, {"elementType", m}}).body)["result"];
     std::set<std::string> got;
     for (const auto& f : d["fields"]) {
-      if (f["mandatory"].get<bool>()) got.insert(f["name"]);
+      if (f["mandatory"] == true || f["mandatory"] == "1") got.insert(f["name"]);
     }
     EXPECT_EQ(got, want) << m;
     EXPECT_EQ(d["idPrefix"], prefixes.at(m));
@@ -527,6 +534,89 @@ TEST(FakeService, DescribeListsTheMandatoryFields) {
 // --cost-model vtiger-8.2 (cost_model.hpp): a modifiedtime query takes a scan of every module's records,
 // an id keyset page a small constant, plus each row answered and each row skipped by an offset; nothing
 // without the model.
+// Seeding works for every module: each mandatory field filled, references pointing at seeded records.
+TEST(FakeService, SeedsEveryModuleWithItsMandatoryFields) {
+  service_options o;
+  for (const char* m : {"Contacts", "Products", "Services", "Vendors", "PriceBooks", "Campaigns", "Documents",
+                        "Calendar", "Events", "ModComments", "Invoice"})
+    o.seeds.emplace_back(m, 20);
+  harness h{o};
+  const auto s = h.login();
+  for (const char* m : {"Products", "Services", "Vendors", "PriceBooks", "Campaigns", "Documents", "Calendar",
+                        "Events", "ModComments", "Invoice"}) {
+    const json d = json::parse(
+        h.get({{"operation", "describe"}, {"sessionName", s}, {"elementType", m}}).body)["result"];
+    const json records = h.fake_get(std::string("/_fake/dump?module=") + m);
+    ASSERT_EQ(records.size(), 20u) << m;
+    for (const auto& r : records) {
+      for (const auto& f : d["fields"]) {
+        if (f["mandatory"] != true || f["name"] == "id") continue;
+        EXPECT_FALSE(r.value(f["name"].get<std::string>(), std::string()).empty()) << m << " " << f["name"];
+      }
+    }
+  }
+  for (const auto& c : h.fake_get("/_fake/dump?module=ModComments")) {
+    const auto parent = json::parse(
+        h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", c["related_to"].get<std::string>()}})
+            .body);
+    EXPECT_TRUE(parent["success"].get<bool>()) << c.dump();  // a seeded Invoice or Contact
+  }
+  for (const auto& t : h.fake_get("/_fake/dump?module=Calendar")) EXPECT_EQ(t["activitytype"], "Task");
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Calendar;")[0]["count"], "20");
+}
+
+// Calendar (303-318): without activitytype "Task" the answer shows a 9x task, but an event is stored.
+TEST(FakeService, ACalendarCreateWithoutTaskTypeBecomesAnEvent) {
+  harness h;
+  const auto s = h.login();
+  const json task = {{"subject", "Call"},        {"date_start", "2026-12-10"},  {"time_start", "14:30"},
+                     {"due_date", "2026-12-11"}, {"taskstatus", "Not Started"}, {"assigned_user_id", "19x1"}};
+  const auto made = h.create(s, "Calendar", task)["result"];
+  const std::string id = made["id"];
+  ASSERT_TRUE(id.starts_with("9x")) << made.dump();
+  EXPECT_EQ(made["duration_hours"], "33");
+  EXPECT_EQ(made["duration_minutes"], "30");
+  const auto as_task = json::parse(h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", id}}).body);
+  EXPECT_EQ(code_of(as_task), "\"INVALID_ID_ATTRIBUTE\"");
+  const auto as_event =
+      json::parse(h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", "18x" + id.substr(2)}}).body);
+  EXPECT_EQ(as_event["result"]["activitytype"], "") << as_event.dump();
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Calendar;")[0]["count"], "0");
+  json real_task = task;
+  real_task["activitytype"] = "Task";
+  const std::string task_id = h.create(s, "Calendar", real_task)["result"]["id"];
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Calendar;")[0]["id"], task_id);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM Events;")[0]["id"], "18x" + id.substr(2));
+}
+
+// ModComments (331-343): a new comment moves its record; the inventory headers need line items (234-236).
+TEST(FakeService, ACommentMovesItsRecordAndInventoryNeedsLineItems) {
+  harness h;
+  const auto s = h.login();
+  const std::string contact =
+      h.create(s, "Contacts", {{"lastname", "Parent"}, {"assigned_user_id", "19x1"}})["result"]["id"];
+  h.fake("/_fake/clock", {{"advance_seconds", 60}});
+  const auto comment =
+      h.create(s, "ModComments",
+               {{"commentcontent", "Hi"}, {"related_to", contact}, {"assigned_user_id", "19x5"}})["result"];
+  EXPECT_EQ(comment["creator"], "19x1");
+  const auto parent =
+      json::parse(h.get({{"operation", "retrieve"}, {"sessionName", s}, {"id", contact}}).body);
+  EXPECT_EQ(parent["result"]["modifiedtime"], comment["modifiedtime"]);
+  const auto no_lines = json::parse(h.post({{"operation", "create"},
+                                            {"sessionName", s},
+                                            {"elementType", "Invoice"},
+                                            {"element", json{{"subject", "I"},
+                                                             {"account_id", "11x1"},
+                                                             {"bill_street", "b"},
+                                                             {"ship_street", "s"},
+                                                             {"productid", "14x1"},
+                                                             {"assigned_user_id", "19x1"}}
+                                                            .dump()}})
+                                        .body);
+  EXPECT_EQ(no_lines["error"]["message"], "Mandatory Fields Missing..") << no_lines.dump();
+}
+
 TEST(FakeService, CostModelChargesWhatARealVtigerSpends) {
   auto delays = [](cost_model model) {
     service_options o;

@@ -142,6 +142,10 @@ class service {
   void append_record(std::string& out, const record_view& v, const std::vector<int>* fields, bool with_label,
                      bool nulls_as_null, bool sorted_keys) const;
   std::string label_of(const record_view& v) const;
+  void append_price_extras(std::string& out, const record_view& v) const;
+  static void set_task_duration(const module_meta& m, record& r);
+  void bump_commented(const std::string& related_to, const std::string& commenter);
+  [[nodiscard]] record as_event(const record& task) const;
   void expire_all_sessions() { sessions_.clear(); }
   void reset_all();
 
