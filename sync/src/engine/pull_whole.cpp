@@ -18,7 +18,12 @@ namespace asio = boost::asio;
 using detail::field_text;
 using detail::id_number;
 
-bool module_puller::has_cursor_field() const { return table_.find("modifiedtime") != nullptr; }
+// Vtiger's describe has it (a module's field list may leave its column out: the pages still name it).
+bool module_puller::has_cursor_field() const {
+  const auto& skipped = table_.skipped_fields;
+  return table_.find("modifiedtime") != nullptr ||
+         std::find(skipped.begin(), skipped.end(), "modifiedtime") != skipped.end();
+}
 
 asio::awaitable<cycle_stats> module_puller::pull_whole() {
   cycle_stats stats;
