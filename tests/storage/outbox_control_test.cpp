@@ -3,9 +3,7 @@
 // under the push's locks, prune done entries past the retention.
 #include <algorithm>
 
-#include "record_rows.hpp"
-#include "storage_fixture.hpp"
-#include "vtsync/storage/outbox.hpp"
+#include "outbox_fixture.hpp"
 
 namespace vt = vtsync::test;
 namespace st = vtsync::storage;
@@ -13,17 +11,8 @@ using nlohmann::json;
 
 namespace {
 
-class outbox_control : public vt::storage_test {
+class outbox_control : public vt::outbox_storage_test {
  protected:
-  void SetUp() override {
-    storage_test::SetUp();
-    table = contacts_table();
-    run(ensure_table(table));
-    run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
-    box = std::make_unique<st::outbox>(*conn, options);
-    tables = {table};
-  }
-
   // Claims everything open and marks it failed, as the push does when Vtiger rejects the changes.
   void reject_all() {
     for (auto& e : run(box->claim(tables, 100)).entries)
@@ -34,16 +23,9 @@ class outbox_control : public vt::storage_test {
     which.vtiger_id = vtiger_id;
     return run(box->failed_rows(which));
   }
-  std::string row(const std::string& expr, const std::string& where) {
-    return scalar("SELECT " + expr + " FROM " + mirror("contacts") + " WHERE " + where);
-  }
   std::string open_entries() {
     return scalar("SELECT count(*) FROM " + state("outbox") + " WHERE state <> 'done'");
   }
-
-  st::mirror_table table;
-  std::vector<st::mirror_table> tables;
-  std::unique_ptr<st::outbox> box;
 };
 
 }  // namespace

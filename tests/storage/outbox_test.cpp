@@ -6,9 +6,7 @@
 #include <algorithm>
 #include <set>
 
-#include "record_rows.hpp"
-#include "vtsync/storage/outbox.hpp"
-#include "storage_fixture.hpp"
+#include "outbox_fixture.hpp"
 
 namespace vt = vtsync::test;
 namespace st = vtsync::storage;
@@ -17,17 +15,8 @@ using nlohmann::json;
 
 namespace {
 
-class outbox : public vt::storage_test {
+class outbox : public vt::outbox_storage_test {
  protected:
-  void SetUp() override {
-    storage_test::SetUp();
-    table = contacts_table();
-    run(ensure_table(table));
-    run(mirror_db->store_page(table, vt::rows(table, vt::contact_records(1, 3))));
-    box = std::make_unique<st::outbox>(*conn, options);
-    tables = {table};
-  }
-
   std::vector<st::outbox_entry> claim(st::outbox& from, int limit = 10) {
     return run(from.claim(tables, limit)).entries;
   }
@@ -48,13 +37,6 @@ class outbox : public vt::storage_test {
     return text.empty() ? json(nullptr) : json::parse(text);
   }
   std::string outbox_size() { return scalar("SELECT count(*) FROM " + state("outbox")); }
-  std::string row(const std::string& expr, const std::string& where) {
-    return scalar("SELECT " + expr + " FROM " + mirror("contacts") + " WHERE " + where);
-  }
-
-  st::mirror_table table;
-  std::vector<st::mirror_table> tables;
-  std::unique_ptr<st::outbox> box;
 };
 
 }  // namespace
