@@ -8,6 +8,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <ctime>
 #include <span>
+#include <unordered_set>
 
 #include "pull_fields.hpp"
 
@@ -164,10 +165,15 @@ asio::awaitable<void> module_puller::take_new_fields(std::span<const flat_record
     };
     return !listed(table_.secret_fields) && !listed(table_.skipped_fields);
   };
+  // The records of one answer share their field names: each name is judged once per page (the column
+  // lookups are linear), the rest of the page only looks it up here.
   std::set<std::string> fresh;
+  std::unordered_set<std::string_view> judged;
   for (const auto& record : page) {
-    for (const auto& f : record.fields)
+    for (const auto& f : record.fields) {
+      if (!judged.insert(f.name).second) continue;
       if (unknown(f.name)) fresh.insert(f.name);
+    }
   }
   if (fresh.empty()) co_return;
   spdlog::info("module={} a page brings {} field(s) the mirror lacks ({}...): reading describe again",
