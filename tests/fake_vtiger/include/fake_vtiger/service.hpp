@@ -18,6 +18,7 @@
 
 #include "fake_vtiger/actors.hpp"
 #include "fake_vtiger/cost_model.hpp"
+#include "fake_vtiger/line_items.hpp"
 #include "fake_vtiger/store.hpp"
 
 namespace vtsync::fake {
@@ -146,6 +147,11 @@ class service {
   static void set_task_duration(const module_meta& m, record& r);
   void bump_commented(const std::string& related_to, const std::string& commenter);
   [[nodiscard]] record as_event(const record& task) const;
+  // Inventory records (src/inventory.cpp): their lines, totals and answers.
+  [[nodiscard]] line_items::product_lookup products() const;
+  std::optional<std::string> write_lines(record& r, const nlohmann::ordered_json& lines);
+  void refresh_totals(record& r);
+  [[nodiscard]] std::string inventory_answer(const record_view& v, bool written, bool created) const;
   void expire_all_sessions() { sessions_.clear(); }
   void reset_all();
 
@@ -153,6 +159,7 @@ class service {
   std::optional<std::int64_t> frozen_;  // POST /_fake/clock {"set": T}; before store_, which reads now()
   store store_;
   actors actors_;
+  line_items lines_;
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;
