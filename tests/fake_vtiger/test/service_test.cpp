@@ -722,3 +722,69 @@ TEST(FakeService, AFieldAddedAtRunTimeIsDescribedQueriedAndWritable) {
 }
 
 }  // namespace
+
+// Inventory line items (237-291): lines stored with new 33x ids on every write, totals from them, revise
+// with [] keeps them, LineItem query by parent, a LineItem delete answers 500 yet deletes, a deleted
+// parent's lines are gone.
+TEST(FakeService, InventoryLinesAreStoredReplacedAndQueried) {
+  harness h;
+  const auto s = h.login();
+  auto make = [&](const std::string& type, const json& el) -> std::string {
+    const auto r = h.create(s, type, el);
+    EXPECT_TRUE(r["success"].get<bool>()) << r.dump();
+    return r["result"].value("id", "");
+  };
+  const std::string p1 =
+      make("Products", {{"productname", "P1"}, {"unit_price", "10"}, {"assigned_user_id", "19x1"}});
+  const std::string p2 =
+      make("Products", {{"productname", "P2"}, {"unit_price", "5"}, {"assigned_user_id", "19x1"}});
+  const std::string account = make("Accounts", {{"accountname", "A"}, {"assigned_user_id", "19x1"}});
+  const json header = {
+      {"subject", "I"},  {"account_id", account},      {"bill_street", "b"},        {"ship_street", "s"},
+      {"productid", p1}, {"assigned_user_id", "19x1"}, {"invoicestatus", "Created"}};
+  json element = header;
+  element["LineItems"] = json::array({{{"productid", p1}, {"quantity", "2"}, {"listprice", "10"}},
+                                      {{"productid", p2}, {"quantity", "1"}, {"listprice", "5"}}});
+  const auto created = h.create(s, "Invoice", element);
+  ASSERT_TRUE(created["success"].get<bool>()) << created.dump();
+  const std::string id = created["result"]["id"];
+  EXPECT_DOUBLE_EQ(created["result"]["hdnSubTotal"].get<double>(), 25.0) << created.dump();
+
+  const auto lines =
+      h.rows(s, "SELECT id, productid, quantity FROM LineItem WHERE parent_id = '" + id + "';");
+  ASSERT_EQ(lines.size(), 2u) << lines.dump();
+  const std::string first_line = lines[0]["id"];
+  EXPECT_EQ(first_line.rfind("33x", 0), 0u);
+
+  auto revise = [&](const json& el) {
+    return json::parse(h.post({{"operation", "revise"}, {"sessionName", s}, {"element", el.dump()}}).body);
+  };
+  const auto kept = revise({{"id", id}, {"LineItems", json::array()}});
+  ASSERT_TRUE(kept["success"].get<bool>()) << kept.dump();
+  EXPECT_EQ(h.rows(s, "SELECT id FROM LineItem WHERE parent_id = '" + id + "';").size(), 2u);
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM LineItem WHERE parent_id = '" + id + "';")[0]["count"], "2");
+
+  const auto replaced = revise(
+      {{"id", id},
+       {"LineItems",
+        json::array({{{"id", lines[1]["id"]}, {"productid", p1}, {"quantity", "3"}, {"listprice", "10"}}})}});
+  ASSERT_TRUE(replaced["success"].get<bool>()) << replaced.dump();
+  EXPECT_DOUBLE_EQ(replaced["result"]["hdnSubTotal"].get<double>(), 30.0) << replaced.dump();
+  const auto after = h.rows(s, "SELECT id FROM LineItem WHERE parent_id = '" + id + "';");
+  ASSERT_EQ(after.size(), 1u);
+  // The sent id is ignored: the old lines go first, then the new one takes the table-wide MAX+1 (290).
+  EXPECT_NE(after[0]["id"], lines[1]["id"]);
+  EXPECT_EQ(after[0]["id"], first_line);
+
+  const auto del_line =
+      h.post({{"operation", "delete"}, {"sessionName", s}, {"id", after[0]["id"].get<std::string>()}});
+  EXPECT_EQ(del_line.status, 500);
+  EXPECT_EQ(h.rows(s, "SELECT id FROM LineItem WHERE parent_id = '" + id + "';").size(), 0u);
+
+  const auto again = revise(
+      {{"id", id}, {"LineItems", json::array({{{"productid", p2}, {"quantity", "1"}, {"listprice", "7"}}})}});
+  ASSERT_TRUE(again["success"].get<bool>()) << again.dump();
+  const auto del = json::parse(h.post({{"operation", "delete"}, {"sessionName", s}, {"id", id}}).body);
+  ASSERT_TRUE(del["success"].get<bool>()) << del.dump();
+  EXPECT_EQ(h.rows(s, "SELECT id FROM LineItem WHERE parent_id = '" + id + "';").size(), 0u);
+}
