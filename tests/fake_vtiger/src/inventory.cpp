@@ -96,6 +96,8 @@ std::string service::inventory_answer(const record_view& v, bool written, bool c
   ojson rec = ojson::parse(flat);
   const module_meta& m = v.module();
   const std::string parent = std::to_string(m.prefix) + "x" + std::to_string(v.crmid());
+  // A record without stored lines (a seeded one) shows its header productid.
+  const ojson header_product = rec.contains("productid") ? rec["productid"] : ojson();
   for (const char* c : k_line_columns) rec.erase(c);
   if (written) {
     // create and revise answer the totals as numbers (237, 250); the create's balance is stale (237).
@@ -106,7 +108,7 @@ std::string service::inventory_answer(const record_view& v, bool written, bool c
   if (rec.contains("shipping_&_handling")) rec["shipping_&_handling"] = nullptr;
   rec["LineItems"] = lines_.as_retrieved(parent, m.prefix, products());
   const auto lines = lines_.of(parent);
-  rec["productid"] = written || lines.empty() ? ojson() : (*lines.front())["productid"];
+  rec["productid"] = written ? ojson() : lines.empty() ? header_product : (*lines.front())["productid"];
   rec["LineItems_FinalDetails"] = ojson::object();
   return to_zend_json(rec);
 }
