@@ -189,7 +189,7 @@ $fn$;
     // pending update if it has one; none while the header's create is pending: the create reads the lines
     // when it is sent), and the header row becomes 'pending'. A line names its header by parent_row_id or
     // parent_id (the other is filled in). The trigger arguments name the header table and its module.
-    {4, "0.4.0", "inventory line items: capture of line changes as changes of their header", R"sql(
+    {4, "0.3.0", "inventory line items: capture of line changes as changes of their header", R"sql(
 CREATE FUNCTION @S@.mark_line_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$
 DECLARE
   internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];

@@ -84,7 +84,7 @@ TEST_F(line_rows_test, TableNextToTheHeaderWithTheContractColumns) {
   EXPECT_NE(cols.find("_sync_state,_sync_error"), std::string::npos);
   EXPECT_EQ(scalar("SELECT format_type(atttypid, NULL) FROM pg_attribute WHERE attrelid = '" + lines_table() +
                    "'::regclass AND attname = 'quantity'"),
-            "double precision");
+            "numeric");
   // Idempotent (every daemon prepares the tables).
   run(st::ensure_line_table(*conn, header, state_schema));
 }
@@ -105,7 +105,7 @@ TEST_F(line_rows_test, PulledLinesMatchedBySequenceWithoutChurn) {
   EXPECT_EQ(scalar("SELECT string_agg(_row_id::text, ',' ORDER BY sequence_no) FROM " + lines_table() +
                    " WHERE parent_id = '7x1'"),
             row_ids);
-  EXPECT_EQ(scalar("SELECT string_agg(vtiger_id || ':' || quantity, ',' ORDER BY sequence_no) FROM " +
+  EXPECT_EQ(scalar("SELECT string_agg(vtiger_id || ':' || quantity::float8, ',' ORDER BY sequence_no) FROM " +
                    lines_table()),
             "33x4:3,33x5:5");
   EXPECT_EQ(outbox_count(), "0") << "the daemon's writes are never captured";

@@ -268,6 +268,7 @@ asio::awaitable<void> module_puller::probe_sync() {
 
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {
   if (!has_cursor_field()) co_return co_await pull_whole();
+  fetched_lines_.clear();  // lines of pages a stopped pass fetched and never stored
   cycle_stats stats;
   const auto stored = co_await storage_.cursors.load_cursor(table_.module);
   const auto waited_before = vtiger_time_;

@@ -59,12 +59,13 @@ asio::awaitable<void> module_puller::fetch_lines(vtiger::client& client, std::sp
     } else {
       throw pull_error("query on LineItem answered something other than a list");
     }
+    const bool last = rows.size() < vtiger::vtql::max_page_size;
+    if (!last) after = std::string{rows.back().text("id")};
     for (auto& line : rows) {
       const std::string parent{line.text("parent_id")};
       if (const auto it = found.find(parent); it != found.end()) it->second.push_back(std::move(line));
     }
-    if (rows.size() < vtiger::vtql::max_page_size) break;
-    after = std::string{rows.back().text("id")};
+    if (last) break;
     if (after.empty()) throw pull_error("query on LineItem returned a row without id");
   }
   for (auto& [parent, lines] : found) fetched_lines_[parent] = std::move(lines);

@@ -262,6 +262,7 @@ asio::awaitable<pusher::outcome> pusher::fail(outbox_entry& entry, const std::st
                                               drain_stats& stats) {
   spdlog::warn("push: {} {} of row {} ({}) failed: {}", entry.module, storage::to_string(entry.op),
                entry.row_id, entry.vtiger_id.value_or("not created"), error);
+  lines_sent_.erase(entry.id);
   co_await outbox_.mark_failed(entry, error);
   ++stats.failed;
   if (observer_.on_failed) observer_.on_failed(entry.module);
@@ -271,6 +272,7 @@ asio::awaitable<pusher::outcome> pusher::fail(outbox_entry& entry, const std::st
 asio::awaitable<pusher::outcome> pusher::settle(outbox_entry& entry, reaction then, const std::string& error,
                                                 drain_stats& stats) {
   if (then == reaction::fail_row) co_return co_await fail(entry, error, stats);
+  lines_sent_.erase(entry.id);
   co_await outbox_.release(entry, error);
   co_return then == reaction::resend ? outcome::released : outcome::vtiger_down;
 }

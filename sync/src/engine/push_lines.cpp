@@ -99,6 +99,8 @@ asio::awaitable<void> pusher::write_back_lines(table_ref table, entry_ref entry,
   for (auto line : lines) {
     if (!line.is_object()) continue;
     line["parent_id"] = id;  // a create/revise answer says "7xArray"
+    // Only in create/revise answers, never in LineItem query rows (the pull's).
+    for (const char* extra : {"product_name", "entity_type", "deleted"}) line.erase(extra);
     records.push_back(record::to_flat_record(line));
   }
   const auto rows = record::to_rows(*table.lines, records);
