@@ -184,6 +184,106 @@ BEGIN
 END
 $fn$;
 )sql"},
+    // Version 4: the inventory modules' line item tables (line_rows.hpp). A user's change of a line is
+    // captured as an `update` entry of its HEADER row with changed column "LineItems" (added to the header's
+    // pending update if it has one; none while the header's create is pending: the create reads the lines
+    // when it is sent), and the header row becomes 'pending'. A line names its header by parent_row_id or
+    // parent_id (the other is filled in). The trigger arguments name the header table and its module.
+    {4, "0.3.0", "inventory line items: capture of line changes as changes of their header", R"sql(
+CREATE FUNCTION @S@.mark_line_pending() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];
+  header constant text := format('%I.%I', TG_ARGV[0], TG_ARGV[1]);
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.parent_row_id IS NULL AND NEW.parent_id IS NOT NULL THEN
+    EXECUTE format('SELECT _row_id FROM %s WHERE vtiger_id = $1', header) INTO NEW.parent_row_id
+      USING NEW.parent_id;
+  END IF;
+  IF NEW.parent_row_id IS NULL THEN
+    RAISE EXCEPTION 'a line item of % needs its header: parent_row_id (the header row''s _row_id) or parent_id (its vtiger_id)', header
+      USING ERRCODE = 'not_null_violation';
+  END IF;
+  IF TG_OP = 'INSERT' THEN
+    EXECUTE format('SELECT vtiger_id FROM %s WHERE _row_id = $1', header) INTO NEW.parent_id USING NEW.parent_row_id;
+    NEW._sync_state := 'pending';
+    NEW._sync_error := NULL;
+  ELSE
+    IF NEW.parent_row_id IS DISTINCT FROM OLD.parent_row_id THEN
+      EXECUTE format('SELECT vtiger_id FROM %s WHERE _row_id = $1', header) INTO NEW.parent_id
+        USING NEW.parent_row_id;
+    END IF;
+    IF (to_jsonb(NEW) - internal) IS DISTINCT FROM (to_jsonb(OLD) - internal) THEN
+      NEW._sync_state := 'pending';
+    END IF;
+  END IF;
+  RETURN NEW;
+END
+$fn$;
+
+CREATE FUNCTION @S@.line_changed(h_schema text, h_table text, h_module text, h_row bigint)
+RETURNS void LANGUAGE plpgsql AS $fn$
+DECLARE
+  h_found boolean;
+  h_id text;
+  e bigint;
+  n integer := 0;
+BEGIN
+  EXECUTE format('SELECT true, vtiger_id FROM %I.%I WHERE _row_id = $1', h_schema, h_table)
+    INTO h_found, h_id USING h_row;
+  IF h_found IS NULL THEN
+    RETURN;  -- the header is gone (its DELETE cascaded here): the header's delete is what is pushed
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM @S@.outbox WHERE schema_name = h_schema AND table_name = h_table
+                 AND row_id = h_row AND state = 'pending' AND op = 'insert') THEN
+    SELECT id INTO e FROM @S@.outbox WHERE schema_name = h_schema AND table_name = h_table AND row_id = h_row
+      AND state = 'pending' AND op = 'update' ORDER BY id DESC LIMIT 1;
+    IF e IS NOT NULL THEN
+      UPDATE @S@.outbox SET changed_columns = CASE WHEN 'LineItems' = ANY(changed_columns) THEN changed_columns
+                                                   ELSE array_append(changed_columns, 'LineItems') END
+        WHERE id = e AND state = 'pending';
+      GET DIAGNOSTICS n = ROW_COUNT;
+    END IF;
+    IF n = 0 THEN
+      INSERT INTO @S@.outbox (schema_name, table_name, module, row_id, vtiger_id, op, changed_columns,
+                              old_values, new_values)
+      VALUES (h_schema, h_table, h_module, h_row, h_id, 'update', ARRAY['LineItems'], '{}'::jsonb, '{}'::jsonb);
+    END IF;
+  END IF;
+  EXECUTE format('UPDATE %I.%I SET _sync_state = ''pending'' WHERE _row_id = $1 AND _sync_state <> ''pending''',
+                 h_schema, h_table) USING h_row;
+  PERFORM pg_notify('vtsync_outbox', h_schema || '.' || h_table);
+END
+$fn$;
+
+CREATE FUNCTION @S@.capture_line() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' THEN
+    RETURN NULL;
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    IF (to_jsonb(NEW) - internal) IS NOT DISTINCT FROM (to_jsonb(OLD) - internal) THEN
+      RETURN NULL;  -- only internal columns changed
+    END IF;
+  END IF;
+  IF TG_OP <> 'DELETE' THEN
+    PERFORM @S@.line_changed(TG_ARGV[0], TG_ARGV[1], TG_ARGV[2], NEW.parent_row_id);
+    IF TG_OP = 'UPDATE' THEN
+      IF OLD.parent_row_id IS DISTINCT FROM NEW.parent_row_id THEN
+        PERFORM @S@.line_changed(TG_ARGV[0], TG_ARGV[1], TG_ARGV[2], OLD.parent_row_id);
+      END IF;
+    END IF;
+  ELSE
+    PERFORM @S@.line_changed(TG_ARGV[0], TG_ARGV[1], TG_ARGV[2], OLD.parent_row_id);
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+)sql"},
 };
 
 std::string with_schema(std::string_view sql, const std::string& schema) {

@@ -98,6 +98,7 @@ asio::awaitable<page_result> mirror_rows::store_page(const mirror_table& table, 
           r.unchanged = rows.size() - r.inserted - r.updated - r.skipped_local.size();
           if (r.inserted == rows.size()) upsert_first_.erase(target);  // all new: COPY the next page
         }
+        if (options.with_rows) co_await options.with_rows(c);
         if (options.before_progress) options.before_progress();
         if (options.cursor) {
           co_await cursors::save(c, options_.state_schema, table.schema, table.module, *options.cursor);

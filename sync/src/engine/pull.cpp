@@ -1,6 +1,7 @@
 // The incremental pull (pull.hpp): a cycle from the cursor, one record re-pulled, the mirror table made
 // ready. Deletions are pull_deletions.cpp's, the backfill pull_backfill.cpp's.
 #include "vtsync/sync/engine/pull.hpp"
+#include "vtsync/storage/line_rows.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -102,8 +103,19 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
         "Change the record in Vtiger, or set modules." + module +
             ".direction = \"two_way\" and restart vtsyncd."};
   }
+  if (storage::is_inventory_module(module)) {
+    const std::string line_module = "LineItem";  // named: GCC 12 (see push_calls.hpp)
+    auto lines = co_await client.describe(line_module);
+    if (!lines) {
+      throw pull_error("describe LineItem (lines of " + module + "): " + lines.error().code + ": " +
+                       lines.error().message);
+    }
+    table.lines = std::make_shared<const storage::mirror_table>(
+        storage::line_table_for(table, record::table_from_describe(options.mirror_schema, *lines)));
+  }
   if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
+  if (table.lines) co_await storage::ensure_line_table(conn, table, options.state_schema);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);
@@ -222,7 +234,11 @@ asio::awaitable<storage::page_result> module_puller::store(storage::mirror_rows&
                                                            const storage::page_options& options) {
   // Converted here, inside the coroutine, so a page is converted while the next one is being fetched.
   const auto rows = record::to_rows(table_, records);
-  co_return co_await db.store_page(table_, rows, options);
+  auto lines = take_lines(records);
+  if (!lines) co_return co_await db.store_page(table_, rows, options);
+  storage::page_options with_lines = options;
+  with_lines.with_rows = std::move(lines);
+  co_return co_await db.store_page(table_, rows, with_lines);
 }
 
 asio::awaitable<void> module_puller::probe_sync() {
@@ -252,6 +268,7 @@ asio::awaitable<void> module_puller::probe_sync() {
 
 asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::string> since, pass_end end) {
   if (!has_cursor_field()) co_return co_await pull_whole();
+  fetched_lines_.clear();  // lines of pages a stopped pass fetched and never stored
   cycle_stats stats;
   const auto stored = co_await storage_.cursors.load_cursor(table_.module);
   const auto waited_before = vtiger_time_;
@@ -282,7 +299,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
   };
 
   std::string first_query = query_for(read_since, after);
-  auto page = co_await fetch(client_, first_query, stats.queries);
+  auto page = co_await fetch_page(client_, first_query, stats.queries);
   bool last_page = false;
   while (!page.empty()) {
     co_await take_new_fields(page);
@@ -308,7 +325,7 @@ asio::awaitable<cycle_stats> module_puller::pull_changes(std::optional<std::stri
     } else {
       // Fetch the next page while this one is stored.
       auto [fetched, stored_page] =
-          co_await (fetch(client_, next_query, stats.queries) && store(storage_.rows, rows, options));
+          co_await (fetch_page(client_, next_query, stats.queries) && store(storage_.rows, rows, options));
       next_page = std::move(fetched);
       result = std::move(stored_page);
     }

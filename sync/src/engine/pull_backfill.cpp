@@ -43,7 +43,7 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
     return *q.str();
   };
   const std::string first_query = query_after(*after);
-  auto page = co_await fetch(*w.client, first_query, stats.queries);
+  auto page = co_await fetch_page(*w.client, first_query, stats.queries);
   while (!page.empty()) {
     const std::int64_t last = id_number(field_text(page.back(), "id"));
     storage::page_options options;
@@ -61,7 +61,7 @@ asio::awaitable<cycle_stats> module_puller::backfill_range(worker w, storage::ba
       // Fetch the range's next page while this one is stored (as pull_changes does); a stop discards the
       // fetched page, and the range resumes after `last`.
       auto [fetched, stored] =
-          co_await (fetch(*w.client, next_query, stats.queries) && store(*w.rows, rows, options));
+          co_await (fetch_page(*w.client, next_query, stats.queries) && store(*w.rows, rows, options));
       next_page = std::move(fetched);
       result = std::move(stored);
     }

@@ -262,6 +262,7 @@ asio::awaitable<pusher::outcome> pusher::fail(outbox_entry& entry, const std::st
                                               drain_stats& stats) {
   spdlog::warn("push: {} {} of row {} ({}) failed: {}", entry.module, storage::to_string(entry.op),
                entry.row_id, entry.vtiger_id.value_or("not created"), error);
+  lines_sent_.erase(entry.id);
   co_await outbox_.mark_failed(entry, error);
   ++stats.failed;
   if (observer_.on_failed) observer_.on_failed(entry.module);
@@ -271,14 +272,25 @@ asio::awaitable<pusher::outcome> pusher::fail(outbox_entry& entry, const std::st
 asio::awaitable<pusher::outcome> pusher::settle(outbox_entry& entry, reaction then, const std::string& error,
                                                 drain_stats& stats) {
   if (then == reaction::fail_row) co_return co_await fail(entry, error, stats);
+  lines_sent_.erase(entry.id);
   co_await outbox_.release(entry, error);
   co_return then == reaction::resend ? outcome::released : outcome::vtiger_down;
 }
 
 asio::awaitable<pusher::outcome> pusher::finish(table_ref table, entry_ref entry, const json& record,
                                                 std::string_view op, drain_stats& stats) {
-  const auto back = written_back(table, record);
+  std::optional<storage::row_batch> back;
+  if (table.lines && record.is_object()) {
+    // The header without its lines (they go to the lines table below) and Vtiger's UI blob.
+    json header = record;
+    header.erase("LineItems");
+    header.erase("LineItems_FinalDetails");
+    back = written_back(table, header);
+  } else {
+    back = written_back(table, record);
+  }
   co_await outbox_.mark_done(table, entry, back, entry.vtiger_id);
+  if (lines_sent_.erase(entry.id) > 0) co_await write_back_lines(table, entry, record);
   if (!op.empty()) {
     ++stats.pushed;
     if (observer_.on_pushed) observer_.on_pushed(table.module, op);
@@ -314,8 +326,12 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
   if (!entry.row->vtiger_id) {
     // Never created (or its create's id is recorded, not yet written back): what a create sends.
     std::string trouble;
-    const auto element = co_await create_element(table, entry, values, trouble);
+    auto element = co_await create_element(table, entry, values, trouble);
     if (!element) co_return co_await settle(entry, reaction::pause, trouble, stats);
+    if (table.lines) {
+      const auto why = co_await add_line_items(table, entry, *element, /*create=*/true);
+      if (!why.empty()) co_return co_await fail(entry, why, stats);
+    }
     if (entry.vtiger_id) co_return co_await adopt_known(table, entry, *element, stats);
     co_return co_await push_create(table, entry, *element, stats);
   }

@@ -195,6 +195,7 @@ asio::awaitable<std::optional<json>> pusher::find_created(table_ref table, const
   };
   for (const auto& col : table.columns) {
     if (!col.mandatory || col.name == "assigned_user_id" || !vtql::is_identifier(col.name)) continue;
+    if (table.lines && col.name == "productid") continue;  // an inventory query shows the LAST line's
     const auto v = element.find(col.name);
     if (v == element.end() || !v->is_string() || v->get_ref<const std::string&>().empty()) continue;
     add(col.name, "=", v->get<std::string>());
@@ -221,6 +222,8 @@ asio::awaitable<std::optional<json>> pusher::find_created(table_ref table, const
     for (const auto& rec : rows) {
       bool all = true;
       for (auto it = element.begin(); all && it != element.end(); ++it) {
+        // An inventory record's lines and first product are not in its query rows (push_lines.cpp).
+        if (table.lines && (it.key() == "LineItems" || it.key() == "productid")) continue;
         const auto* col = table.find(it.key());
         all =
             same_value(col ? col->type : storage::column_type::text, it.value(), rec.value(it.key(), json{}));

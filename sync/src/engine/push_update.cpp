@@ -60,6 +60,10 @@ asio::awaitable<pusher::outcome> pusher::push_update(table_ref table, entry_ref 
     element[name] = *local;
   }
 
+  if (table.lines) {
+    const auto why = co_await add_line_items(table, entry, element, /*create=*/false);
+    if (!why.empty()) co_return co_await fail(entry, why, stats);
+  }
   json record = remote;
   const bool send = element.size() > 1;
   if (send) {

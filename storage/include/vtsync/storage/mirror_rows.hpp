@@ -37,6 +37,9 @@ struct page_options {
   // Test hook for fault injection: runs inside the transaction after the rows are written and before
   // the cursor/backfill progress is; an exception thrown here rolls back both.
   std::function<void()> before_progress;
+  // Runs inside the page's transaction after its rows are written (an inventory module's line items,
+  // line_rows.hpp): the rows, the lines and the cursor are stored together or not at all.
+  std::function<asio::awaitable<void>(connection&)> with_rows;
 };
 
 struct page_result {

@@ -221,6 +221,16 @@ class outbox {
   asio::awaitable<std::map<std::int64_t, local_row>> local_rows(const mirror_table& table,
                                                                 std::span<const std::int64_t> row_ids);
 
+  // Inventory headers (line_rows.hpp): the lines of header row `row_id` as they are now, in the order the
+  // push sends them (outbox_lines.cpp).
+  asio::awaitable<std::vector<nlohmann::json>> line_values(const mirror_table& table, std::int64_t row_id);
+  // After a create or revise of header row `row_id` (Vtiger's `vtiger_id`) that carried its lines: the lines
+  // are numbered as sent and become Vtiger's `lines` (rows of table.lines; ids, values), as daemon writes, in
+  // one transaction. Skipped when the header has a newer pending entry (the user changed it or its lines
+  // again: that entry sends them, and its write-back brings Vtiger's lines). Returns whether it wrote.
+  asio::awaitable<bool> write_back_lines(const mirror_table& table, std::int64_t row_id,
+                                         const std::string& vtiger_id, const row_batch& lines);
+
   // Those of `vtiger_ids` that some row of `table` already holds.
   asio::awaitable<std::vector<std::string>> held_vtiger_ids(const mirror_table& table,
                                                             std::span<const std::string> vtiger_ids);

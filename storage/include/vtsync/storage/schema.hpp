@@ -45,6 +45,7 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/columns.hpp"
 
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -83,6 +84,8 @@ struct mirror_table {
     bool operator==(const write_refusal&) const = default;
   };
   std::optional<write_refusal> refusal;
+  // An inventory module's line items table (<table>_lineitems, line_rows.hpp), when it has one.
+  std::shared_ptr<const mirror_table> lines;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.

@@ -54,6 +54,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <span>
@@ -241,6 +242,17 @@ class module_puller {
   boost::asio::awaitable<storage::page_result> store(storage::mirror_rows& db,
                                                      std::span<const flat_record> records,
                                                      const storage::page_options& options);
+  // A page of records, then (an inventory module) their line items (fetch_lines).
+  boost::asio::awaitable<std::vector<flat_record>> fetch_page(vtiger::client& client, std::string vtql,
+                                                              std::size_t& queries);
+  // The line items of a page's records (pull_lines.cpp): `SELECT * FROM LineItem WHERE parent_id IN (...)`
+  // in id keyset pages, never one request per record; kept in fetched_lines_ until the page is stored.
+  boost::asio::awaitable<void> fetch_lines(vtiger::client& client, std::span<const flat_record> page,
+                                           std::size_t& queries);
+  // What store() runs in the page's transaction for the lines fetched for `records` (taken out of
+  // fetched_lines_); empty when none were fetched.
+  std::function<boost::asio::awaitable<void>(storage::connection&)> take_lines(
+      std::span<const flat_record> records);
   // A whole read of a module without modifiedtime, with its deletions (pull_whole.cpp).
   boost::asio::awaitable<cycle_stats> pull_whole();
   // Before a page is stored: a field the table lacks makes the refresh run (once per such field).
@@ -288,6 +300,8 @@ class module_puller {
   bool surplus_seen_ = false;  // the last count showed Vtiger with more rows (acted on when seen twice)
   std::string id_prefix_;      // e.g. "12", learnt from the first id seen
   std::function<void(std::size_t)> page_hook_;  // progress during a backfill
+  // Lines fetched for records not stored yet: header id -> its lines (none: an empty list).
+  std::map<std::string, std::vector<flat_record>> fetched_lines_;
   std::function<bool()> stop_check_;
   table_refresh refresh_;
   std::set<std::string> undescribed_;  // fields pages bring that a re-describe did not list: not asked again

@@ -103,6 +103,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <optional>
 #include <random>
 #include <span>
@@ -280,6 +281,16 @@ class pusher {
   // Writes Vtiger's record back into the row and counts the push.
   boost::asio::awaitable<outcome> finish(table_ref table, entry_ref entry, const nlohmann::json& record,
                                          std::string_view op, drain_stats& stats);
+  // An inventory record (push_lines.cpp): `element` gets its whole line list as `LineItems` (read from the
+  // lines table now) and, for a create, the header `productid` (the first line's); the fields Vtiger 8.2
+  // answers HTTP 500 for (hdnDiscountAmount "", shipping_&_handling null) are left out. Returns why it
+  // cannot be sent (no lines), else "".
+  boost::asio::awaitable<std::string> add_line_items(table_ref table, const storage::outbox_entry& entry,
+                                                     nlohmann::json& element, bool create);
+  // After an accepted create/revise that carried the lines: Vtiger's lines (ids, values) written back, from
+  // the answer's LineItems or, when it has none, one LineItem query.
+  boost::asio::awaitable<void> write_back_lines(table_ref table, entry_ref entry,
+                                                const nlohmann::json& record);
   boost::asio::awaitable<std::string> owner_for_create();
   std::string idempotency_key(const storage::outbox_entry& entry) const;
   void grow_backoff();
@@ -288,6 +299,7 @@ class pusher {
   std::vector<vtiger::client*> sessions_;               // client_ first, then add_sessions'
   std::map<std::int64_t, vtiger::client*> session_of_;  // entry id -> the session handling it now
   std::map<std::int64_t, nlohmann::json> remote_;       // entry id -> its record as read_remote found it
+  std::set<std::int64_t> lines_sent_;                   // entries whose element carried LineItems
   storage::connection& notify_conn_;
   storage::outbox& outbox_;
   std::map<std::string, storage::mirror_table> tables_;
