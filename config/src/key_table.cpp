@@ -400,9 +400,9 @@ const std::vector<key_impl>& impl_table() {
                &M::filter, read_filter);
     per_module(
         {"modules.<Module>.related", key_type::string_list, "",
-         "Relation labels as Vtiger's `relatedtypes` names them (e.g. `[\"Contacts\", \"Products\"]`): "
-         "this module's links to those records are kept in `<schema>.relations`. Checked against "
-         "`relatedtypes` at start (an unknown label stops the daemon, exit 78).",
+         "Relation labels as Vtiger's `relatedtypes` names them (e.g. `[\"Contacts\", \"Products\"]`). "
+         "Checked against `relatedtypes` at start (an unknown label stops the daemon, exit 78). Not yet "
+         "mirrored: the `<schema>.relations` table, its pull and push are still to come (issue 20).",
          false},
         &M::related, read_label_list);
     per_module({"modules.<Module>.conflict_policy", key_type::choice, "",
