@@ -140,6 +140,20 @@ std::vector<std::string> read_field_list(const toml::node& n, const origin& at) 
   return fields;
 }
 
+// Relation labels as Vtiger's relatedtypes gives them: distinct, non-empty (they may hold spaces).
+std::vector<std::string> read_label_list(const toml::node& n, const origin& at) {
+  const auto* arr = n.as_array();
+  if (arr == nullptr) at.fail("expected an array of relation labels, got " + node_type_name(n));
+  std::set<std::string> seen;
+  std::vector<std::string> labels;
+  for (const auto& item : *arr) {
+    const auto label = as_nonempty_string(item, at);
+    if (!seen.insert(label).second) at.fail("'" + label + "' is listed twice");
+    labels.push_back(label);
+  }
+  return labels;
+}
+
 std::string read_filter(const toml::node& n, const origin& at) {
   auto filter = as_nonempty_string(n, at);
   if (const auto problem = filter_problem(filter); !problem.empty()) at.fail(problem);
@@ -384,6 +398,13 @@ const std::vector<key_impl>& impl_table() {
                 "No parentheses (VTQL has none); checked with one count query at start.",
                 false},
                &M::filter, read_filter);
+    per_module(
+        {"modules.<Module>.related", key_type::string_list, "",
+         "Relation labels as Vtiger's `relatedtypes` names them (e.g. `[\"Contacts\", \"Products\"]`). "
+         "Checked against `relatedtypes` at start (an unknown label stops the daemon, exit 78). Not yet "
+         "mirrored: the `<schema>.relations` table, its pull and push are still to come (issue 20).",
+         false},
+        &M::related, read_label_list);
     per_module({"modules.<Module>.conflict_policy", key_type::choice, "",
                 "This module's `sync.conflict_policy`; default the [sync] one.", false, false,
                 names_of(conflict_policy_names)},

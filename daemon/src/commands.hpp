@@ -49,7 +49,8 @@ struct vtiger_check {
     std::string problem;  // the query's error, if it failed
   };
   std::vector<idle_poll> polls;
-  // Each modules.<Module>.filter Vtiger refuses: "file:modules.M.filter: Vtiger refuses it: CODE: message".
+  // Each modules.<Module>.filter Vtiger refuses: "file:modules.M.filter: Vtiger refuses it: CODE: message",
+  // and each modules.<Module>.related label relatedtypes does not list: "file:modules.M.related: ...".
   std::vector<std::string> refused_filters;
 };
 

@@ -30,6 +30,28 @@ vtiger_check check_vtiger(const config::settings& s, bool idle_polls) {
           }
         }
         for (const auto& module : s.sync.modules) {
+          const auto labels = s.sync.scope_of(module).related;
+          if (labels.empty()) continue;
+          const std::string operation = "relatedtypes";
+          const vtiger::param_list params{{"elementType", module}};
+          const auto types = co_await c.call(operation, params, vtiger::http_method::get);
+          if (!types) {
+            out.refused_filters.push_back(s.source_file + ":modules." + module +
+                                          ".related: relatedtypes failed: " + types.error().code + ": " +
+                                          types.error().message);
+            continue;
+          }
+          const auto& info = types->value("information", vtiger::json::object());
+          for (const auto& label : labels) {
+            if (info.contains(label)) continue;
+            std::string known;
+            for (const auto& [name, _] : info.items()) known += (known.empty() ? "" : ", ") + name;
+            out.refused_filters.push_back(s.source_file + ":modules." + module +
+                                          ".related: Vtiger's relatedtypes for " + module +
+                                          " has no label '" + label + "' (it has: " + known + ")");
+          }
+        }
+        for (const auto& module : s.sync.modules) {
           if (!idle_polls) break;
           // Later than any record: no rows, yet without an index on modifiedtime Vtiger reads every one.
           const std::vector<std::string> all_columns;
@@ -58,7 +80,10 @@ std::vector<std::string> refused_filters(const config::settings& s) {
   std::vector<std::string> out;
   for (const auto& one : s.instances) {
     bool any = false;
-    for (const auto& module : one.sync.modules) any = any || !one.sync.scope_of(module).filter.empty();
+    for (const auto& module : one.sync.modules) {
+      const auto scope = one.sync.scope_of(module);
+      any = any || !scope.filter.empty() || !scope.related.empty();
+    }
     if (!any) continue;
     auto checked = check_vtiger(one, false);
     if (!checked.problem.empty()) {

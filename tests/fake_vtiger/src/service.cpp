@@ -34,11 +34,12 @@ struct op_def {
   bool prelogin;
 };
 const op_def k_ops[] = {
-    {"getchallenge", false, true}, {"login", true, true},       {"logout", true, false},
-    {"extendsession", true, true}, {"listtypes", false, false}, {"describe", false, false},
-    {"create", true, false},       {"retrieve", false, false},  {"update", true, false},
-    {"revise", true, false},       {"delete", true, false},     {"query", false, false},
-    {"sync", false, false}};
+    {"getchallenge", false, true},   {"login", true, true},          {"logout", true, false},
+    {"extendsession", true, true},   {"listtypes", false, false},    {"describe", false, false},
+    {"create", true, false},         {"retrieve", false, false},     {"update", true, false},
+    {"revise", true, false},         {"delete", true, false},        {"query", false, false},
+    {"sync", false, false},          {"relatedtypes", false, false}, {"retrieve_related", false, false},
+    {"query_related", false, false}, {"add_related", true, false}};
 
 std::string md5_hex(std::string_view s) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -508,6 +509,7 @@ void service::reset_all() {
   store_.reset(now());
   actors_.reset();
   lines_.reset();
+  relations_.reset();
   sessions_.clear();
   tokens_.clear();
   stats_ = stats{};
@@ -630,6 +632,10 @@ http_out service::handle_webservice(const http_in& request, const std::string& q
   if (o == "revise") return finish(op_update(c, true));
   if (o == "delete") return finish(op_delete(c));
   if (o == "query") return finish(op_query(c));
+  if (o == "relatedtypes") return finish(op_relatedtypes(c));
+  if (o == "retrieve_related") return finish(op_retrieve_related(c));
+  if (o == "query_related") return finish(op_query_related(c));
+  if (o == "add_related") return finish(op_add_related(c));
   return finish(op_sync(c));
 }
 
@@ -1776,6 +1782,10 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     if (m.f_modifiedby >= 0) r.values[static_cast<std::size_t>(m.f_modifiedby)] = modifiedby;
     return r;
   };
+  if (path == "/_fake/link" || path == "/_fake/unlink") {
+    if (!post) return fake_json(405, {{"error", "POST only"}});
+    return fake_link(body, path == "/_fake/unlink");
+  }
   if (path == "/_fake/add-field") {
     // A Vtiger admin adding a custom field: describe lists it from now on, query and retrieve carry it.
     const int mi = store_.module_index(body.value("module", std::string()));
@@ -1840,6 +1850,131 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     return fake_json(200, {{"updated", ids.size()}, {"modifiedtime", format_db_time(t)}, {"ids", ids}});
   }
   return fake_json(404, {{"error", "unknown endpoint"}});
+}
+
+// Related lists (recordings 350-374; the relation table and the pairs live in fake_vtiger/related.hpp).
+
+std::vector<record_view> service::related_records(const record_view& source, const std::string& label) const {
+  std::vector<record_view> out;
+  const std::string& sm = source.module().name;
+  const auto target = relations::target(sm, label);
+  if (!target || relations::always_empty(sm, label)) return out;
+  const int ti = store_.module_index(*target);
+  if (ti < 0) return out;
+  const auto fields = relations::link_fields(label);
+  if (!fields.empty()) {
+    const module_meta& tm = store_.modules()[static_cast<std::size_t>(ti)];
+    const std::string id = source.ws_id();
+    store_.scan_by_id(ti, 0, [&](const record_view& v) {
+      if (v.deleted()) return true;
+      for (const auto& f : fields) {
+        const int fi = tm.find(f);
+        if (fi >= 0 && v.value(fi).value_or("") == id) {
+          out.push_back(v);
+          break;
+        }
+      }
+      return true;
+    });
+    return out;
+  }
+  for (const std::uint32_t crmid : relations_.linked(source.crmid())) {
+    const auto v = store_.view(crmid);
+    if (v && !v->deleted() && v->module_index() == ti) out.push_back(*v);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.crmid() < b.crmid(); });
+  return out;
+}
+
+// A link bumps the SOURCE's modifiedtime and modifiedby, never the related record's (354, 355, 366, 367).
+void service::touch(std::uint32_t crmid, const std::string& modifiedby) {
+  const auto v = store_.view(crmid);
+  if (!v || v->deleted()) return;
+  record r = store_.materialize(*v);
+  const module_meta& m = v->module();
+  r.mtime = now();
+  r.values[static_cast<std::size_t>(m.f_modified)] = format_db_time(r.mtime);
+  if (m.f_modifiedby >= 0) r.values[static_cast<std::size_t>(m.f_modifiedby)] = modifiedby;
+  store_.put(std::move(r));
+}
+
+http_out service::op_relatedtypes(call& c) {
+  const std::string type = param(c.params, "elementType");
+  if (store_.module_index(type) < 0)
+    return error("ACCESS_DENIED", "Permission to perform the operation is denied for name : " + type);
+  return success(to_zend_json(relations::types(type)));
+}
+
+http_out service::op_retrieve_related(call& c) {
+  const auto found = lookup_id(store_, param(c.params, "id"));
+  if (found.error) return error(found.error->first, found.error->second);
+  const std::string label = param(c.params, "relatedLabel");
+  if (!relations::target(found.view->module().name, label))
+    return error("UNKOWN_ENTITY", "Relation specified is incorrect");  // 360 (sic)
+  std::string out = "[";
+  for (const auto& v : related_records(*found.view, label)) {
+    if (out.size() > 1) out += ',';
+    append_record(out, v, nullptr, false, false, !c.is_admin());
+  }
+  return success(out + "]");
+}
+
+// Vtiger appends its own " WHERE id IN (...)" (or " AND ...") and ";" to the query (357, 358, 363).
+http_out service::op_query_related(call& c) {
+  const auto found = lookup_id(store_, param(c.params, "id"));
+  if (found.error) return error(found.error->first, found.error->second);
+  const std::string label = param(c.params, "relatedLabel");
+  if (!relations::target(found.view->module().name, label))
+    return error("UNKOWN_ENTITY", "Relation specified is incorrect");
+  std::string text = param(c.params, "query");
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (!text.empty() && text.back() == ';')
+    return error("QUERY_SYNTAX_ERROR",
+                 "Syntax Error on line 1: token ';' Unexpected SEMICOLON(;), expected one of: ");
+  const auto related = related_records(*found.view, label);
+  if (related.empty()) return success("[]");
+  std::string ids;
+  for (const auto& v : related) ids += (ids.empty() ? "'" : ",'") + v.ws_id() + "'";
+  std::string upper = text;
+  for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  text += (upper.find(" WHERE ") == std::string::npos ? " WHERE id IN (" : " AND id IN (") + ids + ");";
+  call q = c;
+  q.params["query"] = text;
+  return op_query(q);
+}
+
+http_out service::op_add_related(call& c) {
+  const auto source = lookup_id(store_, param(c.params, "sourceRecordId"));
+  if (source.error || source.view->deleted())  // 374
+    return error("INTERNAL_SERVER_ERROR", "Unknown Error while processing request");
+  const auto target = relations::target(source.view->module().name, param(c.params, "relationIdLabel"));
+  const auto related = lookup_id(store_, param(c.params, "relatedRecordId"));
+  if (target && !related.error && !related.view->deleted() && related.view->module().name == *target)
+    relations_.link(source.view->crmid(), related.view->crmid());
+  touch(source.view->crmid(), c.user_ws_id());
+  return success(R"({"message":"successfull"})");  // sic, for any label (371) and repeats (369)
+}
+
+// POST /_fake/link and /_fake/unlink {"source", "related", "label", "modifiedby"?}: a CRM user links or
+// unlinks two records in the UI. Like add_related (the only link recorded), it bumps the source's
+// modifiedtime and modifiedby only.
+http_out service::fake_link(const nlohmann::json& body, bool unlink) {
+  const std::string source_id = body.value("source", std::string());
+  const std::string related_id = body.value("related", std::string());
+  const std::string label = body.value("label", std::string());
+  const auto source = lookup_id(store_, source_id);
+  const auto related = lookup_id(store_, related_id);
+  if (source.error || source.view->deleted() || related.error || related.view->deleted())
+    return fake_json(404, {{"error", "no such record"}});
+  const std::string& sm = source.view->module().name;
+  const std::string& rm = related.view->module().name;
+  const auto target = relations::target(sm, label);
+  if (!target || rm != *target || !relations::link_fields(label).empty())
+    return fake_json(400, {{"error", "no pair relation '" + label + "' from " + sm + " to " + rm}});
+  const std::uint32_t a = source.view->crmid(), b = related.view->crmid();
+  const bool changed = unlink ? relations_.unlink(a, b) : relations_.link(a, b);
+  if (changed) touch(a, body.value("modifiedby", std::string("19x1")));
+  return fake_json(200, {{unlink ? "unlinked" : "linked", changed}});
 }
 
 }  // namespace vtsync::fake

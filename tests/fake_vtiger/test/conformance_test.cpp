@@ -249,7 +249,7 @@ class replayer {
         params["accessKey"] = md5_hex(last_jdoe_token_ + k_live_jdoe_key);
       }
     }
-    for (const char* key : {"id", "element", "query"}) {
+    for (const char* key : {"id", "element", "query", "sourceRecordId", "relatedRecordId"}) {
       if (params.contains(key)) params[key] = rewrite_ids(params[key].get<std::string>());
     }
 

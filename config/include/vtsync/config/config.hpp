@@ -31,6 +31,7 @@ struct module_settings {
   std::vector<std::string> fields;          // only these Vtiger fields (empty = all)
   std::vector<std::string> exclude_fields;  // all but these
   std::string filter;                       // a VTQL condition ("" = every record)
+  std::vector<std::string> related;         // relation labels as relatedtypes names them ("Sales Order")
   std::optional<conflict_policy> conflicts;
   std::optional<remote_delete_policy> on_remote_delete;
 };

@@ -19,6 +19,7 @@
 #include "fake_vtiger/actors.hpp"
 #include "fake_vtiger/cost_model.hpp"
 #include "fake_vtiger/line_items.hpp"
+#include "fake_vtiger/related.hpp"
 #include "fake_vtiger/store.hpp"
 
 namespace vtsync::fake {
@@ -132,6 +133,16 @@ class service {
   http_out op_delete(call& c);
   http_out op_query(call& c);
   http_out op_sync(call& c);
+  // Related lists (relations_, fake_vtiger/related.hpp).
+  http_out op_relatedtypes(call& c);
+  http_out op_retrieve_related(call& c);
+  http_out op_query_related(call& c);
+  http_out op_add_related(call& c);
+  // The related records of `source` under `label` (field links and pairs), live records only.
+  [[nodiscard]] std::vector<record_view> related_records(const record_view& source,
+                                                         const std::string& label) const;
+  void touch(std::uint32_t crmid, const std::string& modifiedby);
+  http_out fake_link(const nlohmann::json& body, bool unlink);
 
   http_out error(std::string_view code, std::string_view message);
   http_out error_code_zero(std::string_view message);
@@ -160,6 +171,7 @@ class service {
   store store_;
   actors actors_;
   line_items lines_;
+  relations relations_;
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;
