@@ -14,6 +14,14 @@ bool is_inventory_module(std::string_view module) noexcept {
   return std::find(modules.begin(), modules.end(), module) != modules.end();
 }
 
+bool is_line_joined_field(std::string_view field) noexcept {
+  constexpr std::array<std::string_view, 11> fields{
+      "productid",        "quantity", "listprice", "comment", "discount_amount",
+      "discount_percent", "tax1",     "tax2",      "tax3",    "hdnDiscountPercent",
+      "hdnDiscountAmount"};
+  return std::find(fields.begin(), fields.end(), field) != fields.end();
+}
+
 mirror_table line_table_for(const mirror_table& header, mirror_table described) {
   described.schema = header.schema;
   described.table = header.table + "_lineitems";

@@ -104,6 +104,14 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
             ".direction = \"two_way\" and restart vtsyncd."};
   }
   if (storage::is_inventory_module(module)) {
+    // Pages select the header's columns by name, leaving out what Vtiger reads from the joined lines
+    // (line_rows.hpp: is_line_joined_field; page_columns).
+    // A field VTQL cannot name (shipping_&_handling) cannot be selected by name either: not mirrored.
+    std::vector<std::string> joined;
+    for (const auto& c : table.columns)
+      if (storage::is_line_joined_field(c.name) || !vtiger::vtql::is_identifier(c.name))
+        joined.push_back(c.name);
+    (void)record::narrow_to_fields(table, {}, joined);
     const std::string line_module = "LineItem";  // named: GCC 12 (see push_calls.hpp)
     auto lines = co_await client.describe(line_module);
     if (!lines) {
@@ -123,7 +131,13 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
     if (reported != nullptr && !reported->kept.insert(c).second) continue;
     const bool scoped_out =
         std::find(table.skipped_fields.begin(), table.skipped_fields.end(), c) != table.skipped_fields.end();
-    if (scoped_out) {
+    if (scoped_out && storage::is_inventory_module(module) &&
+        (storage::is_line_joined_field(c) || !vtiger::vtql::is_identifier(c))) {
+      spdlog::info(
+          "module={} field {} is not mirrored on an inventory header (lines are in {}_lineitems): "
+          "its column is kept but no longer written",
+          module, c, table.table);
+    } else if (scoped_out) {
       spdlog::info(
           "module={} field {} is outside modules.{}'s fields: its column is kept but no longer written",
           module, c, module);
@@ -152,7 +166,8 @@ asio::awaitable<std::optional<std::string>> filter_refused(vtiger::client& clien
 
 std::vector<std::string> module_puller::page_columns() const {
   std::vector<std::string> out;
-  if (!settings_.select_columns) return out;
+  // An inventory module's pages always name their columns: `*` joins the line rows (line_rows.hpp).
+  if (!settings_.select_columns && !table_.lines) return out;
   for (const auto& c : table_.columns) out.push_back(c.name);
   // What the cursor needs, whatever the fields (the id comes anyway).
   if (std::find(out.begin(), out.end(), "modifiedtime") == out.end()) out.emplace_back("modifiedtime");

@@ -64,7 +64,14 @@ asio::awaitable<void> pusher::read_remote(std::span<const outbox_entry> entries)
       const auto last = std::min(todo.size(), first + vtiger::vtql::max_page_size);
       std::vector<std::string> ids;
       for (auto i = first; i < last; ++i) ids.push_back(*todo[i]->row->vtiger_id);
-      vtiger::vtql::select_query q{module};
+      // An inventory header names its columns: `*` joins the line rows and LIMITs those (line_rows.hpp).
+      std::vector<std::string> columns;
+      if (const auto t = tables_.find(module); t != tables_.end() && t->second.lines) {
+        for (const auto& c : t->second.columns) columns.push_back(c.name);
+        for (const char* c : {"modifiedtime", "modifiedby"})
+          if (t->second.find(c) == nullptr) columns.emplace_back(c);
+      }
+      vtiger::vtql::select_query q{module, columns};
       q.where_in("id", ids);
       const auto text = q.str();
       if (!text) continue;  // unexpressible: each is retrieved

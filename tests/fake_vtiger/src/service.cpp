@@ -1420,6 +1420,20 @@ http_out service::op_query(call& c) {
 
   const bool count = q.select == vtql_query::select_kind::count;
   const std::size_t want = count ? SIZE_MAX : static_cast<std::size_t>(q.limit);
+  // An inventory module's `*`, or any column Vtiger reads from the joined line rows, joins the lines: LIMIT
+  // then counts LINE rows (a record with n lines weighs n), and the rows are folded back to one per record,
+  // so a page of 100 may hold 4 records (a real Vtiger 8.2, recordings 560-562).
+  bool joins_lines = false;
+  if (!count && line_items::is_inventory(m.name)) {
+    joins_lines = columns.empty();
+    for (const auto& col : q.columns) {
+      for (const char* f :
+           {"productid", "quantity", "listprice", "comment", "discount_amount", "discount_percent", "tax1",
+            "tax2", "tax3", "hdnDiscountPercent", "hdnDiscountAmount"})
+        joins_lines = joins_lines || col == f;
+    }
+  }
+  std::size_t joined_rows = 0;
   std::vector<std::uint32_t> rows;
   std::uint64_t matched = 0;
   auto collect = [&](const record_view& v) {
@@ -1427,6 +1441,12 @@ http_out service::op_query(call& c) {
     ++matched;
     if (count) return true;
     if (matched <= static_cast<std::uint64_t>(q.offset)) return true;
+    if (joins_lines) {
+      if (joined_rows >= want) return false;
+      rows.push_back(v.crmid());
+      joined_rows += std::max<std::size_t>(1, lines_.of(v.ws_id()).size());
+      return joined_rows < want;
+    }
     if (rows.size() >= want) return false;
     rows.push_back(v.crmid());
     return rows.size() < want;
@@ -1519,7 +1539,10 @@ http_out service::op_query(call& c) {
     });
     if (!count) {
       for (std::size_t i = static_cast<std::size_t>(q.offset); i < all.size() && rows.size() < want; ++i) {
+        if (joins_lines && joined_rows >= want) break;
         rows.push_back(all[i].second);
+        if (joins_lines)
+          joined_rows += std::max<std::size_t>(1, lines_.of(store_.view(all[i].second)->ws_id()).size());
       }
     }
   }

@@ -788,3 +788,39 @@ TEST(FakeService, InventoryLinesAreStoredReplacedAndQueried) {
   ASSERT_TRUE(del["success"].get<bool>()) << del.dump();
   EXPECT_EQ(h.rows(s, "SELECT id FROM LineItem WHERE parent_id = '" + id + "';").size(), 0u);
 }
+
+// A real Vtiger 8.2 joins an inventory module's line rows for `*` (or any line column) and applies LIMIT to
+// the joined rows: 100 line rows may be 4 invoices (recordings 560-562). Header columns alone page normally.
+TEST(FakeService, InventoryStarPagesCountLineRows) {
+  harness h;
+  const auto s = h.login();
+  auto make = [&](const std::string& type, const json& el) -> std::string {
+    const auto r = h.create(s, type, el);
+    EXPECT_TRUE(r["success"].get<bool>()) << r.dump();
+    return r["result"].value("id", "");
+  };
+  const std::string p1 =
+      make("Products", {{"productname", "P1"}, {"unit_price", "10"}, {"assigned_user_id", "19x1"}});
+  const std::string account = make("Accounts", {{"accountname", "A"}, {"assigned_user_id", "19x1"}});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    json lines = json::array();
+    for (int k = 0; k < (i == 1 ? 40 : 2); ++k) lines.push_back({{"productid", p1}, {"quantity", "1"}});
+    ids.push_back(make("Invoice", {{"subject", "I" + std::to_string(i)},
+                                   {"account_id", account},
+                                   {"bill_street", "b"},
+                                   {"ship_street", "s"},
+                                   {"productid", p1},
+                                   {"assigned_user_id", "19x1"},
+                                   {"invoicestatus", "Created"},
+                                   {"LineItems", lines}}));
+  }
+  // 2 + 40 lines fill a window of 10 rows after the first record: 2 records (the second one partly).
+  EXPECT_EQ(h.rows(s, "SELECT * FROM Invoice ORDER BY id LIMIT 10;").size(), 2u);
+  EXPECT_EQ(h.rows(s, "SELECT subject, quantity FROM Invoice ORDER BY id LIMIT 10;").size(), 2u);
+  EXPECT_EQ(h.rows(s, "SELECT subject, hdnDiscountPercent FROM Invoice LIMIT 10;").size(), 2u);
+  EXPECT_EQ(
+      h.rows(s, "SELECT subject, hdnGrandTotal, modifiedtime FROM Invoice ORDER BY id LIMIT 10;").size(), 5u);
+  EXPECT_EQ(h.rows(s, "SELECT * FROM Invoice WHERE id > '" + ids[1] + "' ORDER BY id LIMIT 10;").size(), 3u);
+  EXPECT_EQ(h.rows(s, "SELECT count(*) FROM Invoice;")[0]["count"], "5");
+}

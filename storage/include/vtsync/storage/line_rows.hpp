@@ -28,6 +28,14 @@ namespace vtsync::storage {
 // Quotes, SalesOrder, PurchaseOrder, Invoice.
 [[nodiscard]] bool is_inventory_module(std::string_view module) noexcept;
 
+// The header fields of an inventory module that Vtiger's query reads from the joined line rows
+// (productid, quantity, listprice, comment, the line discounts and taxes, and the header discounts
+// hdnDiscountPercent/hdnDiscountAmount, which share the line discounts' column names). Selecting any of
+// them (or `*`) makes Vtiger apply LIMIT to the joined LINE rows: a page of 100 may hold 4 records (a real
+// Vtiger 8.2, recordings 560-562), and their values are those of whichever line ended the window. They are
+// not mirrored on the header: lines are in `<table>_lineitems`.
+[[nodiscard]] bool is_line_joined_field(std::string_view field) noexcept;
+
 // The line table of `header` from the table `describe LineItem` gives (record::table_from_describe): named
 // `<header table>_lineitems` in the header's schema, module "LineItem".
 [[nodiscard]] mirror_table line_table_for(const mirror_table& header, mirror_table described);
