@@ -26,7 +26,6 @@
 //   the stock ones (99, 109, 111, 126) are replayed after switching the fake to --sync-mode php8-stock
 //   through POST /_fake/config (the same setting the flag sets), the others in php7 mode.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <ctime>
@@ -38,6 +37,7 @@
 #include <set>
 
 #include "child_process.hpp"
+#include "recording_helpers.hpp"
 #include "test_env.hpp"
 
 namespace {
@@ -45,86 +45,14 @@ namespace {
 using nlohmann::json;
 using vtsync::test::http_request;
 using vtsync::test::url_encode;
+using vtsync::test::recordings::expect_same_shape;
+using vtsync::test::recordings::form;
+using vtsync::test::recordings::md5_hex;
+using vtsync::test::recordings::utc_seconds;
 
 const char* const k_recorded_admin_key = "KjGQynDHZHL2Rex1";
 const char* const k_live_admin_key = "conformanceKey01";
 const char* const k_live_jdoe_key = "fakeJdoeKey00002";
-
-std::string md5_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
-
-std::int64_t utc_seconds(const std::string& text) {  // "2026-11-28T01:04:59.524Z" or "2026-11-28 01:05:11"
-  std::tm tm{};
-  std::sscanf(text.c_str(), "%d-%d-%d%*c%d:%d:%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-              &tm.tm_min, &tm.tm_sec);
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<std::int64_t>(timegm(&tm));
-}
-
-std::string form(const json& params) {
-  std::string out;
-  for (const auto& [k, v] : params.items()) {
-    if (!out.empty()) out += '&';
-    out += url_encode(k) + "=" + url_encode(v.get<std::string>());
-  }
-  return out;
-}
-
-std::string value_class(const json& v) {
-  if (!v.is_string()) return v.type_name();
-  static const std::vector<std::pair<std::string, std::regex>> classes = {
-      {"empty", std::regex("^$")},
-      {"datetime", std::regex(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$)")},
-      {"date", std::regex(R"(^\d{4}-\d\d-\d\d$)")},
-      {"ws-id", std::regex(R"(^\d+x\d+$)")},
-      {"currency", std::regex(R"(^-?\d+\.\d{8}$)")},
-      {"token", std::regex("^[0-9a-f]*[a-f][0-9a-f]*$")},
-      {"number", std::regex(R"(^-?\d+(\.\d+)?$)")}};
-  const std::string& s = v.get_ref<const std::string&>();
-  for (const auto& [name, re] : classes) {
-    if (std::regex_match(s, re)) {
-      if (name == "token") return s.size() == 13 ? "token13" : "hex";
-      return name;
-    }
-  }
-  return "text";
-}
-
-// Same shape: object keys, array lengths, and the class of every scalar, recursively.
-void expect_same_shape(const json& recorded, const json& live, const std::string& where) {
-  if (recorded.is_object()) {
-    ASSERT_TRUE(live.is_object()) << where << ": live is " << live.dump().substr(0, 300);
-    std::set<std::string> rk, lk;
-    for (const auto& [k, v] : recorded.items()) rk.insert(k);
-    for (const auto& [k, v] : live.items()) lk.insert(k);
-    EXPECT_EQ(rk, lk) << where << ": keys differ";
-    for (const auto& [k, v] : recorded.items()) {
-      if (live.contains(k)) expect_same_shape(v, live[k], where + "." + k);
-    }
-    return;
-  }
-  if (recorded.is_array()) {
-    ASSERT_TRUE(live.is_array()) << where;
-    EXPECT_EQ(recorded.size(), live.size()) << where << ": array length";
-    for (std::size_t i = 0; i < std::min(recorded.size(), live.size()); ++i) {
-      expect_same_shape(recorded[i], live[i], where + "[" + std::to_string(i) + "]");
-    }
-    return;
-  }
-  EXPECT_EQ(value_class(recorded), value_class(live))
-      << where << ": recorded " << recorded.dump() << " live " << live.dump();
-}
 
 class replayer {
  public:
