@@ -90,6 +90,44 @@ void service::refresh_totals(record& r) {
   }
 }
 
+std::string service::inventory_query_row(const record_view& v, const std::vector<int>* columns,
+                                         const ojson* line, bool sorted_keys) const {
+  std::string flat;
+  append_record(flat, v, columns, false, true, sorted_keys);
+  const ojson rec = ojson::parse(flat);
+  auto line_value = [&](const char* c, const ojson& fallback) {
+    return line != nullptr && line->contains(c) ? (*line)[c] : fallback;
+  };
+  ojson out = ojson::object();
+  if (columns != nullptr) {
+    for (const auto& [k, val] : rec.items()) out[k] = line_value(k.c_str(), val);
+    return to_zend_json(out);
+  }
+  // `SELECT *` (560, 562): the header discounts come as the joined line's discount_percent/discount_amount
+  // (in their place), image/purchase_cost/margin of the line before `source`, no shipping_&_handling*.
+  bool line_extras = false;
+  auto add_line_extras = [&] {
+    if (line_extras) return;
+    for (const char* c : {"image", "purchase_cost", "margin"}) out[c] = line_value(c, ojson());
+    line_extras = true;
+  };
+  for (const auto& [k, val] : rec.items()) {
+    if (k.rfind("shipping_&_handling", 0) == 0 || k == "discount_percent" || k == "discount_amount") continue;
+    if (k == "source") add_line_extras();
+    if (k == "hdnDiscountPercent") {
+      out["discount_percent"] = line_value("discount_percent", val);
+    } else if (k == "hdnDiscountAmount") {
+      out["discount_amount"] = line_value("discount_amount", val);
+    } else {
+      bool is_line_column = false;
+      for (const char* c : k_line_columns) is_line_column = is_line_column || k == c;
+      out[k] = is_line_column ? line_value(k.c_str(), val) : val;
+    }
+  }
+  add_line_extras();
+  return to_zend_json(out);
+}
+
 std::string service::inventory_answer(const record_view& v, bool written, bool created) const {
   std::string flat;
   append_record(flat, v, nullptr, true, false, false);
@@ -106,10 +144,14 @@ std::string service::inventory_answer(const record_view& v, bool written, bool c
     if (created && rec.contains("balance")) rec["balance"] = "0.00000000";
   }
   if (rec.contains("shipping_&_handling")) rec["shipping_&_handling"] = nullptr;
+  for (const char* c :
+       {"shipping_&_handling_shtax1", "shipping_&_handling_shtax2", "shipping_&_handling_shtax3"})
+    if (rec.contains(c)) rec[c] = 0;  // JSON numbers (511, 564, 565)
   rec["LineItems"] = lines_.as_retrieved(parent, m.prefix, products());
   const auto lines = lines_.of(parent);
   rec["productid"] = written ? ojson() : lines.empty() ? header_product : (*lines.front())["productid"];
   rec["LineItems_FinalDetails"] = ojson::object();
+  if (created) rec["new"] = true;  // a create's answer ends with it (511)
   return to_zend_json(rec);
 }
 

@@ -129,8 +129,9 @@ std::optional<std::string> line_items::replace(const std::string& parent, const 
       return std::string("productid");
   }
   remove_parent(parent);
-  // New ids past every line there is (table-wide MAX + 1, 290).
-  if (!rows_.empty()) next_id_ = std::max(next_id_, rows_.rbegin()->first + 1);
+  // New ids past every line there is now, the record's own old lines deleted first (table-wide MAX + 1,
+  // 290): when they were the highest, the same ids come back (566 -> 567).
+  next_id_ = rows_.empty() ? 1 : rows_.rbegin()->first + 1;
   int sequence = 1;
   for (const auto& sent : lines) {
     const std::uint32_t id = next_id_;

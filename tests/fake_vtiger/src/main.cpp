@@ -54,6 +54,10 @@ int main(int argc, char** argv) {
   app.add_option("--expire-sessions-every", so.expire_sessions_every,
                  "invalidate every session each N requests");
   app.add_option("--clock-offset", so.clock_offset, "seconds added to the real clock");
+  app.add_option("--currency-decimals", so.currency_decimals,
+                 "round currency fields written through the web service to N decimals, as the admin's "
+                 "currency-decimals preference does (default: as sent)")
+      ->check(CLI::Range(0, 8));
   std::string cost = "none";
   app.add_option("--cost-model", cost,
                  "vtiger-8.2: each query takes the time a real Vtiger 8.2 needs (a modifiedtime query "

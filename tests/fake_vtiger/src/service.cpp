@@ -239,7 +239,7 @@ bool json_empty(const ojson& v) {
 }
 
 // The stored form of an input value (vtiger-webservice.md §14.2).
-std::optional<std::string> convert_input(const field_meta& f, const ojson& v) {
+std::optional<std::string> convert_input(const field_meta& f, const ojson& v, int currency_decimals = -1) {
   if (v.is_null()) return std::string();
   switch (f.type) {
     case field_type::boolean: {
@@ -248,8 +248,12 @@ std::optional<std::string> convert_input(const field_meta& f, const ojson& v) {
       return s == "1" || s == "on" ? "1" : "0";
     }
     case field_type::currency: {
-      const auto d = as_number(json_scalar_to_string(v));
-      return fmt_decimal(d.value_or(0.0), 8);
+      double d = as_number(json_scalar_to_string(v)).value_or(0.0);
+      if (currency_decimals >= 0) {
+        const double scale = std::pow(10.0, currency_decimals);
+        d = std::round(d * scale) / scale;
+      }
+      return fmt_decimal(d, 8);
     }
     case field_type::decimal: {
       const std::string s = json_scalar_to_string(v);
@@ -750,6 +754,71 @@ http_out service::op_describe(call& c) {
   return success(to_zend_json(store_.modules()[static_cast<std::size_t>(mi)].describe));
 }
 
+namespace {
+
+// PHP's htmlentities(s, ENT_QUOTES, 'UTF-8') for the characters that have a named entity in Latin-1 and a
+// few common symbols (others pass through, as 日本語 and Ł do in PHP).
+std::string html_entities(const std::string& s) {
+  static const char* const latin1[] = {
+      "nbsp",   "iexcl",  "cent",   "pound",  "curren", "yen",    "brvbar", "sect",   "uml",    "copy",
+      "ordf",   "laquo",  "not",    "shy",    "reg",    "macr",   "deg",    "plusmn", "sup2",   "sup3",
+      "acute",  "micro",  "para",   "middot", "cedil",  "sup1",   "ordm",   "raquo",  "frac14", "frac12",
+      "frac34", "iquest", "Agrave", "Aacute", "Acirc",  "Atilde", "Auml",   "Aring",  "AElig",  "Ccedil",
+      "Egrave", "Eacute", "Ecirc",  "Euml",   "Igrave", "Iacute", "Icirc",  "Iuml",   "ETH",    "Ntilde",
+      "Ograve", "Oacute", "Ocirc",  "Otilde", "Ouml",   "times",  "Oslash", "Ugrave", "Uacute", "Ucirc",
+      "Uuml",   "Yacute", "THORN",  "szlig",  "agrave", "aacute", "acirc",  "atilde", "auml",   "aring",
+      "aelig",  "ccedil", "egrave", "eacute", "ecirc",  "euml",   "igrave", "iacute", "icirc",  "iuml",
+      "eth",    "ntilde", "ograve", "oacute", "ocirc",  "otilde", "ouml",   "divide", "oslash", "ugrave",
+      "uacute", "ucirc",  "uuml",   "yacute", "thorn",  "yuml"};
+  static const std::pair<unsigned, const char*> others[] = {
+      {338, "OElig"},  {339, "oelig"},   {352, "Scaron"}, {353, "scaron"}, {376, "Yuml"},   {402, "fnof"},
+      {8211, "ndash"}, {8212, "mdash"},  {8216, "lsquo"}, {8217, "rsquo"}, {8220, "ldquo"}, {8221, "rdquo"},
+      {8226, "bull"},  {8230, "hellip"}, {8364, "euro"},  {8482, "trade"}};
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&#039;";
+          break;
+        default:
+          out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    unsigned cp = n == 1 ? c : c & (0xFFu >> (n + 1));
+    for (std::size_t k = 1; k < n && i + k < s.size(); ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3Fu);
+    const char* name = nullptr;
+    if (cp >= 160 && cp <= 255) name = latin1[cp - 160];
+    for (const auto& [code, entity] : others)
+      if (code == cp) name = entity;
+    if (name != nullptr)
+      out += std::string("&") + name + ";";
+    else
+      out += s.substr(i, n);
+    i += n;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string service::label_of(const record_view& v) const {
   std::string label;
   for (const int f : v.module().label_fields) {
@@ -758,6 +827,8 @@ std::string service::label_of(const record_view& v) const {
     if (!label.empty()) label += ' ';
     label += *val;
   }
+  // A comment's label keeps the HTML escaping of the save (563: "&uuml; &amp; &lt;b&gt;").
+  if (v.module().name == "ModComments") return html_entities(label);
   return label;
 }
 
@@ -1026,7 +1097,7 @@ http_out service::op_create(call& c) {
     else if (i == m.f_source)
       r.values[fi] = "WEBSERVICE";
     else if (f.editable && element.contains(f.name))
-      r.values[fi] = convert_input(f, element[f.name]);
+      r.values[fi] = convert_input(f, element[f.name], options_.currency_decimals);
     else
       r.values[fi] = default_for(f);
     if (!element.contains(f.name)) {
@@ -1064,7 +1135,26 @@ http_out service::op_create(call& c) {
   }
   const std::string related =
       m.name == "ModComments" ? r.values[static_cast<std::size_t>(m.find("related_to"))].value_or("") : "";
+  const std::string parent_ws = std::to_string(m.prefix) + "x" + std::to_string(r.crmid);
   store_.put(std::move(r));
+  if (m.name == "Invoice") {
+    // An invoice takes each product line's quantity off the product's stock, leaving the product's
+    // modifiedtime alone (550: 100 - 3 - 5 - 2072 = -1980). Services keep none.
+    for (const auto* line : lines_.of(parent_ws)) {
+      const std::string product = (*line)["productid"].get<std::string>();
+      if (product.rfind("14x", 0) != 0) continue;
+      const auto pv = store_.view(static_cast<std::uint32_t>(std::atoll(product.c_str() + 3)));
+      if (!pv || pv->deleted()) continue;
+      record pr = store_.materialize(*pv);
+      const int stock = pv->module().find("qtyinstock");
+      if (stock < 0) continue;
+      auto& cell = pr.values[static_cast<std::size_t>(stock)];
+      const double left = as_number(cell.value_or("0")).value_or(0.0) -
+                          as_number((*line)["quantity"].get<std::string>()).value_or(0.0);
+      cell = fmt_decimal(left, 3);
+      store_.put(std::move(pr));
+    }
+  }
   if (!related.empty()) bump_commented(related, c.user_ws_id());
   if (!known) {
     // Recording 62: an unknown owner saves the record, then PHP prints a plain-text page.
@@ -1179,11 +1269,14 @@ http_out service::op_update(call& c, bool revise) {
     else if (i == m.f_created || i == m.number_field || i == m.f_source || !f.editable)
       continue;
     else if (element.contains(f.name))
-      r.values[fi] = convert_input(f, element[f.name]);
+      r.values[fi] = convert_input(f, element[f.name], options_.currency_decimals);
   }
   if (inventory) {
     // Lines sent replace every line and the totals follow; none (or []) keeps them (248, 250, 252, 263).
     if (element.contains("LineItems") && element["LineItems"].is_array() && !element["LineItems"].empty()) {
+      // Saving the lines writes the tax type too: "" unless sent (564, 568).
+      if (const int tt = m.find("hdnTaxType"); tt >= 0 && !element.contains("hdnTaxType"))
+        r.values[static_cast<std::size_t>(tt)] = "";
       if (auto bad = write_lines(r, element["LineItems"]))
         return error("MANDATORY_FIELDS_MISSING", *bad + " does not have a value");
     } else {
@@ -1575,9 +1668,21 @@ http_out service::op_query(call& c) {
   std::string out;
   out.reserve(rows.size() * (columns.empty() ? 1400 : 60) + 64);
   out.push_back('[');
+  std::size_t window = 0;  // joined line rows answered so far
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i > 0) out.push_back(',');
-    append_record(out, *store_.view(rows[i]), columns.empty() ? nullptr : &columns, false, true,
+    const auto v = store_.view(rows[i]);
+    if (joins_lines) {
+      // The row carries the last joined line inside the LIMIT window (560: 7x11's 92nd of 110 lines).
+      const auto lines = lines_.of(v->ws_id());
+      const nlohmann::ordered_json* line = nullptr;
+      if (!lines.empty()) line = lines[std::min(lines.size(), want > window ? want - window : 1) - 1];
+      window += std::max<std::size_t>(1, lines.size());
+      out += inventory_query_row(*v, columns.empty() ? nullptr : &columns, line,
+                                 !c.is_admin() && columns.empty());
+      continue;
+    }
+    append_record(out, *v, columns.empty() ? nullptr : &columns, false, true,
                   !c.is_admin() && columns.empty());
   }
   out.push_back(']');
@@ -1783,8 +1888,8 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
           problem = "unknown field " + k;
           return std::nullopt;
         }
-        r.values[static_cast<std::size_t>(fi)] =
-            convert_input(m.fields[static_cast<std::size_t>(fi)], ojson::parse(val.dump()));
+        r.values[static_cast<std::size_t>(fi)] = convert_input(
+            m.fields[static_cast<std::size_t>(fi)], ojson::parse(val.dump()), options_.currency_decimals);
       }
     }
     if (line_items::is_inventory(m.name) && fields.is_object()) {

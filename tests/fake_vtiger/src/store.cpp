@@ -358,6 +358,17 @@ void store::load_modules(const std::string& idempotency_field) {
       m.create_defaults[m.find("filedownloadcount")] = "";
     }
     if (m.name == "Calendar") m.create_defaults[m.find("reminder_time")] = "";
+    if (m.name == "Products" || m.name == "Services")
+      m.create_defaults[m.find("qty_per_unit")] = "0.00";  // 501
+    if (m.name == "Quotes" || m.name == "SalesOrder" || m.name == "PurchaseOrder" || m.name == "Invoice") {
+      // An inventory create without a header discount (511): "" discounts, a 1.000 rate.
+      for (const auto& [name, value] : {std::pair<const char*, const char*>{"hdnDiscountPercent", ""},
+                                        {"hdnDiscountAmount", ""},
+                                        {"conversion_rate", "1.000"}})
+        if (const int fi = m.find(name); fi >= 0) m.create_defaults[fi] = value;
+      if (m.name == "Invoice")
+        m.create_defaults[m.find("hdnS_H_Percent")] = "0.00000000";  // Quotes "0.000" (562)
+    }
     std::string lf = m.describe["labelFields"].get<std::string>();
     std::size_t start = 0;
     while (start <= lf.size()) {

@@ -60,6 +60,9 @@ struct service_options {
   bool zone_is_utc = true;
   cost_model cost = cost_model::none;  // --cost-model: queries take the time a real Vtiger needs
   int cost_cores = 2;                  // --cost-cores: the server's cores under that model
+  // --currency-decimals: the admin's "number of currency decimals"; currency fields written through the
+  // web service are rounded to it (501: 0 decimals, "11.50" -> "12.00000000"). -1: stored as sent.
+  int currency_decimals = -1;
 };
 
 struct http_in {
@@ -163,6 +166,10 @@ class service {
   std::optional<std::string> write_lines(record& r, const nlohmann::ordered_json& lines);
   void refresh_totals(record& r);
   [[nodiscard]] std::string inventory_answer(const record_view& v, bool written, bool created) const;
+  // A query row of an inventory module that joins the lines: the line columns are those of `line`, the
+  // last joined line inside the LIMIT window (nullptr: the record has no lines).
+  [[nodiscard]] std::string inventory_query_row(const record_view& v, const std::vector<int>* columns,
+                                                const nlohmann::ordered_json* line, bool sorted_keys) const;
   void expire_all_sessions() { sessions_.clear(); }
   void reset_all();
 
