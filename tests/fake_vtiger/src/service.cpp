@@ -874,7 +874,7 @@ http_out service::op_retrieve(call& c) {
   const auto found = lookup_id(store_, param(c.params, "id"));
   if (found.error) return error(found.error->first, found.error->second);
   if (line_items::is_inventory(found.view->module().name))
-    return success(inventory_answer(*found.view, false, false));
+    return success(inventory_answer(*found.view, inventory_answer_kind::retrieve));
   std::string out;
   append_record(out, *found.view, nullptr, true, false, !c.is_admin());
   append_price_extras(out, *found.view);
@@ -1047,6 +1047,7 @@ http_out service::op_create(call& c) {
   if (!known)
     r.values[static_cast<std::size_t>(m.f_owner)] = std::to_string(number_after_x(owner).value_or(0));
   if (inventory) {
+    inventory_input(r, element, true, true);
     if (auto bad = write_lines(r, element["LineItems"]))
       return error("MANDATORY_FIELDS_MISSING", *bad + " does not have a value");
     const int balance = m.find("balance");
@@ -1074,7 +1075,7 @@ http_out service::op_create(call& c) {
     return o;
   }
   if (!answer.empty()) return success(answer);
-  if (inventory) return success(inventory_answer(*store_.view(id), true, true));
+  if (inventory) return success(inventory_answer(*store_.view(id), inventory_answer_kind::created, &element));
   std::string out;
   append_record(out, *store_.view(id), nullptr, true, false, !c.is_admin());
   append_price_extras(out, *store_.view(id));
@@ -1181,18 +1182,22 @@ http_out service::op_update(call& c, bool revise) {
     else if (element.contains(f.name))
       r.values[fi] = convert_input(f, element[f.name]);
   }
+  auto answer_kind = inventory_answer_kind::revised_header;
   if (inventory) {
-    // Lines sent replace every line and the totals follow; none (or []) keeps them (248, 250, 252, 263).
-    if (element.contains("LineItems") && element["LineItems"].is_array() && !element["LineItems"].empty()) {
+    // Lines sent replace every line and the totals follow; none (or []) keeps lines and totals (248, 250,
+    // 252, 263: a revise without lines after a LineItem delete still answers the old totals).
+    const bool writes_lines =
+        element.contains("LineItems") && element["LineItems"].is_array() && !element["LineItems"].empty();
+    inventory_input(r, element, false, writes_lines);
+    if (writes_lines) {
       if (auto bad = write_lines(r, element["LineItems"]))
         return error("MANDATORY_FIELDS_MISSING", *bad + " does not have a value");
-    } else {
-      refresh_totals(r);
+      answer_kind = revise ? inventory_answer_kind::revised_lines : inventory_answer_kind::updated;
     }
   }
   const std::uint32_t crmid = r.crmid;
   store_.put(std::move(r));
-  if (inventory) return success(inventory_answer(*store_.view(crmid), true, false));
+  if (inventory) return success(inventory_answer(*store_.view(crmid), answer_kind, &element));
   std::string out;
   append_record(out, *store_.view(crmid), nullptr, true, false, !c.is_admin());
   return success(out);
@@ -1572,13 +1577,35 @@ http_out service::op_query(call& c) {
     if (options_.count == count_mode::v84) return costed(success("[]"));
     return costed(success("[{\"count\":\"" + std::to_string(matched) + "\"}]"));
   }
+  // An inventory module's `*` row has neither the header discounts nor the S&H charge, and adds the last
+  // line's image, purchase_cost and margin (239).
+  const bool inventory_star = columns.empty() && line_items::is_inventory(m.name);
+  std::vector<int> star_columns;
+  if (inventory_star) {
+    for (std::size_t fi = 0; fi < m.fields.size(); ++fi) {
+      const std::string& name = m.fields[fi].name;
+      if (m.fields[fi].hidden || name == "hdnDiscountPercent" || name == "hdnDiscountAmount" ||
+          name.rfind("shipping_&_handling", 0) == 0)
+        continue;
+      star_columns.push_back(static_cast<int>(fi));
+    }
+    star_columns.push_back(-1);
+  }
   std::string out;
   out.reserve(rows.size() * (columns.empty() ? 1400 : 60) + 64);
   out.push_back('[');
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i > 0) out.push_back(',');
-    append_record(out, *store_.view(rows[i]), columns.empty() ? nullptr : &columns, false, true,
-                  !c.is_admin() && columns.empty());
+    const auto row = *store_.view(rows[i]);
+    append_record(out, row,
+                  inventory_star    ? &star_columns
+                  : columns.empty() ? nullptr
+                                    : &columns,
+                  false, true, !c.is_admin() && columns.empty());
+    if (inventory_star) {
+      out.pop_back();
+      out += inventory_row_extras(row);
+    }
   }
   out.push_back(']');
   return costed(success(out));
@@ -1729,7 +1756,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
       if (v.deleted()) return true;
       if (o.body.size() > 1) o.body.push_back(',');
       if (line_items::is_inventory(v.module().name))
-        o.body += inventory_answer(v, false, false);
+        o.body += inventory_answer(v, inventory_answer_kind::retrieve);
       else
         append_record(o.body, v, nullptr, true, false, false);
       return true;
@@ -1844,7 +1871,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     store_.put(std::move(*r));
     http_out o;
     if (inventory)
-      o.body = inventory_answer(*store_.view(crmid), false, false);
+      o.body = inventory_answer(*store_.view(crmid), inventory_answer_kind::retrieve);
     else
       append_record(o.body, *store_.view(crmid), nullptr, true, false, false);
     return o;

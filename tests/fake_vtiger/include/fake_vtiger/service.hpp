@@ -62,6 +62,10 @@ struct service_options {
   int cost_cores = 2;                  // --cost-cores: the server's cores under that model
 };
 
+// What an inventory write or read answers (recordings 237-295): retrieve; create; a revise or update that
+// wrote lines; a revise (or update) without lines; an update with lines.
+enum class inventory_answer_kind { retrieve, created, revised_lines, revised_header, updated };
+
 struct http_in {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path and query string
@@ -162,7 +166,16 @@ class service {
   [[nodiscard]] line_items::product_lookup products() const;
   std::optional<std::string> write_lines(record& r, const nlohmann::ordered_json& lines);
   void refresh_totals(record& r);
-  [[nodiscard]] std::string inventory_answer(const record_view& v, bool written, bool created) const;
+  // Header values a create or update writes beside the generic fields: the S&H charge, empty discounts,
+  // region, SalesOrder's invoicestatus.
+  void inventory_input(record& r, const nlohmann::ordered_json& element, bool creating,
+                       bool writes_lines) const;
+  // The answer of a retrieve, create, revise or update of an inventory record; `sent` is the element the
+  // write sent (its totals feed LineItems_FinalDetails).
+  [[nodiscard]] std::string inventory_answer(const record_view& v, inventory_answer_kind kind,
+                                             const nlohmann::ordered_json* sent = nullptr) const;
+  // `,"image":..,"purchase_cost":..,"margin":..`: what a query row of an inventory module adds.
+  [[nodiscard]] std::string inventory_row_extras(const record_view& v) const;
   void expire_all_sessions() { sessions_.clear(); }
   void reset_all();
 
