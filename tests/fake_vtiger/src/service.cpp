@@ -415,10 +415,65 @@ form_fields parse_form(std::string_view text) {
   return out;
 }
 
+// A file part of a multipart/form-data body ($_FILES).
+struct uploaded_file {
+  std::string filename;
+  std::string content_type;
+  std::string data;
+};
+
+namespace {
+
+// A multipart/form-data body: text parts into `fields`, file parts (those with a filename) into `files`.
+void parse_multipart(std::string_view content_type, std::string_view body, form_fields& fields,
+                     std::map<std::string, uploaded_file>& files) {
+  const auto b = content_type.find("boundary=");
+  if (b == std::string_view::npos) return;
+  std::string boundary(content_type.substr(b + 9));
+  if (const auto semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
+  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+  const std::string delimiter = "--" + boundary;
+  std::size_t pos = body.find(delimiter);
+  while (pos != std::string_view::npos) {
+    pos += delimiter.size();
+    if (body.substr(pos, 2) == "--") break;  // the closing delimiter
+    if (body.substr(pos, 2) == "\r\n") pos += 2;
+    const auto head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string_view::npos) break;
+    const auto next = body.find("\r\n" + delimiter, head_end);
+    if (next == std::string_view::npos) break;
+    const std::string_view head = body.substr(pos, head_end - pos);
+    const std::string_view data = body.substr(head_end + 4, next - head_end - 4);
+    auto attribute = [&](std::string_view name) -> std::optional<std::string> {
+      const auto at = head.find(std::string(name) + "=\"");
+      if (at == std::string_view::npos) return std::nullopt;
+      const auto start = at + name.size() + 2;
+      return std::string(head.substr(start, head.find('"', start) - start));
+    };
+    std::string type;
+    const std::string lower_head = lower(std::string(head));
+    if (const auto ct = lower_head.find("content-type:"); ct != std::string::npos) {
+      const auto end = head.find("\r\n", ct);
+      type = std::string(head.substr(ct + 13, end == std::string_view::npos ? end : end - ct - 13));
+      while (!type.empty() && type.front() == ' ') type.erase(type.begin());
+    }
+    if (const auto name = attribute("name")) {
+      if (const auto filename = attribute("filename"))
+        files[*name] = uploaded_file{*filename, type, std::string(data)};
+      else
+        fields[*name] = std::string(data);
+    }
+    pos = next + 2;
+  }
+}
+
+}  // namespace
+
 struct service::call {
   const http_in& request;
   form_fields get;
   form_fields post;
+  std::map<std::string, uploaded_file> files;
   form_fields params;  // GET or POST ones, as the operation is registered
   std::string operation;
   std::string session_id;
@@ -510,6 +565,7 @@ void service::reset_all() {
   actors_.reset();
   lines_.reset();
   relations_.reset();
+  attachments_.clear();
   sessions_.clear();
   tokens_.clear();
   stats_ = stats{};
@@ -535,11 +591,14 @@ http_out service::handle(const http_in& request) {
 }
 
 http_out service::handle_webservice(const http_in& request, const std::string& query_string) {
-  call c{request, parse_form(query_string), {}, {}, {}, {}, nullptr};
+  call c{request, parse_form(query_string), {}, {}, {}, {}, {}, nullptr};
   if (request.method == "POST" &&
       (request.content_type.empty() ||
        request.content_type.find("application/x-www-form-urlencoded") != std::string::npos)) {
     c.post = parse_form(request.body);
+  } else if (request.method == "POST" &&
+             request.content_type.find("multipart/form-data") != std::string::npos) {
+    parse_multipart(request.content_type, request.body, c.post, c.files);  // a Documents upload (393)
   }
   form_fields merged = c.get;  // $_REQUEST: the body wins over the query string
   for (const auto& [k, v] : c.post) merged[k] = v;
@@ -878,7 +937,17 @@ http_out service::op_retrieve(call& c) {
   std::string out;
   append_record(out, *found.view, nullptr, true, false, !c.is_admin());
   append_price_extras(out, *found.view);
+  append_attachment(out, *found.view);
   return success(out);
+}
+
+// A Document with an uploaded file: create, retrieve and query rows end with its attachment's id (393,
+// 395, 396).
+void service::append_attachment(std::string& out, const record_view& v) const {
+  const auto it = attachments_.find(v.crmid());
+  if (it == attachments_.end()) return;
+  out.pop_back();
+  out += ",\"imageattachmentids\":\"15x" + std::to_string(it->second) + "\"}";
 }
 
 // Products and Services: create and retrieve (not query) end with the base-currency price as a JSON number
@@ -1036,6 +1105,17 @@ http_out service::op_create(call& c) {
         r.values[fi] = default_for(f);
     }
   }
+  // An internal Document's file comes as the multipart part "filename": its name, type and size are
+  // stored and the attachment gets the next crmid, answered as imageattachmentids (393, 395).
+  std::optional<std::uint32_t> attachment;
+  if (m.name == "Documents" && c.files.contains("filename") &&
+      r.values[static_cast<std::size_t>(m.find("filelocationtype"))] == "I") {
+    const uploaded_file& file = c.files.at("filename");
+    r.values[static_cast<std::size_t>(m.find("filename"))] = file.filename;
+    r.values[static_cast<std::size_t>(m.find("filetype"))] = file.content_type;
+    r.values[static_cast<std::size_t>(m.find("filesize"))] = std::to_string(file.data.size());
+    attachment = store_.allocate_crmid();
+  }
   if (const int creator = m.find("creator"); creator >= 0)
     r.values[static_cast<std::size_t>(creator)] = c.user_ws_id();
   if (m.name == "Calendar" && !element.contains("duration_hours")) set_task_duration(m, r);
@@ -1056,6 +1136,7 @@ http_out service::op_create(call& c) {
           r.values[static_cast<std::size_t>(m.find("hdnGrandTotal"))];
   }
   const std::uint32_t id = r.crmid;
+  if (attachment) attachments_[id] = *attachment;
   std::string answer;  // the create's answer, when it is not the stored record's
   if (m.name == "Calendar" && r.values[static_cast<std::size_t>(m.find("activitytype"))] != "Task") {
     // Stored as an event (activitytype ""), though the answer shows the task with its 9x id: that id is
@@ -1079,6 +1160,7 @@ http_out service::op_create(call& c) {
   std::string out;
   append_record(out, *store_.view(id), nullptr, true, false, !c.is_admin());
   append_price_extras(out, *store_.view(id));
+  append_attachment(out, *store_.view(id));
   return success(out);
 }
 
@@ -1606,6 +1688,7 @@ http_out service::op_query(call& c) {
       out.pop_back();
       out += inventory_row_extras(row);
     }
+    if (columns.empty()) append_attachment(out, row);
   }
   out.push_back(']');
   return costed(success(out));

@@ -50,6 +50,9 @@ using vtsync::test::url_encode;
 const char* const k_recorded_admin_key = "KjGQynDHZHL2Rex1";
 const char* const k_live_admin_key = "conformanceKey01";
 const char* const k_live_jdoe_key = "fakeJdoeKey00002";
+// The files the recordings uploaded, as INDEX.md describes them (393: bf-note.txt, 28 bytes).
+const std::map<std::string, std::pair<std::string, std::string>> k_uploaded_files = {
+    {"bf-note.txt", {"text/plain", "Beyond flat note.\nLine 2 \u00fc\n"}}};
 
 std::string md5_hex(const std::string& s) {
   unsigned char d[EVP_MAX_MD_SIZE];
@@ -148,7 +151,28 @@ class replayer {
 
   vtsync::test::http_response call(const std::string& method, const json& params) {
     if (method == "GET") return http_request(fake_.port(), "GET", "/webservice.php?" + form(params));
-    return http_request(fake_.port(), "POST", "/webservice.php", form(params));
+    // A file part is recorded as "@<file> (multipart file part)" (393): the body is multipart then.
+    static const std::regex file_part(R"(^@(\S+) \(multipart file part\)$)");
+    bool multipart = false;
+    for (const auto& [k, v] : params.items())
+      multipart = multipart || std::regex_match(v.get<std::string>(), file_part);
+    if (!multipart) return http_request(fake_.port(), "POST", "/webservice.php", form(params));
+    const std::string boundary = "vtsyncConformanceBoundary";
+    std::string body;
+    for (const auto& [k, v] : params.items()) {
+      const std::string value = v.get<std::string>();
+      std::smatch m;
+      body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + k + "\"";
+      if (std::regex_match(value, m, file_part)) {
+        const auto& [type, content] = k_uploaded_files.at(m[1].str());
+        body += "; filename=\"" + m[1].str() + "\"\r\nContent-Type: " + type + "\r\n\r\n" + content + "\r\n";
+      } else {
+        body += "\r\n\r\n" + value + "\r\n";
+      }
+    }
+    body += "--" + boundary + "--\r\n";
+    return http_request(fake_.port(), "POST", "/webservice.php", body,
+                        "multipart/form-data; boundary=" + boundary);
   }
 
   std::string fresh_admin_session() { return fresh_session("admin", k_live_admin_key); }

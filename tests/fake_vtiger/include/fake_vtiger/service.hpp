@@ -159,6 +159,7 @@ class service {
                      bool nulls_as_null, bool sorted_keys) const;
   std::string label_of(const record_view& v) const;
   void append_price_extras(std::string& out, const record_view& v) const;
+  void append_attachment(std::string& out, const record_view& v) const;
   static void set_task_duration(const module_meta& m, record& r);
   void bump_commented(const std::string& related_to, const std::string& commenter);
   [[nodiscard]] record as_event(const record& task) const;
@@ -185,6 +186,7 @@ class service {
   actors actors_;
   line_items lines_;
   relations relations_;
+  std::unordered_map<std::uint32_t, std::uint32_t> attachments_;  // Document crmid -> its file's crmid
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;
