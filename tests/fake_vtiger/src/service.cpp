@@ -15,6 +15,8 @@
 
 namespace vtsync::fake {
 
+std::string_view embedded_json(std::string_view name);  // generated from data/*.json at build time
+
 namespace {
 
 using ojson = nlohmann::ordered_json;
@@ -801,7 +803,9 @@ http_out service::op_describe(call& c) {
   const std::string type = param(c.params, "elementType");
   if (type == "Users" && !c.is_admin()) return error("ACCESS_DENIED", k_denied);  // 389
   if (type == "Users") return success(to_zend_json(store_.users_describe()));
-  if (type == "Groups") return success(to_zend_json(actors_.groups_describe()));
+  if (const auto* d = actors_.describe(type)) return success(to_zend_json(*d));  // 214-217, 225, 226
+  // Faq: described as recorded (223), no records.
+  if (type == "Faq") return success(to_zend_json(ojson::parse(embedded_json("describe-Faq"))));
   if (type == "LineItem") return success(to_zend_json(lines_.describe()));
   const int mi = store_.module_index(type);
   if (mi < 0)
