@@ -264,14 +264,8 @@ std::optional<std::string> convert_input(const field_meta& f, const ojson& v) {
       return std::to_string(static_cast<long long>(as_number(s).value_or(0.0)));
     }
     case field_type::multipicklist: {
-      if (v.is_array()) {
-        std::string joined;
-        for (const auto& item : v) {
-          if (!joined.empty()) joined += " |##| ";
-          joined += json_scalar_to_string(item);
-        }
-        return joined;
-      }
+      // A JSON array keeps only its first value; a string is stored verbatim, "A |##| B" or "A,B" (421-425).
+      if (v.is_array()) return v.empty() ? std::string() : json_scalar_to_string(v.front());
       return json_scalar_to_string(v);
     }
     case field_type::date: {
@@ -734,25 +728,21 @@ http_out service::op_login(call& c) {
   ++stats_.logins;
   const std::string sid = new_session_id();
   sessions_[sid] = session{u->id, now()};
-  ojson r;
-  if (u->id == 1) {
-    r = {{"username", "admin"},
-         {"first_name", ""},
-         {"last_name", "Administrator"},
-         {"email", "admin@example.invalid"},
-         {"time_zone", "America/New_York"},
-         {"hour_format", "12"},
-         {"date_format", "yyyy-mm-dd"},
-         {"is_admin", "on"},
-         {"call_duration", "5"},
-         {"other_event_duration", "5"}};
-  } else {
-    r = {{"username", "jdoe"},          {"first_name", "John"},
-         {"last_name", "Doe"},          {"email", "jdoe@example.invalid"},
-         {"time_zone", "Asia/Kolkata"}, {"hour_format", "12"},
-         {"date_format", "yyyy-mm-dd"}, {"is_admin", "off"},
-         {"call_duration", "5"},        {"other_event_duration", "5"}};
-  }
+  // The user's profile as the Users row has it (02, 200a): a revise of the user shows in the next login.
+  const ojson* row = actors_.find_row("19x" + std::to_string(u->id));
+  auto field = [&](const char* name) {
+    return row != nullptr && row->contains(name) ? (*row)[name].get<std::string>() : std::string();
+  };
+  ojson r = {{"username", u->user_name},
+             {"first_name", field("first_name")},
+             {"last_name", field("last_name")},
+             {"email", field("email1")},
+             {"time_zone", field("time_zone")},
+             {"hour_format", field("hour_format")},
+             {"date_format", field("date_format")},
+             {"is_admin", field("is_admin")},
+             {"call_duration", field("callduration")},
+             {"other_event_duration", field("othereventduration")}};
   r["sessionName"] = sid;
   r["userId"] = "19x" + std::to_string(u->id);
   r["version"] = "0.22";
@@ -1224,6 +1214,20 @@ http_out service::op_update(call& c, bool revise) {
     const auto row = lines_.revise(element);
     if (!row) return error("ACCESS_DENIED", k_denied);
     return success(*row);
+  }
+  if (revise && id.rfind("19x", 0) == 0) {
+    // An admin revises a user (301, 430): the fields sent that the user has; the answer is the user with
+    // its label. A non-admin may not even read users (387, 388).
+    if (!c.is_admin()) return error("ACCESS_DENIED", k_denied);
+    nlohmann::json fields = nlohmann::json::object();
+    const ojson* row = actors_.find_row(id);
+    if (row == nullptr) return error("ACCESS_DENIED", k_denied);
+    for (const auto& [k, v] : element.items())
+      if (k != "id" && row->contains(k)) fields[k] = json_scalar_to_string(v);
+    actors_.edit(id, fields);
+    ojson answer = *actors_.find_row(id);
+    answer["label"] = answer.value("first_name", "") + " " + answer.value("last_name", "");
+    return success(to_zend_json(answer));
   }
   const auto found = lookup_id(store_, id);
   if (found.error) return error(found.error->first, found.error->second);
@@ -1931,7 +1935,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     if (!field.contains("name") || !field["name"].is_string() || !field.contains("type") ||
         !field["type"].is_object() || !field["type"].contains("name"))
       return fake_json(400, {{"error", "field needs a name and a type {\"name\": ...}"}});
-    if (!store_.add_field(mi, ojson::parse(field.dump())))
+    if (!store_.add_field(mi, ojson::parse(field.dump()), body.value("after", std::string())))
       return fake_json(409, {{"error", "the module has that field already"}});
     return fake_json(200, {{"added", field["name"]}});
   }

@@ -1,7 +1,7 @@
 // Needs: fake Vtiger (build/fake-vtiger). No PostgreSQL.
 //
 // Replays every recorded exchange of tests/fixtures/vtiger-8.2 (a real Vtiger 8.2) against the fake, in
-// recording order (the second lab's 200-413, modules beyond Contacts, after the first lab's), and checks the
+// recording order (the second lab's 200-430, modules beyond Contacts, after the first lab's), and checks the
 // same HTTP status, success flag, error code and message, result keys, row counts and value formats. Skipped:
 // the "derived" summary files 40, 101b and 140, which hold no request; 80 (the bulk-create summary) is not
 // replayed as one request but re-enacted: its 250 creates are done at the recorded times so the later queries
@@ -9,12 +9,12 @@
 //
 // How the recorded install's volatile values are made live:
 // - sessionName: recorded session -> the live session of the replayed login that produced it; a session
-//   whose login was not recorded (97, 129a, 46, the second lab's admin session, and jdoe's in 311) gets a
-//   fresh admin login. The second lab's first jdoe session (305-310, 319-322) is not replayed: its records
+//   whose login was not recorded (97, 129a, 46, and jdoe's in 311) gets a fresh login of its user. The second lab's first jdoe session (305-310, 319-322) is not replayed: its records
 //   carry per-user stars ("starred") that this fake does not keep per user.
 // - accessKey: the recorded admin key is known (fixture 05 sent it raw), so the recorded token a login used
-//   is found by md5 and replaced by md5(live token of that challenge + live key); jdoe's logins use jdoe's
-//   latest challenge.
+//   is found by md5 and replaced by md5(live token of that challenge + live key); the second lab's admin
+//   key was never sent raw, so its successful login (200a) is taken to use admin's latest challenge, as
+//   jdoe's logins use jdoe's.
 // - record ids: NxM with M a recorded crmid -> the crmid the fake gave that record (19x/20x users and
 //   groups are left alone, and so are 33x line items: line ids are the line table's own MAX+1, and both
 //   the recorded install and the fake had no lines before 237).
@@ -26,6 +26,12 @@
 // - sync and logout: the recorded install had a PHP 8 fix switched on for the fixtures where they work;
 //   the stock ones (99, 109, 111, 126) are replayed after switching the fake to --sync-mode php8-stock
 //   through POST /_fake/config (the same setting the flag sets), the others in php7 mode.
+// - the two labs' own state, re-enacted as their admins set it up: the fake's users are the second lab's,
+//   so the first lab's admin (no first name) is set with POST /_fake/edit until 200a; the multipicklist
+//   cf_bf_channels the second lab's admin added to Campaigns with vtlib is added (POST /_fake/add-field,
+//   after tags) just before 420, as 420 describes it.
+// - a file part (393's "@bf-note.txt (multipart file part)") is sent as multipart/form-data with the file
+//   INDEX.md describes.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
@@ -361,12 +367,24 @@ TEST(FakeVtigerConformance, ReplaysEveryRecordedExchange) {
            b.second["recorded_at_utc"].template get<std::string>();
   });
   replayer r;
+  // The fake's users are the second lab's (data/users.json); the first lab's admin had no first name (02).
+  r.post_fake("/_fake/edit", {{"id", "19x1"}, {"fields", {{"first_name", ""}}}});
   bool bulk_done = false;
   for (const auto& [name, fx] : fixtures) {
+    if (name == "200a-admin-getchallenge")  // the second lab's first call: its admin is "Lab Administrator"
+      r.post_fake("/_fake/edit", {{"id", "19x1"}, {"fields", {{"first_name", "Lab"}}}});
     // The bulk creates happened between 78 (01:05:11) and 81 (01:06:14).
     if (!bulk_done && name == "81-query-nolimit") {
       r.reenact_bulk(bulk);
       bulk_done = true;
+    }
+    // The lab's admin added the multipicklist cf_bf_channels to Campaigns (vtlib) before 420: re-enacted
+    // with the field as 420 describes it, in its place (after tags).
+    if (name == "420-describe-campaigns-with-multipicklist") {
+      for (const auto& f : fx["response"]["body"]["result"]["fields"]) {
+        if (f["name"] == "cf_bf_channels")
+          r.post_fake("/_fake/add-field", {{"module", "Campaigns"}, {"field", f}, {"after", "tags"}});
+      }
     }
     r.replay(name, fx);
   }

@@ -47,6 +47,10 @@ class actors {
 
   // A CRM admin's change (test endpoints /_fake/edit, /_fake/delete): false when no such id or field.
   bool edit(std::string_view id, const nlohmann::json& fields);
+  // The row of a user, group or other actor; nullptr when there is none.
+  [[nodiscard]] const nlohmann::ordered_json* find_row(std::string_view id) const {
+    return const_cast<actors*>(this)->find(id);
+  }
   bool remove(std::string_view id);
 
  private:
