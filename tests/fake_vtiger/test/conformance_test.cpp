@@ -9,8 +9,9 @@
 //
 // How the recorded install's volatile values are made live:
 // - sessionName: recorded session -> the live session of the replayed login that produced it; a session
-//   whose login was not recorded (97, 129a, 46, and jdoe's in 311) gets a fresh login of its user. The second lab's first jdoe session (305-310, 319-322) is not replayed: its records
-//   carry per-user stars ("starred") that this fake does not keep per user.
+//   whose login was not recorded (97, 129a, 46, and jdoe's in 305-322) gets a fresh login of its user (the
+//   8090 lab's fixtures say by name which are jdoe's). jdoe's records there carry per-user stars
+//   ("starred": "0" for their creator, "" for anyone else), which the fake keeps by creator.
 // - accessKey: the recorded admin key is known (fixture 05 sent it raw), so the recorded token a login used
 //   is found by md5 and replaced by md5(live token of that challenge + live key); the second lab's admin
 //   key was never sent raw, so its successful login (200a) is taken to use admin's latest challenge, as

@@ -187,6 +187,8 @@ class service {
   line_items lines_;
   relations relations_;
   std::unordered_map<std::uint32_t, std::uint32_t> attachments_;  // Document crmid -> its file's crmid
+  std::unordered_map<std::uint32_t, std::uint32_t> star_owner_;   // crmid -> the non-admin who created it
+  std::uint32_t viewer_ = 1;  // the user of the request being answered (whose "starred" is shown)
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;
