@@ -352,7 +352,9 @@ TEST(LineItemsE2e, HeaderPagesAreFullWhateverTheirLines) {
   ASSERT_NE(first, std::string::npos) << log;
   const long fetched = std::stol(log.substr(first + std::string{"module=Invoice cycle=1 fetched="}.size()));
   EXPECT_GE(fetched, 150) << log;
-  for (const auto& q : vt::fake_stats(f.fake().port())["queries"]) {
+  // Named: a range-for over a member of a temporary would read freed memory.
+  const auto stats = vt::fake_stats(f.fake().port());
+  for (const auto& q : stats["queries"]) {
     const auto text = q.get<std::string>();
     if (text.find("FROM Invoice") == std::string::npos) continue;
     EXPECT_EQ(text.find("SELECT *"), std::string::npos) << text;

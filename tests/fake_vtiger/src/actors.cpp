@@ -41,19 +41,74 @@ bool compare(vtql_op op, long long a, long long b) {
   }
 }
 
+// Module, id prefix, rows (data/<rows>.json, "" for none).
+struct actor_def {
+  const char* module;
+  const char* prefix;
+  const char* rows;
+};
+const actor_def k_actors[] = {{"Users", "19x", "users"},       {"Groups", "20x", "groups"},
+                              {"Currency", "21x", "currency"}, {"DocumentFolders", "22x", "documentfolders"},
+                              {"CompanyDetails", "23x", ""},   {"Tax", "34x", "tax"},
+                              {"ProductTaxes", "35x", ""}};
+
 }  // namespace
 
+bool actors::is_actor_module(std::string_view module) {
+  for (const auto& d : k_actors)
+    if (module == d.module) return true;
+  return false;
+}
+
+bool actors::is_actor_id(std::string_view id) {
+  for (const auto& d : k_actors)
+    if (id.rfind(d.prefix, 0) == 0) return true;
+  return false;
+}
+
 void actors::reset() {
-  users_ = ojson::parse(embedded_json("users"));
-  groups_ = ojson::parse(embedded_json("groups"));
-  groups_describe_ = ojson::parse(embedded_json("describe-Groups"));
+  tables_.clear();
+  for (const auto& d : k_actors) {
+    table t{d.module, d.prefix};
+    if (*d.rows != '\0') t.rows = ojson::parse(embedded_json(d.rows));
+    // Users' describe is the store's (service answers it, and refuses it to non-admins).
+    if (std::string_view(d.module) != "Users")
+      t.describe = ojson::parse(embedded_json(std::string("describe-") + d.module));
+    tables_.push_back(std::move(t));
+  }
+}
+
+const actors::table* actors::table_of_module(std::string_view module) const {
+  for (const auto& t : tables_)
+    if (t.module == module) return &t;
+  return nullptr;
+}
+
+actors::table* actors::table_of_id(std::string_view id) {
+  for (auto& t : tables_)
+    if (id.rfind(t.prefix, 0) == 0) return &t;
+  return nullptr;
+}
+
+const ojson* actors::describe(std::string_view module) const {
+  const table* t = table_of_module(module);
+  return t == nullptr || t->describe.is_null() ? nullptr : &t->describe;
 }
 
 std::variant<std::string, std::pair<std::string, std::string>> actors::query(const vtql_query& q) const {
   using error = std::pair<std::string, std::string>;
-  const auto& rows = rows_of(q.module);
+  const table* t = table_of_module(q.module);
+  static const ojson none = ojson::array();
+  const auto& rows = t == nullptr ? none : t->rows;
   const ojson& first = rows.empty() ? ojson::object() : rows.front();
-  auto known = [&](const std::string& field) { return field == "id" || first.contains(field); };
+  // The columns of the rows; a module without rows knows its describe's fields.
+  auto known = [&](const std::string& field) {
+    if (field == "id" || first.contains(field)) return true;
+    if (!rows.empty() || t == nullptr || !t->describe.contains("fields")) return false;
+    for (const auto& f : t->describe["fields"])
+      if (f.value("name", "") == field) return true;
+    return false;
+  };
   for (const auto& group : q.where) {
     for (const auto& p : group) {
       if (!known(p.field))
@@ -116,10 +171,11 @@ std::variant<std::string, std::pair<std::string, std::string>> actors::query(con
 }
 
 std::optional<std::string> actors::retrieve(std::string_view id) const {
-  const auto& rows = id.rfind("19x", 0) == 0 ? users_ : groups_;
-  for (const auto& row : rows) {
+  const table* t = const_cast<actors*>(this)->table_of_id(id);
+  if (t == nullptr) return std::nullopt;
+  for (const auto& row : t->rows) {
     if (id_of(row) != id) continue;
-    if (&rows == &users_) return to_zend_json(row);
+    if (t->module != "Groups") return to_zend_json(row);  // 385, 416
     // Recording 386: groupid first, then the fields, id last.
     ojson out = {{"groupid", std::to_string(id_number(id))}};
     for (const auto& [k, v] : row.items())
@@ -131,8 +187,9 @@ std::optional<std::string> actors::retrieve(std::string_view id) const {
 }
 
 ojson* actors::find(std::string_view id) {
-  auto& rows = id.rfind("19x", 0) == 0 ? users_ : groups_;
-  for (auto& row : rows)
+  table* t = table_of_id(id);
+  if (t == nullptr) return nullptr;
+  for (auto& row : t->rows)
     if (id_of(row) == id) return &row;
   return nullptr;
 }
@@ -147,7 +204,9 @@ bool actors::edit(std::string_view id, const nlohmann::json& fields) {
 }
 
 bool actors::remove(std::string_view id) {
-  auto& rows = id.rfind("19x", 0) == 0 ? users_ : groups_;
+  table* t = table_of_id(id);
+  if (t == nullptr) return false;
+  auto& rows = t->rows;
   for (auto it = rows.begin(); it != rows.end(); ++it) {
     if (id_of(*it) != id) continue;
     rows.erase(it);

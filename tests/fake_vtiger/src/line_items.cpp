@@ -98,7 +98,7 @@ ojson line_items::make_line(const std::string& parent, const ojson& sent, int se
                             const product_lookup& products) {
   const std::string product = sent.contains("productid") ? text_of(sent["productid"]) : "";
   std::string price = sent.contains("listprice") ? text_of(sent["listprice"]) : "";
-  if (price.empty()) price = products(product).first;
+  if (price.empty()) price = products(product).price;
   auto num = [&](const char* key) { return sent.contains(key) ? number_of(sent[key]) : 0.0; };
   ojson line;
   line["parent_id"] = parent;
@@ -125,7 +125,7 @@ std::optional<std::string> line_items::replace(const std::string& parent, const 
                                                const product_lookup& products) {
   for (const auto& sent : lines) {
     if (!sent.is_object() || !sent.contains("productid") || text_of(sent["productid"]).empty() ||
-        products(text_of(sent["productid"])).second.empty())
+        !products(text_of(sent["productid"])).found)
       return std::string("productid");
   }
   remove_parent(parent);
@@ -269,8 +269,9 @@ ojson line_items::as_retrieved(const std::string& parent, int prefix, const prod
     line["parent_id"] = std::to_string(prefix) + "xArray";
     line["id"] = (*row)["id"];
     const std::string product = (*row)["productid"].get<std::string>();
-    line["product_name"] = products(product).second;
-    line["entity_type"] = product.rfind("26x", 0) == 0 ? "Services" : "Products";
+    const auto info = products(product);
+    line["product_name"] = info.name;
+    line["entity_type"] = info.service ? "Services" : "Products";
     line["deleted"] = "0";
     out.push_back(std::move(line));
   }

@@ -15,6 +15,8 @@
 
 namespace vtsync::fake {
 
+std::string_view embedded_json(std::string_view name);  // generated from data/*.json at build time
+
 namespace {
 
 using ojson = nlohmann::ordered_json;
@@ -266,14 +268,8 @@ std::optional<std::string> convert_input(const field_meta& f, const ojson& v, in
       return std::to_string(static_cast<long long>(as_number(s).value_or(0.0)));
     }
     case field_type::multipicklist: {
-      if (v.is_array()) {
-        std::string joined;
-        for (const auto& item : v) {
-          if (!joined.empty()) joined += " |##| ";
-          joined += json_scalar_to_string(item);
-        }
-        return joined;
-      }
+      // A JSON array keeps only its first value; a string is stored verbatim, "A |##| B" or "A,B" (421-425).
+      if (v.is_array()) return v.empty() ? std::string() : json_scalar_to_string(v.front());
       return json_scalar_to_string(v);
     }
     case field_type::date: {
@@ -419,10 +415,65 @@ form_fields parse_form(std::string_view text) {
   return out;
 }
 
+// A file part of a multipart/form-data body ($_FILES).
+struct uploaded_file {
+  std::string filename;
+  std::string content_type;
+  std::string data;
+};
+
+namespace {
+
+// A multipart/form-data body: text parts into `fields`, file parts (those with a filename) into `files`.
+void parse_multipart(std::string_view content_type, std::string_view body, form_fields& fields,
+                     std::map<std::string, uploaded_file>& files) {
+  const auto b = content_type.find("boundary=");
+  if (b == std::string_view::npos) return;
+  std::string boundary(content_type.substr(b + 9));
+  if (const auto semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
+  if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+  const std::string delimiter = "--" + boundary;
+  std::size_t pos = body.find(delimiter);
+  while (pos != std::string_view::npos) {
+    pos += delimiter.size();
+    if (body.substr(pos, 2) == "--") break;  // the closing delimiter
+    if (body.substr(pos, 2) == "\r\n") pos += 2;
+    const auto head_end = body.find("\r\n\r\n", pos);
+    if (head_end == std::string_view::npos) break;
+    const auto next = body.find("\r\n" + delimiter, head_end);
+    if (next == std::string_view::npos) break;
+    const std::string_view head = body.substr(pos, head_end - pos);
+    const std::string_view data = body.substr(head_end + 4, next - head_end - 4);
+    auto attribute = [&](std::string_view name) -> std::optional<std::string> {
+      const auto at = head.find(std::string(name) + "=\"");
+      if (at == std::string_view::npos) return std::nullopt;
+      const auto start = at + name.size() + 2;
+      return std::string(head.substr(start, head.find('"', start) - start));
+    };
+    std::string type;
+    const std::string lower_head = lower(std::string(head));
+    if (const auto ct = lower_head.find("content-type:"); ct != std::string::npos) {
+      const auto end = head.find("\r\n", ct);
+      type = std::string(head.substr(ct + 13, end == std::string_view::npos ? end : end - ct - 13));
+      while (!type.empty() && type.front() == ' ') type.erase(type.begin());
+    }
+    if (const auto name = attribute("name")) {
+      if (const auto filename = attribute("filename"))
+        files[*name] = uploaded_file{*filename, type, std::string(data)};
+      else
+        fields[*name] = std::string(data);
+    }
+    pos = next + 2;
+  }
+}
+
+}  // namespace
+
 struct service::call {
   const http_in& request;
   form_fields get;
   form_fields post;
+  std::map<std::string, uploaded_file> files;
   form_fields params;  // GET or POST ones, as the operation is registered
   std::string operation;
   std::string session_id;
@@ -514,6 +565,8 @@ void service::reset_all() {
   actors_.reset();
   lines_.reset();
   relations_.reset();
+  attachments_.clear();
+  star_owner_.clear();
   sessions_.clear();
   tokens_.clear();
   stats_ = stats{};
@@ -539,11 +592,15 @@ http_out service::handle(const http_in& request) {
 }
 
 http_out service::handle_webservice(const http_in& request, const std::string& query_string) {
-  call c{request, parse_form(query_string), {}, {}, {}, {}, nullptr};
+  call c{request, parse_form(query_string), {}, {}, {}, {}, {}, nullptr};
+  viewer_ = 1;
   if (request.method == "POST" &&
       (request.content_type.empty() ||
        request.content_type.find("application/x-www-form-urlencoded") != std::string::npos)) {
     c.post = parse_form(request.body);
+  } else if (request.method == "POST" &&
+             request.content_type.find("multipart/form-data") != std::string::npos) {
+    parse_multipart(request.content_type, request.body, c.post, c.files);  // a Documents upload (393)
   }
   form_fields merged = c.get;  // $_REQUEST: the body wins over the query string
   for (const auto& [k, v] : c.post) merged[k] = v;
@@ -618,6 +675,7 @@ http_out service::handle_webservice(const http_in& request, const std::string& q
     }
     it->second.last_used = now();
     c.sess = &it->second;
+    viewer_ = c.sess->user_id;
   } else if (!op->prelogin) {
     return finish(error("AUTHENTICATION_REQUIRED", "Authencation required"));
   }
@@ -677,25 +735,21 @@ http_out service::op_login(call& c) {
   ++stats_.logins;
   const std::string sid = new_session_id();
   sessions_[sid] = session{u->id, now()};
-  ojson r;
-  if (u->id == 1) {
-    r = {{"username", "admin"},
-         {"first_name", ""},
-         {"last_name", "Administrator"},
-         {"email", "admin@example.invalid"},
-         {"time_zone", "America/New_York"},
-         {"hour_format", "12"},
-         {"date_format", "yyyy-mm-dd"},
-         {"is_admin", "on"},
-         {"call_duration", "5"},
-         {"other_event_duration", "5"}};
-  } else {
-    r = {{"username", "jdoe"},          {"first_name", "John"},
-         {"last_name", "Doe"},          {"email", "jdoe@example.invalid"},
-         {"time_zone", "Asia/Kolkata"}, {"hour_format", "12"},
-         {"date_format", "yyyy-mm-dd"}, {"is_admin", "off"},
-         {"call_duration", "5"},        {"other_event_duration", "5"}};
-  }
+  // The user's profile as the Users row has it (02, 200a): a revise of the user shows in the next login.
+  const ojson* row = actors_.find_row("19x" + std::to_string(u->id));
+  auto field = [&](const char* name) {
+    return row != nullptr && row->contains(name) ? (*row)[name].get<std::string>() : std::string();
+  };
+  ojson r = {{"username", u->user_name},
+             {"first_name", field("first_name")},
+             {"last_name", field("last_name")},
+             {"email", field("email1")},
+             {"time_zone", field("time_zone")},
+             {"hour_format", field("hour_format")},
+             {"date_format", field("date_format")},
+             {"is_admin", field("is_admin")},
+             {"call_duration", field("callduration")},
+             {"other_event_duration", field("othereventduration")}};
   r["sessionName"] = sid;
   r["userId"] = "19x" + std::to_string(u->id);
   r["version"] = "0.22";
@@ -746,7 +800,9 @@ http_out service::op_describe(call& c) {
   const std::string type = param(c.params, "elementType");
   if (type == "Users" && !c.is_admin()) return error("ACCESS_DENIED", k_denied);  // 389
   if (type == "Users") return success(to_zend_json(store_.users_describe()));
-  if (type == "Groups") return success(to_zend_json(actors_.groups_describe()));
+  if (const auto* d = actors_.describe(type)) return success(to_zend_json(*d));  // 214-217, 225, 226
+  // Faq: described as recorded (223), no records.
+  if (type == "Faq") return success(to_zend_json(ojson::parse(embedded_json("describe-Faq"))));
   if (type == "LineItem") return success(to_zend_json(lines_.describe()));
   const int mi = store_.module_index(type);
   if (mi < 0)
@@ -868,8 +924,10 @@ void service::append_record(std::string& out, const record_view& v, const std::v
     }
     append_json_string(out, m.fields[static_cast<std::size_t>(f)].name);
     out.push_back(':');
-    // "starred" is per user; the seeded/created stars belong to admin, so others see "" (recording 38).
-    if (sorted_keys && f == m.f_starred) {
+    // "starred" is per user: only the user who created the record has a star row, others see "" (38, 305,
+    // 309, 310, 319). Seeded records are admin's.
+    const auto star = star_owner_.find(v.crmid());
+    if (f == m.f_starred && viewer_ != (star == star_owner_.end() ? 1U : star->second)) {
       out += "\"\"";
       continue;
     }
@@ -944,12 +1002,26 @@ http_out service::op_retrieve(call& c) {
   }
   const auto found = lookup_id(store_, param(c.params, "id"));
   if (found.error) return error(found.error->first, found.error->second);
+  // A task someone else owns is not readable for a non-admin, though a Calendar query lists it (317, 321);
+  // events are (308, 316).
+  if (found.view->module().name == "Calendar" && !c.is_admin() && found.view->owner() != c.user_ws_id())
+    return error("ACCESS_DENIED", "Permission to read given object is denied");
   if (line_items::is_inventory(found.view->module().name))
-    return success(inventory_answer(*found.view, false, false));
+    return success(inventory_answer(*found.view, inventory_answer_kind::retrieve));
   std::string out;
   append_record(out, *found.view, nullptr, true, false, !c.is_admin());
   append_price_extras(out, *found.view);
+  append_attachment(out, *found.view);
   return success(out);
+}
+
+// A Document with an uploaded file: create, retrieve and query rows end with its attachment's id (393,
+// 395, 396).
+void service::append_attachment(std::string& out, const record_view& v) const {
+  const auto it = attachments_.find(v.crmid());
+  if (it == attachments_.end()) return;
+  out.pop_back();
+  out += ",\"imageattachmentids\":\"15x" + std::to_string(it->second) + "\"}";
 }
 
 // Products and Services: create and retrieve (not query) end with the base-currency price as a JSON number
@@ -1107,6 +1179,17 @@ http_out service::op_create(call& c) {
         r.values[fi] = default_for(f);
     }
   }
+  // An internal Document's file comes as the multipart part "filename": its name, type and size are
+  // stored and the attachment gets the next crmid, answered as imageattachmentids (393, 395).
+  std::optional<std::uint32_t> attachment;
+  if (m.name == "Documents" && c.files.contains("filename") &&
+      r.values[static_cast<std::size_t>(m.find("filelocationtype"))] == "I") {
+    const uploaded_file& file = c.files.at("filename");
+    r.values[static_cast<std::size_t>(m.find("filename"))] = file.filename;
+    r.values[static_cast<std::size_t>(m.find("filetype"))] = file.content_type;
+    r.values[static_cast<std::size_t>(m.find("filesize"))] = std::to_string(file.data.size());
+    attachment = store_.allocate_crmid();
+  }
   if (const int creator = m.find("creator"); creator >= 0)
     r.values[static_cast<std::size_t>(creator)] = c.user_ws_id();
   if (m.name == "Calendar" && !element.contains("duration_hours")) set_task_duration(m, r);
@@ -1118,6 +1201,7 @@ http_out service::op_create(call& c) {
   if (!known)
     r.values[static_cast<std::size_t>(m.f_owner)] = std::to_string(number_after_x(owner).value_or(0));
   if (inventory) {
+    inventory_input(r, element, true, true);
     if (auto bad = write_lines(r, element["LineItems"]))
       return error("MANDATORY_FIELDS_MISSING", *bad + " does not have a value");
     const int balance = m.find("balance");
@@ -1126,6 +1210,8 @@ http_out service::op_create(call& c) {
           r.values[static_cast<std::size_t>(m.find("hdnGrandTotal"))];
   }
   const std::uint32_t id = r.crmid;
+  if (attachment) attachments_[id] = *attachment;
+  if (c.sess != nullptr && c.sess->user_id != 1) star_owner_[id] = c.sess->user_id;
   std::string answer;  // the create's answer, when it is not the stored record's
   if (m.name == "Calendar" && r.values[static_cast<std::size_t>(m.find("activitytype"))] != "Task") {
     // Stored as an event (activitytype ""), though the answer shows the task with its 9x id: that id is
@@ -1164,10 +1250,11 @@ http_out service::op_create(call& c) {
     return o;
   }
   if (!answer.empty()) return success(answer);
-  if (inventory) return success(inventory_answer(*store_.view(id), true, true));
+  if (inventory) return success(inventory_answer(*store_.view(id), inventory_answer_kind::created, &element));
   std::string out;
   append_record(out, *store_.view(id), nullptr, true, false, !c.is_admin());
   append_price_extras(out, *store_.view(id));
+  append_attachment(out, *store_.view(id));
   return success(out);
 }
 
@@ -1228,6 +1315,20 @@ http_out service::op_update(call& c, bool revise) {
     if (!row) return error("ACCESS_DENIED", k_denied);
     return success(*row);
   }
+  if (revise && id.rfind("19x", 0) == 0) {
+    // An admin revises a user (301, 430): the fields sent that the user has; the answer is the user with
+    // its label. A non-admin may not even read users (387, 388).
+    if (!c.is_admin()) return error("ACCESS_DENIED", k_denied);
+    nlohmann::json fields = nlohmann::json::object();
+    const ojson* row = actors_.find_row(id);
+    if (row == nullptr) return error("ACCESS_DENIED", k_denied);
+    for (const auto& [k, v] : element.items())
+      if (k != "id" && row->contains(k)) fields[k] = json_scalar_to_string(v);
+    actors_.edit(id, fields);
+    ojson answer = *actors_.find_row(id);
+    answer["label"] = answer.value("first_name", "") + " " + answer.value("last_name", "");
+    return success(to_zend_json(answer));
+  }
   const auto found = lookup_id(store_, id);
   if (found.error) return error(found.error->first, found.error->second);
   const module_meta& m = found.view->module();
@@ -1271,21 +1372,25 @@ http_out service::op_update(call& c, bool revise) {
     else if (element.contains(f.name))
       r.values[fi] = convert_input(f, element[f.name], options_.currency_decimals);
   }
+  auto answer_kind = inventory_answer_kind::revised_header;
   if (inventory) {
-    // Lines sent replace every line and the totals follow; none (or []) keeps them (248, 250, 252, 263).
-    if (element.contains("LineItems") && element["LineItems"].is_array() && !element["LineItems"].empty()) {
+    // Lines sent replace every line and the totals follow; none (or []) keeps lines and totals (248, 250,
+    // 252, 263: a revise without lines after a LineItem delete still answers the old totals).
+    const bool writes_lines =
+        element.contains("LineItems") && element["LineItems"].is_array() && !element["LineItems"].empty();
+    inventory_input(r, element, false, writes_lines);
+    if (writes_lines) {
       // Saving the lines writes the tax type too: "" unless sent (564, 568).
       if (const int tt = m.find("hdnTaxType"); tt >= 0 && !element.contains("hdnTaxType"))
         r.values[static_cast<std::size_t>(tt)] = "";
       if (auto bad = write_lines(r, element["LineItems"]))
         return error("MANDATORY_FIELDS_MISSING", *bad + " does not have a value");
-    } else {
-      refresh_totals(r);
+      answer_kind = revise ? inventory_answer_kind::revised_lines : inventory_answer_kind::updated;
     }
   }
   const std::uint32_t crmid = r.crmid;
   store_.put(std::move(r));
-  if (inventory) return success(inventory_answer(*store_.view(crmid), true, false));
+  if (inventory) return success(inventory_answer(*store_.view(crmid), answer_kind, &element));
   std::string out;
   append_record(out, *store_.view(crmid), nullptr, true, false, !c.is_admin());
   return success(out);
@@ -1684,6 +1789,7 @@ http_out service::op_query(call& c) {
     }
     append_record(out, *v, columns.empty() ? nullptr : &columns, false, true,
                   !c.is_admin() && columns.empty());
+    if (columns.empty()) append_attachment(out, *v);
   }
   out.push_back(']');
   return costed(success(out));
@@ -1787,6 +1893,7 @@ http_out fake_json(int status, const nlohmann::json& j) {
 
 http_out service::handle_fake(const http_in& request, std::string_view path,
                               const std::string& query_string) {
+  viewer_ = 1;  // /_fake/dump shows records as admin retrieves them
   const bool post = request.method == "POST";
   nlohmann::json body;
   if (post && !request.body.empty()) {
@@ -1834,7 +1941,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
       if (v.deleted()) return true;
       if (o.body.size() > 1) o.body.push_back(',');
       if (line_items::is_inventory(v.module().name))
-        o.body += inventory_answer(v, false, false);
+        o.body += inventory_answer(v, inventory_answer_kind::retrieve);
       else
         append_record(o.body, v, nullptr, true, false, false);
       return true;
@@ -1922,7 +2029,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     if (!field.contains("name") || !field["name"].is_string() || !field.contains("type") ||
         !field["type"].is_object() || !field["type"].contains("name"))
       return fake_json(400, {{"error", "field needs a name and a type {\"name\": ...}"}});
-    if (!store_.add_field(mi, ojson::parse(field.dump())))
+    if (!store_.add_field(mi, ojson::parse(field.dump()), body.value("after", std::string())))
       return fake_json(409, {{"error", "the module has that field already"}});
     return fake_json(200, {{"added", field["name"]}});
   }
@@ -1949,7 +2056,7 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     store_.put(std::move(*r));
     http_out o;
     if (inventory)
-      o.body = inventory_answer(*store_.view(crmid), false, false);
+      o.body = inventory_answer(*store_.view(crmid), inventory_answer_kind::retrieve);
     else
       append_record(o.body, *store_.view(crmid), nullptr, true, false, false);
     return o;

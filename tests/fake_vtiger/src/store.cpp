@@ -289,13 +289,17 @@ void add_field_meta(module_meta& m, const nlohmann::ordered_json& fields) {
 
 }  // namespace
 
-bool store::add_field(int module, const nlohmann::ordered_json& field) {
+bool store::add_field(int module, const nlohmann::ordered_json& field, const std::string& after) {
   module_meta& m = modules_[static_cast<std::size_t>(module)];
   const std::string name = field.at("name").get<std::string>();
   if (name == "id" || m.find(name) >= 0) return false;
   if (m.runtime_from < 0) m.runtime_from = static_cast<int>(m.fields.size());
   auto& fields = m.describe["fields"];
-  fields.insert(fields.end() - 1, field);  // before the synthetic "id", as Vtiger lists a custom field
+  auto at = fields.end() - 1;  // before the synthetic "id", as Vtiger lists a custom field
+  for (auto it = fields.begin(); it != fields.end(); ++it) {
+    if (!after.empty() && (*it)["name"] == after) at = it + 1;  // or in the block of `after` (420)
+  }
+  fields.insert(at, field);
   add_field_meta(m, nlohmann::ordered_json::array({field}));
   return true;
 }

@@ -1,7 +1,9 @@
 #pragma once
-// The fake Vtiger's Users and Groups (Vtiger's "actors"): not records of vtiger_crmentity, so they live
-// apart from store.hpp, as the rows an admin's `SELECT * FROM Users;` / `SELECT * FROM Groups;` answered
-// on a real 8.2 (recordings 381, 383: data/users.json, data/groups.json). Neither has a modifiedtime.
+// The fake Vtiger's Users and Groups and the other modules Vtiger serves through VtigerActorOperation:
+// not records of vtiger_crmentity, so they live apart from store.hpp, as the rows an admin's
+// `SELECT * FROM <module>;` answered on a real 8.2 (data/*.json): Users (381), Groups (383), Currency
+// (21x, 415), Tax (34x, 417), ProductTaxes (none, 418), DocumentFolders (22x, 403), CompanyDetails (23x,
+// describe 226; its row was not recorded, so it has none). None has a modifiedtime.
 //
 // What the recordings show and this serves: admin queries and retrieves both; a non-admin gets
 // ACCESS_DENIED for any Users query, retrieve or describe (382, 387-389) but reads Groups (384). A Groups
@@ -17,6 +19,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "fake_vtiger/vtql.hpp"
 
@@ -28,35 +31,39 @@ class actors {
   // Back to the recorded rows.
   void reset();
 
-  [[nodiscard]] static bool is_actor_module(std::string_view module) {
-    return module == "Users" || module == "Groups";
-  }
-  [[nodiscard]] static bool is_actor_id(std::string_view id) {
-    return id.rfind("19x", 0) == 0 || id.rfind("20x", 0) == 0;
-  }
+  [[nodiscard]] static bool is_actor_module(std::string_view module);
+  [[nodiscard]] static bool is_actor_id(std::string_view id);
 
   // The answer's `result` JSON for a parsed query on Users or Groups: `*` or columns (id always added),
   // WHERE on id (=, <, >, <=, >=, IN) or any field (= only) joined by AND/OR, ORDER BY id, LIMIT.
   // Otherwise {code, message}.
   [[nodiscard]] std::variant<std::string, std::pair<std::string, std::string>> query(
       const vtql_query& q) const;
-  // Groups' describe result (recording 214); Users' is the store's.
-  [[nodiscard]] const nlohmann::ordered_json& groups_describe() const { return groups_describe_; }
+  // The describe result of an actor module but Users (the store's): Groups 214, Currency 215, Tax 216,
+  // ProductTaxes 217, DocumentFolders 225, CompanyDetails 226; nullptr for any other module.
+  [[nodiscard]] const nlohmann::ordered_json* describe(std::string_view module) const;
   // A retrieve's result JSON; nullopt when no such user or group.
   [[nodiscard]] std::optional<std::string> retrieve(std::string_view id) const;
 
   // A CRM admin's change (test endpoints /_fake/edit, /_fake/delete): false when no such id or field.
   bool edit(std::string_view id, const nlohmann::json& fields);
+  // The row of a user, group or other actor; nullptr when there is none.
+  [[nodiscard]] const nlohmann::ordered_json* find_row(std::string_view id) const {
+    return const_cast<actors*>(this)->find(id);
+  }
   bool remove(std::string_view id);
 
  private:
+  struct table {
+    std::string module;
+    std::string prefix;  // "19x"
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    nlohmann::ordered_json describe;
+  };
   nlohmann::ordered_json* find(std::string_view id);
-  [[nodiscard]] const nlohmann::ordered_json& rows_of(std::string_view module) const {
-    return module == "Users" ? users_ : groups_;
-  }
-  nlohmann::ordered_json users_;
-  nlohmann::ordered_json groups_;
-  nlohmann::ordered_json groups_describe_;
+  [[nodiscard]] const table* table_of_module(std::string_view module) const;
+  [[nodiscard]] table* table_of_id(std::string_view id);
+  std::vector<table> tables_;
 };
 
 }  // namespace vtsync::fake

@@ -38,8 +38,14 @@ class line_items {
   [[nodiscard]] static bool is_line_id(std::string_view id) { return id.rfind("33x", 0) == 0; }
   [[nodiscard]] const nlohmann::ordered_json& describe() const { return describe_; }
 
-  // A product's unit price ("" when unknown) and name, for lines that name no listprice.
-  using product_lookup = std::function<std::pair<std::string, std::string>(const std::string& productid)>;
+  // What a line shows of its product or service: the unit price (for lines that name no listprice), the
+  // name, the number (PRO1, SER1) and the stock ("" for a service). found is false for no such live record.
+  struct product_info {
+    bool found = false;
+    bool service = false;
+    std::string price, name, code, stock;
+  };
+  using product_lookup = std::function<product_info(const std::string& productid)>;
 
   // Replaces every line of `parent` ("7x12") with `lines` (the LineItems array as sent). Returns the
   // field that is wrong ("productid") when a line cannot be stored; then nothing changes.

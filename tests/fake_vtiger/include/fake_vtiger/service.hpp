@@ -65,6 +65,10 @@ struct service_options {
   int currency_decimals = -1;
 };
 
+// What an inventory write or read answers (recordings 237-295): retrieve; create; a revise or update that
+// wrote lines; a revise (or update) without lines; an update with lines.
+enum class inventory_answer_kind { retrieve, created, revised_lines, revised_header, updated };
+
 struct http_in {
   std::string method;  // "GET", "POST", ...
   std::string target;  // path and query string
@@ -158,6 +162,7 @@ class service {
                      bool nulls_as_null, bool sorted_keys) const;
   std::string label_of(const record_view& v) const;
   void append_price_extras(std::string& out, const record_view& v) const;
+  void append_attachment(std::string& out, const record_view& v) const;
   static void set_task_duration(const module_meta& m, record& r);
   void bump_commented(const std::string& related_to, const std::string& commenter);
   [[nodiscard]] record as_event(const record& task) const;
@@ -165,7 +170,14 @@ class service {
   [[nodiscard]] line_items::product_lookup products() const;
   std::optional<std::string> write_lines(record& r, const nlohmann::ordered_json& lines);
   void refresh_totals(record& r);
-  [[nodiscard]] std::string inventory_answer(const record_view& v, bool written, bool created) const;
+  // Header values a create or update writes beside the generic fields: the S&H charge, empty discounts,
+  // region, SalesOrder's invoicestatus.
+  void inventory_input(record& r, const nlohmann::ordered_json& element, bool creating,
+                       bool writes_lines) const;
+  // The answer of a retrieve, create, revise or update of an inventory record; `sent` is the element the
+  // write sent (its totals feed LineItems_FinalDetails).
+  [[nodiscard]] std::string inventory_answer(const record_view& v, inventory_answer_kind kind,
+                                             const nlohmann::ordered_json* sent = nullptr) const;
   // A query row of an inventory module that joins the lines: the line columns are those of `line`, the
   // last joined line inside the LIMIT window (nullptr: the record has no lines).
   [[nodiscard]] std::string inventory_query_row(const record_view& v, const std::vector<int>* columns,
@@ -179,6 +191,9 @@ class service {
   actors actors_;
   line_items lines_;
   relations relations_;
+  std::unordered_map<std::uint32_t, std::uint32_t> attachments_;  // Document crmid -> its file's crmid
+  std::unordered_map<std::uint32_t, std::uint32_t> star_owner_;   // crmid -> the non-admin who created it
+  std::uint32_t viewer_ = 1;  // the user of the request being answered (whose "starred" is shown)
   std::unordered_map<std::string, session> sessions_;
   std::unordered_map<std::uint32_t, token> tokens_;  // one per user: a new challenge replaces the old one
   stats stats_;

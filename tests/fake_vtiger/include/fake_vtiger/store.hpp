@@ -146,8 +146,9 @@ class store {
 
   // A field added to `module` at run time, as a Vtiger admin adds a custom field: `field` is a describe
   // field ({"name","label","type":{"name":...},...}); it joins describe (before the synthetic "id"), and
-  // every record has it, NULL until written. Returns false when the module already has a field so named.
-  bool add_field(int module, const nlohmann::ordered_json& field);
+  // every record has it, NULL until written. `after` names the field describe lists it after (its block),
+  // "" for last. Returns false when the module already has a field so named.
+  bool add_field(int module, const nlohmann::ordered_json& field, const std::string& after = "");
 
   // Stores (replaces) a record and re-indexes it by its modifiedtime.
   void put(record r);
