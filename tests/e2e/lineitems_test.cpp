@@ -341,9 +341,11 @@ TEST(LineItemsE2e, HeaderPagesAreFullWhateverTheirLines) {
   edit_all("changed ", false);
   f.start_daemon();
   const std::string header_table = "\"" + f.schema() + "\".invoice";
+  // The cycle's log line follows its commit: wait for both.
   ASSERT_TRUE(vt::wait_until(
       [&] {
-        return sql("SELECT count(*) FROM " + header_table + " WHERE subject LIKE 'changed %'") == "150";
+        return sql("SELECT count(*) FROM " + header_table + " WHERE subject LIKE 'changed %'") == "150" &&
+               f.daemon().log().find("module=Invoice cycle=1 fetched=") != std::string::npos;
       },
       vt::scaled(30s)))
       << f.daemon().log();
