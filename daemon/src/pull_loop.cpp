@@ -80,6 +80,7 @@ class module_pull {
     table_ = t;
     inst_.tables[module_] = t;
     if (inst_.pusher) inst_.pusher->update_table(t);
+    if (inst_.pusher && t.relations) inst_.pusher->update_table(*t.relations);
     next_describe_ = std::chrono::steady_clock::now() + run_.settings.sync.describe_interval;
   }
 
