@@ -123,12 +123,15 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
   }
   if (!scope.related.empty()) {
     auto relations = storage::relations_table(options.mirror_schema);
-    co_await storage::ensure_relations_table(conn, relations, options.state_schema);
+    if (current == nullptr || !current->relations)
+      co_await storage::ensure_relations_table(conn, relations, options.state_schema);
     table.relations = std::make_shared<const storage::mirror_table>(std::move(relations));
   }
   if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
   if (table.lines) co_await storage::ensure_line_table(conn, table, options.state_schema);
+  if (table.relations && (current == nullptr || !current->relations))
+    co_await storage::plan_relation_loads(conn, options.state_schema, table, scope.related);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);

@@ -101,7 +101,12 @@ asio::awaitable<pusher::outcome> pusher::push_relation(table_ref table, entry_re
                                 " list does not show " + related + " (is it a record of " + target + "?)",
                             stats);
   }
-  co_await outbox_.mark_done(table, entry, none, storage::relation_key(source, label, related));
+  // The row becomes the link Vtiger has, keyed (a later unlink of it is refused: relations.hpp).
+  storage::row_batch linked_row;
+  linked_row.vtiger_ids.emplace_back(storage::relation_key(source, label, related));
+  linked_row.bases.emplace_back(std::nullopt);
+  for (const auto& c : table.columns) linked_row.columns.push_back({text(c.name.c_str())});
+  co_await outbox_.mark_done(table, entry, linked_row);
   ++stats.pushed;
   if (observer_.on_pushed) observer_.on_pushed(table.module, "create");
   co_return outcome::done;

@@ -12,6 +12,8 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 
+#include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,5 +50,39 @@ asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& 
                                              std::span<const std::string> sources,
                                              std::span<const std::string> labels,
                                              std::span<const relation_link> links);
+
+// Of the records `ids` (with `modifiedtimes`, their mirror column's text as record::to_rows makes it),
+// those the source mirror already holds with that same modifiedtime: their links cannot have changed since
+// they were read (a link moves its source's modifiedtime), so a re-read page need not ask again.
+asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirror_table& source,
+                                                       std::span<const std::string> ids,
+                                                       std::span<const std::string> modifiedtimes);
+
+// Links of records mirrored before a label was added to `related` are read once by walking the source
+// mirror in id order; the walk's progress per (mirror schema, module, label) is the state table
+// relation_loads (migration 5). At start: registers `labels`; a label new to a module whose mirror is still
+// empty is done at once (its first load reads every record's links as it brings them).
+asio::awaitable<void> plan_relation_loads(connection& c, std::string_view state_schema,
+                                          const mirror_table& source, std::span<const std::string> labels);
+
+struct relation_load {
+  std::string label;
+  std::vector<std::string> ids;  // the next source records (at most the limit asked), in id order
+};
+
+// The next records whose links are to be read for the first label of `labels` not done; nullopt when all
+// are loaded.
+asio::awaitable<std::optional<relation_load>> next_relation_load(connection& c, std::string_view state_schema,
+                                                                 const mirror_table& source,
+                                                                 std::span<const std::string> labels,
+                                                                 std::size_t limit);
+
+// In one transaction: the links read for `load.ids` (store_relations) and the walk's progress up to the
+// record `walked_to` (`done` when it has reached the end of the mirror).
+asio::awaitable<void> store_relation_load(connection& conn, std::string_view state_schema,
+                                          const mirror_table& source, const mirror_table& relations,
+                                          const relation_load& load, const std::string& walked_to,
+                                          std::span<const relation_link> links, bool done,
+                                          retry_policy retry = {});
 
 }  // namespace vtsync::storage

@@ -196,6 +196,9 @@ class module_puller {
   void set_stop_check(std::function<bool()> check) { stop_check_ = std::move(check); }
   [[nodiscard]] const std::string& module() const { return table_.module; }
 
+  // Reads the links of records mirrored before their related list was configured (storage::relation_loads),
+  // a batch of records at a time, until `deadline` or until none is left. Returns the records read.
+  boost::asio::awaitable<std::size_t> load_relations(std::chrono::steady_clock::time_point deadline);
   // Probes `sync` once (one request).
   boost::asio::awaitable<void> probe_sync();
   [[nodiscard]] bool sync_supported() const { return sync_supported_; }
@@ -258,10 +261,18 @@ class module_puller {
   // fetched_lines_); empty when none were fetched.
   std::function<boost::asio::awaitable<void>(storage::connection&)> take_lines(
       std::span<const flat_record> records);
-  // The related lists of a page's records (pull_relations.cpp): one retrieve_related per record and label
-  // (Vtiger has no batched form); kept in fetched_links_ until the page is stored.
+  // The related lists of a page's records whose modifiedtime moved (pull_relations.cpp): one
+  // retrieve_related per record and label (Vtiger has no batched form); kept in fetched_links_ until the
+  // page is stored.
   boost::asio::awaitable<void> fetch_relations(vtiger::client& client, std::span<const flat_record> page,
                                                std::size_t& queries);
+  // The label -> module map of settings_.related (relatedtypes, asked once).
+  boost::asio::awaitable<void> relation_targets(vtiger::client& client, std::size_t& queries);
+  // One record's links under `label` appended to `out`; false (nothing appended) when Vtiger refuses to
+  // read that record now (deleted or out of reach: its deletion, or its next change, settles it).
+  boost::asio::awaitable<bool> read_links(vtiger::client& client, const std::string& id,
+                                          const std::string& label, std::vector<storage::relation_link>& out,
+                                          std::size_t& queries);
   // What store() runs in the page's transaction for the links fetched for `records`; empty when none.
   std::function<boost::asio::awaitable<void>(storage::connection&)> take_relations(
       std::span<const flat_record> records);
@@ -317,6 +328,7 @@ class module_puller {
   // Links fetched for records not stored yet: source id -> its links under settings_.related.
   std::map<std::string, std::vector<storage::relation_link>> fetched_links_;
   std::map<std::string, std::string> relation_targets_;  // label -> the module it lists (relatedtypes)
+  bool relations_loaded_ = false;                        // load_relations found nothing left to read
   std::function<bool()> stop_check_;
   table_refresh refresh_;
   std::set<std::string> undescribed_;  // fields pages bring that a re-describe did not list: not asked again
