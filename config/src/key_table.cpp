@@ -401,8 +401,8 @@ const std::vector<key_impl>& impl_table() {
     per_module(
         {"modules.<Module>.related", key_type::string_list, "",
          "Relation labels as Vtiger's `relatedtypes` names them (e.g. `[\"Contacts\", \"Products\"]`). "
-         "Checked against `relatedtypes` at start (an unknown label stops the daemon, exit 78). Not yet "
-         "mirrored: the `<schema>.relations` table, its pull and push are still to come (issue 20).",
+         "Checked against `relatedtypes` at start (an unknown label stops the daemon, exit 78). The links "
+         "are mirrored in `<schema>.relations` (README \"Related lists\").",
          false},
         &M::related, read_label_list);
     per_module({"modules.<Module>.conflict_policy", key_type::choice, "",

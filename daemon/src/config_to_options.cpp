@@ -35,6 +35,7 @@ sync::pull_settings pull_settings_from(const config::settings& s, const std::str
   p.overlap = std::chrono::duration_cast<std::chrono::seconds>(s.sync.overlap);
   p.filter = scope.filter;
   p.select_columns = !scope.fields.empty() || !scope.exclude_fields.empty();
+  p.related = scope.related;
   p.on_remote_delete = scope.on_remote_delete == config::remote_delete_policy::mark
                            ? storage::remote_delete::mark
                            : storage::remote_delete::remove;
@@ -53,6 +54,7 @@ sync::table_scope table_scope_from(const config::settings& s, const std::string&
   t.pull_only = scope.direction == config::sync_direction::pull_only;
   t.fields = scope.fields;
   t.exclude_fields = scope.exclude_fields;
+  t.related = scope.related;
   return t;
 }
 

@@ -80,6 +80,11 @@ class module_pull {
     table_ = t;
     inst_.tables[module_] = t;
     if (inst_.pusher) inst_.pusher->update_table(t);
+    if (t.relations) {
+      // The schema's related-lists table is pushed as the pseudo-module "Relations" (storage/relations.hpp).
+      inst_.tables.insert_or_assign(std::string{storage::relations_module}, *t.relations);
+      if (inst_.pusher) inst_.pusher->update_table(*t.relations);
+    }
     next_describe_ = std::chrono::steady_clock::now() + run_.settings.sync.describe_interval;
   }
 
@@ -123,6 +128,9 @@ class module_pull {
         const auto deleted = co_await puller_->detect_deletions(deadline);
         if (deleted > 0)
           spdlog::info("module={} cycle={} {} remote deletion(s) applied", module_, cycle, deleted);
+        // Then, in what is left of that time, the links of records mirrored before their list was
+        // configured (once; nothing to do in nearly every cycle).
+        (void)co_await puller_->load_relations(deadline);
       }
       const auto cursor = co_await db.cursors->load_cursor(module_);
       if (cursor) state_.cursor = cursor->modifiedtime + " " + cursor->last_id;

@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "vtsync/storage/relations.hpp"
+
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -84,7 +86,11 @@ asio::awaitable<turn_end> push_while_held(run_state& run, instance& inst, db_ses
 }  // namespace
 
 asio::awaitable<void> push_loop(run_state& run, instance& inst) {
-  while (!run.stopping && inst.tables.size() < inst.settings.sync.modules.size())
+  // Each module's table, once its pull has prepared it (besides the related lists' table, "Relations").
+  const auto prepared = [&inst] {
+    return inst.tables.size() - inst.tables.count(std::string{storage::relations_module});
+  };
+  while (!run.stopping && prepared() < inst.settings.sync.modules.size())
     co_await sleep_for(std::chrono::milliseconds{200}, nullptr);
   auto w = lease_of(run, inst, "push");
   w.name = inst.prefix + "push";

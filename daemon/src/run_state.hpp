@@ -54,7 +54,8 @@ struct instance {
   config::settings settings;  // the file's settings with this instance's [vtiger], schema and modules
   std::string prefix;         // "" for a single instance, "<name>/" with several
   std::shared_ptr<vtiger::client_context> context;
-  std::map<std::string, storage::mirror_table> tables;  // by module, once its pull has prepared it
+  std::map<std::string, storage::mirror_table> tables;  // by module, once its pull has prepared it; and
+                                                        // "Relations" (storage/relations.hpp) when used
   std::unique_ptr<sync::pusher> pusher;                 // while this daemon pushes
   lease_state push_lease;
   std::string vtiger_version;  // as the last login reported it

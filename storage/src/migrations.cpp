@@ -284,6 +284,40 @@ BEGIN
 END
 $fn$;
 )sql"},
+    // Version 5: the related lists (relations.hpp). Vtiger's web service can add a link but not remove or
+    // change one (no delete_related): a user's UPDATE or DELETE of a link Vtiger has is refused (the
+    // daemon's own writes, and rows never pushed, pass). relation_loads: the walk reading the links of
+    // records mirrored before their list was configured.
+    {5, "0.3.0", "related lists: refusal of unlinking through SQL, the first read of a new list's links",
+     R"sql(
+CREATE TABLE @S@.relation_loads (
+  schema_name text NOT NULL,
+  module text NOT NULL,
+  label text NOT NULL,
+  last_id bigint NOT NULL DEFAULT 0,
+  done boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema_name, module, label)
+);
+
+CREATE FUNCTION @S@.refuse_unlink() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  internal constant text[] := ARRAY['_row_id', 'vtiger_id', '_sync_state', '_sync_error', '_sync_base'];
+BEGIN
+  IF current_setting('vtsync.origin', true) = 'daemon' OR OLD.vtiger_id IS NULL THEN
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+  END IF;
+  IF TG_OP = 'UPDATE' AND (to_jsonb(NEW) - internal) = (to_jsonb(OLD) - internal) THEN
+    RETURN NEW;
+  END IF;
+  RAISE EXCEPTION '%.%: the link % cannot be removed or changed here (% is refused)', quote_ident(TG_TABLE_SCHEMA),
+    quote_ident(TG_TABLE_NAME), OLD.vtiger_id, TG_OP
+    USING ERRCODE = 'insufficient_privilege',
+          DETAIL = 'Vtiger''s web service adds links (add_related) but cannot remove one: it has no delete_related.',
+          HINT = 'Unlink the records in Vtiger (the related list''s unlink): the next pull of the source record removes this row.';
+END
+$fn$;
+)sql"},
 };
 
 std::string with_schema(std::string_view sql, const std::string& schema) {

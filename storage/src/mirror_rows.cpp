@@ -126,6 +126,14 @@ asio::awaitable<std::size_t> mirror_rows::apply_remote_deletes(const mirror_tabl
       conn_,
       [&](connection& c) -> asio::awaitable<std::size_t> {
         auto res = co_await c.query(sql, params(ids));
+        // Their links in the schema's related lists (relations.hpp), as the source or the related record:
+        // Vtiger lists no link of a deleted record, and may never move the other side's modifiedtime.
+        const std::string relations = quote_ident(table.schema) + ".relations";
+        auto exists = co_await c.query("SELECT to_regclass($1) IS NOT NULL", params(relations));
+        if (exists.value(0, 0) == "t")
+          co_await c.query("DELETE FROM " + relations +
+                               " WHERE source_id = ANY($1::text[]) OR related_id = ANY($1::text[])",
+                           params(ids));
         co_return static_cast<std::size_t>(res.affected_rows());
       },
       options_.retry);

@@ -141,6 +141,13 @@ nlohmann::json fake_dump(unsigned short port, const std::string& module) {
   return nlohmann::json::parse(r.body);
 }
 
+nlohmann::json fake_linked(unsigned short port, const std::string& id) {
+  const auto r = http_request(port, "GET", "/_fake/linked?id=" + url_encode(id));
+  if (r.status != 200)
+    throw std::runtime_error("/_fake/linked answered " + std::to_string(r.status) + ": " + r.body);
+  return nlohmann::json::parse(r.body);
+}
+
 nlohmann::json fake_stats(unsigned short port) {
   const auto r = http_request(port, "GET", "/_fake/stats");
   return nlohmann::json::parse(r.body);

@@ -18,6 +18,8 @@ std::vector<std::string> mirror_differences(PGconn* conn, const std::string& sch
 
 // GET /_fake/dump?module=M from a fake on `port`.
 nlohmann::json fake_dump(unsigned short port, const std::string& module);
+// GET /_fake/linked?id=X: the ids linked to X by pair relations, in id order.
+nlohmann::json fake_linked(unsigned short port, const std::string& id);
 // GET /_fake/stats.
 nlohmann::json fake_stats(unsigned short port);
 // POST a JSON body to a /_fake endpoint; returns the parsed answer.

@@ -230,6 +230,59 @@ INSTANTIATE_TEST_SUITE_P(
                     "'First comment', '{contact}'"}),
     [](const ::testing::TestParamInfo<module_case>& p) { return p.param.module; });
 
+// A multipicklist column (text[]) reaches Vtiger whole, as "A |##| B": a real 8.2 keeps only the first
+// value of a JSON array (recordings 423/424; the fake does the same), on create and on update alike.
+TEST(MultipicklistE2e, EveryValueReachesVtiger) {
+  vt::daemon_options o;
+  o.fake_args = {"--seed", "Campaigns=3"};
+  o.modules = {"Campaigns"};
+  o.start_daemon = false;
+  vt::daemon_fixture f{o};
+  vt::fake_post(
+      f.fake().port(), "/_fake/add-field",
+      {{"module", "Campaigns"},
+       {"field",
+        {{"name", "cf_bf_channels"},
+         {"label", "Channels"},
+         {"mandatory", false},
+         {"type",
+          {{"name", "multipicklist"},
+           {"picklistValues", json::array({{{"label", "Email"}, {"value", "Email"}},
+                                           {{"label", "Phone"}, {"value", "Phone"}},
+                                           {{"label", "Social Media"}, {"value", "Social Media"}}})}}},
+         {"nullable", true},
+         {"editable", true},
+         {"default", ""}}}});
+  f.start_daemon();
+  ASSERT_TRUE(vt::wait_until([&] { return f.mirror_rows("Campaigns") == 3; }, vt::scaled(30s)))
+      << f.daemon().log();
+  const std::string table = "\"" + f.schema() + "\".campaigns";
+  const std::string row = sql(f, "INSERT INTO " + table +
+                                     " (campaignname, closingdate, cf_bf_channels) VALUES ('Both', "
+                                     "'2027-02-01', '{Email,\"Social Media\"}') RETURNING _row_id");
+  std::string id;
+  ASSERT_TRUE(vt::wait_until(
+      [&] {
+        id = sql(f, "SELECT coalesce(vtiger_id, '') FROM " + table + " WHERE _row_id = " + row);
+        return !id.empty();
+      },
+      vt::scaled(10s)))
+      << f.daemon().log();
+  EXPECT_EQ(dump_record(f, "Campaigns", id)["cf_bf_channels"], "Email |##| Social Media");
+  sql(f, "UPDATE " + table + " SET cf_bf_channels = '{Phone,Email,\"Social Media\"}' WHERE _row_id = " + row);
+  ASSERT_TRUE(vt::wait_until(
+      [&] {
+        return dump_record(f, "Campaigns", id)["cf_bf_channels"] == "Phone |##| Email |##| Social Media";
+      },
+      vt::scaled(10s)))
+      << dump_record(f, "Campaigns", id).dump() << f.daemon().log();
+  ASSERT_TRUE(vt::wait_until([&] { return f.differences("Campaigns").empty(); }, vt::scaled(10s)))
+      << join(f.differences("Campaigns"));
+  EXPECT_EQ(sql(f, "SELECT array_length(cf_bf_channels, 1) || ' ' || _sync_state FROM " + table +
+                       " WHERE _row_id = " + row),
+            "3 synced");
+}
+
 // A row inserted into vtiger.calendar naming no activitytype arrives as a Task (9x id, listed by Calendar),
 // not as an Event under an id Calendar would refuse.
 TEST(CalendarE2e, AnInsertWithoutActivityTypeBecomesATask) {

@@ -112,8 +112,11 @@ TEST(ColumnToVtiger, ReverseMapping) {
   EXPECT_EQ(to_vtiger_value(column_type::date, "2024-02-29"), "2024-02-29");
   EXPECT_EQ(to_vtiger_value(column_type::boolean, true), "1");
   EXPECT_EQ(to_vtiger_value(column_type::boolean, false), "0");
-  EXPECT_EQ(to_vtiger_value(column_type::text_array, json::array({"A", "B"})), json::array({"A", "B"}));
-  EXPECT_EQ(to_vtiger_value(column_type::text_array, nullptr), json::array());
+  // Vtiger's own encoding: a real 8.2 keeps only the first value of a JSON array (recordings 423, 424).
+  EXPECT_EQ(to_vtiger_value(column_type::text_array, json::array({"A", "B"})), json("A |##| B"));
+  EXPECT_EQ(to_vtiger_value(column_type::text_array, json::array({"Only"})), json("Only"));
+  EXPECT_EQ(to_vtiger_value(column_type::text_array, json::array()), json(""));
+  EXPECT_EQ(to_vtiger_value(column_type::text_array, nullptr), json(""));
   EXPECT_EQ(to_vtiger_value(column_type::numeric, json::parse("12.50")), "12.5");
   EXPECT_EQ(to_vtiger_value(column_type::numeric, "12.50"), "12.50");
   EXPECT_EQ(to_vtiger_value(column_type::bigint, 1234567890123), "1234567890123");

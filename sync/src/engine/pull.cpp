@@ -121,9 +121,17 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
     table.lines = std::make_shared<const storage::mirror_table>(
         storage::line_table_for(table, record::table_from_describe(options.mirror_schema, *lines)));
   }
+  if (!scope.related.empty()) {
+    auto relations = storage::relations_table(options.mirror_schema);
+    if (current == nullptr || !current->relations)
+      co_await storage::ensure_relations_table(conn, relations, options.state_schema);
+    table.relations = std::make_shared<const storage::mirror_table>(std::move(relations));
+  }
   if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
   if (table.lines) co_await storage::ensure_line_table(conn, table, options.state_schema);
+  if (table.relations && (current == nullptr || !current->relations))
+    co_await storage::plan_relation_loads(conn, options.state_schema, table, scope.related);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);
@@ -250,10 +258,15 @@ asio::awaitable<storage::page_result> module_puller::store(storage::mirror_rows&
   // Converted here, inside the coroutine, so a page is converted while the next one is being fetched.
   const auto rows = record::to_rows(table_, records);
   auto lines = take_lines(records);
-  if (!lines) co_return co_await db.store_page(table_, rows, options);
-  storage::page_options with_lines = options;
-  with_lines.with_rows = std::move(lines);
-  co_return co_await db.store_page(table_, rows, with_lines);
+  auto links = take_relations(records);
+  if (!lines && !links) co_return co_await db.store_page(table_, rows, options);
+  storage::page_options with_rows = options;
+  with_rows.with_rows = [lines = std::move(lines),
+                         links = std::move(links)](storage::connection& c) -> asio::awaitable<void> {
+    if (lines) co_await lines(c);
+    if (links) co_await links(c);
+  };
+  co_return co_await db.store_page(table_, rows, with_rows);
 }
 
 asio::awaitable<void> module_puller::probe_sync() {

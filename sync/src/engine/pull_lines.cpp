@@ -22,6 +22,7 @@ asio::awaitable<std::vector<flat_record>> module_puller::fetch_page(vtiger::clie
                                                                     std::size_t& queries) {
   auto page = co_await fetch(client, vtql, queries);
   co_await fetch_lines(client, page, queries);
+  co_await fetch_relations(client, page, queries);
   co_return page;
 }
 

@@ -1,4 +1,5 @@
 #include "vtsync/sync/engine/push.hpp"
+#include "vtsync/storage/relations.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/cancellation_state.hpp>
@@ -305,6 +306,7 @@ asio::awaitable<pusher::outcome> pusher::handle(outbox_entry& entry, drain_stats
     co_return co_await fail(entry, error, stats);
   }
   const storage::mirror_table& table = t->second;
+  if (entry.module == storage::relations_module) co_return co_await push_relation(table, entry, stats);
   if (entry.op == outbox_op::remove) co_return co_await push_delete(table, entry, stats);
   const std::optional<storage::row_batch> none;
   if (!entry.row) {

@@ -249,7 +249,7 @@ flat_record to_flat_record(const nlohmann::json& object) {
 }
 
 nlohmann::json to_vtiger_value(column_type type, const nlohmann::json& v) {
-  if (v.is_null()) return type == column_type::text_array ? nlohmann::json::array() : nlohmann::json("");
+  if (v.is_null()) return "";
   switch (type) {
     case column_type::boolean:
       if (v.is_boolean()) return v.get<bool>() ? "1" : "0";
@@ -259,12 +259,18 @@ nlohmann::json to_vtiger_value(column_type type, const nlohmann::json& v) {
       }
       return v.is_number() && v != 0 ? "1" : "0";
     case column_type::text_array: {
-      auto out = nlohmann::json::array();
+      // Vtiger's own encoding, "A |##| B": a real 8.2 keeps only the first value of a JSON array
+      // (recordings 423, 424).
+      std::vector<std::string> items;
       if (v.is_array()) {
-        for (const auto& item : v) out.push_back(item.is_string() ? item : nlohmann::json(item.dump()));
+        for (const auto& item : v) items.push_back(item.is_string() ? item.get<std::string>() : item.dump());
       } else if (v.is_string()) {
-        for (auto& item : split_multipicklist(v.get_ref<const std::string&>()))
-          out.push_back(std::move(item));
+        items = split_multipicklist(v.get_ref<const std::string&>());
+      }
+      std::string out;
+      for (const auto& item : items) {
+        if (!out.empty()) out += " |##| ";
+        out += item;
       }
       return out;
     }

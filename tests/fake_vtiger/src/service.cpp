@@ -1930,6 +1930,19 @@ http_out service::handle_fake(const http_in& request, std::string_view path,
     return fake_json(
         200, {{"now", now()}, {"now_text", format_db_time(now())}, {"offset", options_.clock_offset}});
   }
+  if (path == "/_fake/linked" && !post) {
+    // The ids of the records linked to `id` by a pair relation (add_related, /_fake/link), id order.
+    const auto args = parse_form(query_string);
+    const auto it = args.find("id");
+    const auto found = lookup_id(store_, it == args.end() ? std::string() : it->second);
+    if (found.error || found.view->deleted()) return fake_json(404, {{"error", "no such record"}});
+    nlohmann::json ids = nlohmann::json::array();
+    for (const std::uint32_t crmid : relations_.linked(found.view->crmid())) {
+      const auto v = store_.view(crmid);
+      if (v && !v->deleted()) ids.push_back(v->ws_id());
+    }
+    return fake_json(200, ids);
+  }
   if (path == "/_fake/dump" && !post) {
     const auto args = parse_form(query_string);
     const auto it = args.find("module");

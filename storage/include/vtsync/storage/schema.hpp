@@ -86,6 +86,8 @@ struct mirror_table {
   std::optional<write_refusal> refusal;
   // An inventory module's line items table (<table>_lineitems, line_rows.hpp), when it has one.
   std::shared_ptr<const mirror_table> lines;
+  // The mirror schema's related-lists table (relations.hpp), when this module has `related` labels.
+  std::shared_ptr<const mirror_table> relations;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.

@@ -63,6 +63,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vtsync/storage/relations.hpp"
 #include "vtsync/storage/schema.hpp"
 #include "vtsync/storage/backfill_ranges.hpp"
 #include "vtsync/storage/cursors.hpp"
@@ -104,6 +105,9 @@ struct pull_settings {
   // The table is narrowed to some fields (modules.<Module>.fields / exclude_fields): the pages ask for its
   // columns only (`SELECT f1, f2, ..., modifiedtime`) instead of `*`.
   bool select_columns = false;
+  // modules.<Module>.related: relation labels whose links are pulled into the relations table
+  // (storage/relations.hpp) for each record a page brings.
+  std::vector<std::string> related;
 };
 
 // What of a module becomes its mirror table (modules.<Module>.*).
@@ -111,6 +115,7 @@ struct table_scope {
   bool pull_only = false;
   std::vector<std::string> fields;  // empty = every field
   std::vector<std::string> exclude_fields;
+  std::vector<std::string> related;  // relation labels: the relations table is prepared too
 };
 
 // Called as things happen (metrics, progress); all optional.
@@ -191,6 +196,9 @@ class module_puller {
   void set_stop_check(std::function<bool()> check) { stop_check_ = std::move(check); }
   [[nodiscard]] const std::string& module() const { return table_.module; }
 
+  // Reads the links of records mirrored before their related list was configured (storage::relation_loads),
+  // a batch of records at a time, until `deadline` or until none is left. Returns the records read.
+  boost::asio::awaitable<std::size_t> load_relations(std::chrono::steady_clock::time_point deadline);
   // Probes `sync` once (one request).
   boost::asio::awaitable<void> probe_sync();
   [[nodiscard]] bool sync_supported() const { return sync_supported_; }
@@ -253,6 +261,21 @@ class module_puller {
   // fetched_lines_); empty when none were fetched.
   std::function<boost::asio::awaitable<void>(storage::connection&)> take_lines(
       std::span<const flat_record> records);
+  // The related lists of a page's records whose modifiedtime moved (pull_relations.cpp): one
+  // retrieve_related per record and label (Vtiger has no batched form); kept in fetched_links_ until the
+  // page is stored.
+  boost::asio::awaitable<void> fetch_relations(vtiger::client& client, std::span<const flat_record> page,
+                                               std::size_t& queries);
+  // The label -> module map of settings_.related (relatedtypes, asked once).
+  boost::asio::awaitable<void> relation_targets(vtiger::client& client, std::size_t& queries);
+  // One record's links under `label` appended to `out`; false (nothing appended) when Vtiger refuses to
+  // read that record now (deleted or out of reach: its deletion, or its next change, settles it).
+  boost::asio::awaitable<bool> read_links(vtiger::client& client, const std::string& id,
+                                          const std::string& label, std::vector<storage::relation_link>& out,
+                                          std::size_t& queries);
+  // What store() runs in the page's transaction for the links fetched for `records`; empty when none.
+  std::function<boost::asio::awaitable<void>(storage::connection&)> take_relations(
+      std::span<const flat_record> records);
   // A whole read of a module without modifiedtime, with its deletions (pull_whole.cpp).
   boost::asio::awaitable<cycle_stats> pull_whole();
   // Before a page is stored: a field the table lacks makes the refresh run (once per such field).
@@ -302,6 +325,10 @@ class module_puller {
   std::function<void(std::size_t)> page_hook_;  // progress during a backfill
   // Lines fetched for records not stored yet: header id -> its lines (none: an empty list).
   std::map<std::string, std::vector<flat_record>> fetched_lines_;
+  // Links fetched for records not stored yet: source id -> its links under settings_.related.
+  std::map<std::string, std::vector<storage::relation_link>> fetched_links_;
+  std::map<std::string, std::string> relation_targets_;  // label -> the module it lists (relatedtypes)
+  bool relations_loaded_ = false;                        // load_relations found nothing left to read
   std::function<bool()> stop_check_;
   table_refresh refresh_;
   std::set<std::string> undescribed_;  // fields pages bring that a re-describe did not list: not asked again

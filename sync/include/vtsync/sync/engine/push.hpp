@@ -262,6 +262,14 @@ class pusher {
                                               const nlohmann::json& values, const nlohmann::json& base,
                                               drain_stats& stats);
   boost::asio::awaitable<outcome> push_delete(table_ref table, entry_ref entry, drain_stats& stats);
+  // A row of the relations table (storage/relations.hpp; push_relations.cpp): a local link is added with
+  // add_related, then confirmed with retrieve_related (add_related answers success even when it links
+  // nothing); a delete reaches here only for a link never pushed (a trigger refuses the others).
+  boost::asio::awaitable<outcome> push_relation(table_ref table, entry_ref entry, drain_stats& stats);
+  // The module a relation label of `source`'s module lists ("" with `why` set when there is none): the
+  // source's module is the synced one whose describe idPrefix it carries; its relatedtypes, asked once.
+  boost::asio::awaitable<std::string> relation_target(vtiger::client& on, const std::string& source,
+                                                      const std::string& label, std::string& why);
   // The element a create of `values` sends (editable non-empty fields, owner, idempotency key), or nullopt
   // with `trouble` set when Vtiger could not be asked for the owner.
   boost::asio::awaitable<std::optional<nlohmann::json>> create_element(table_ref table,
@@ -296,10 +304,11 @@ class pusher {
   void grow_backoff();
 
   vtiger::client& client_;
-  std::vector<vtiger::client*> sessions_;               // client_ first, then add_sessions'
-  std::map<std::int64_t, vtiger::client*> session_of_;  // entry id -> the session handling it now
-  std::map<std::int64_t, nlohmann::json> remote_;       // entry id -> its record as read_remote found it
-  std::set<std::int64_t> lines_sent_;                   // entries whose element carried LineItems
+  std::vector<vtiger::client*> sessions_;                 // client_ first, then add_sessions'
+  std::map<std::int64_t, vtiger::client*> session_of_;    // entry id -> the session handling it now
+  std::map<std::int64_t, nlohmann::json> remote_;         // entry id -> its record as read_remote found it
+  std::set<std::int64_t> lines_sent_;                     // entries whose element carried LineItems
+  std::map<std::string, nlohmann::json> relation_types_;  // module -> relatedtypes' information
   storage::connection& notify_conn_;
   storage::outbox& outbox_;
   std::map<std::string, storage::mirror_table> tables_;

@@ -18,7 +18,7 @@
 //                                           no); "" -> NULL
 //   integer                 bigint          decimal digits; "" -> NULL             plain decimal string
 //   double, currency        numeric         plain or exponent decimal; "" -> NULL  plain decimal string
-//   multipicklist           text[]          "A |##| B" -> {A,B}; "" -> {}          JSON array ["A","B"]
+//   multipicklist           text[]          "A |##| B" -> {A,B}; "" -> {}          "A |##| B"; NULL -> ""
 //   everything else         text            as sent ("" stays ""), NUL bytes       as stored; NULL -> ""
 //   (string, reference "12x7", owner, ...)  removed (PostgreSQL text cannot
 //                                           hold them)
