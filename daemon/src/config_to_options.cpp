@@ -36,6 +36,9 @@ sync::pull_settings pull_settings_from(const config::settings& s, const std::str
   p.filter = scope.filter;
   p.select_columns = !scope.fields.empty() || !scope.exclude_fields.empty();
   p.related = scope.related;
+  for (const auto& m : s.sync.modules)
+    if (m != module)
+      for (const auto& label : s.sync.scope_of(m).related) p.related_elsewhere.emplace_back(m, label);
   p.on_remote_delete = scope.on_remote_delete == config::remote_delete_policy::mark
                            ? storage::remote_delete::mark
                            : storage::remote_delete::remove;
@@ -55,6 +58,8 @@ sync::table_scope table_scope_from(const config::settings& s, const std::string&
   t.fields = scope.fields;
   t.exclude_fields = scope.exclude_fields;
   t.related = scope.related;
+  for (const auto& m : s.sync.modules)
+    t.related_elsewhere = t.related_elsewhere || (m != module && !s.sync.scope_of(m).related.empty());
   return t;
 }
 

@@ -79,17 +79,52 @@ asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& 
   co_return touched;
 }
 
+asio::awaitable<std::size_t> store_relations_to(connection& c, const mirror_table& table,
+                                                std::span<const std::string> related_ids,
+                                                std::string_view label, std::string_view source_prefix,
+                                                std::span<const relation_link> links) {
+  if (related_ids.empty()) co_return 0;
+  std::vector<std::string> keys, from, to;
+  for (const auto& l : links) {
+    keys.push_back(relation_key(l.source, l.label, l.related));
+    from.push_back(l.source);
+    to.push_back(l.related);
+  }
+  const std::string q = table.qualified_name();
+  auto gone =
+      co_await c.query("DELETE FROM " + q +
+                           " WHERE related_id = ANY($1::text[]) AND label = $2 AND "
+                           "split_part(source_id, 'x', 1) = $3 AND _sync_state = 'synced' AND "
+                           "vtiger_id IS NOT NULL AND vtiger_id <> ALL($4::text[])",
+                       params(text_array_literal({related_ids.begin(), related_ids.end()}),
+                              std::string{label}, std::string{source_prefix}, text_array_literal(keys)));
+  auto touched = static_cast<std::size_t>(gone.affected_rows());
+  if (!keys.empty()) {
+    auto added = co_await c.query(
+        "INSERT INTO " + q +
+            " (vtiger_id, source_id, label, related_id, _sync_state) SELECT k, s, $4, r, 'synced' FROM "
+            "unnest($1::text[], $2::text[], $3::text[]) AS u(k, s, r) ON CONFLICT DO NOTHING",
+        params(text_array_literal(keys), text_array_literal(from), text_array_literal(to),
+               std::string{label}));
+    touched += static_cast<std::size_t>(added.affected_rows());
+  }
+  co_return touched;
+}
+
 asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirror_table& source,
                                                        std::span<const std::string> ids,
-                                                       std::span<const std::string> modifiedtimes) {
+                                                       std::span<const std::string> modifiedtimes,
+                                                       std::chrono::seconds settle) {
   std::set<std::string> out;
   const auto* column = source.find("modifiedtime");
   if (ids.empty() || column == nullptr) co_return out;
   auto res = co_await c.query(
       "SELECT u.id FROM unnest($1::text[], $2::text[]) AS u(id, mt) JOIN " + source.qualified_name() +
-          " t ON t.vtiger_id = u.id AND t.modifiedtime = u.mt::" + std::string{sql_type_name(column->type)},
+          " t ON t.vtiger_id = u.id AND t.modifiedtime = u.mt::" + std::string{sql_type_name(column->type)} +
+          " AND t.modifiedtime < now() - make_interval(secs => $3::int)",
       params(text_array_literal({ids.begin(), ids.end()}),
-             text_array_literal({modifiedtimes.begin(), modifiedtimes.end()})));
+             text_array_literal({modifiedtimes.begin(), modifiedtimes.end()}),
+             std::to_string(settle.count())));
   for (int i = 0; i < res.rows(); ++i) out.emplace(res.value(i, 0));
   co_return out;
 }

@@ -121,7 +121,7 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
     table.lines = std::make_shared<const storage::mirror_table>(
         storage::line_table_for(table, record::table_from_describe(options.mirror_schema, *lines)));
   }
-  if (!scope.related.empty()) {
+  if (!scope.related.empty() || scope.related_elsewhere) {
     auto relations = storage::relations_table(options.mirror_schema);
     if (current == nullptr || !current->relations)
       co_await storage::ensure_relations_table(conn, relations, options.state_schema);

@@ -7,6 +7,7 @@
 // asked once. Records mirrored before their list was configured are read once by load_relations.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "vtsync/sync/engine/pull.hpp"
@@ -18,14 +19,8 @@ namespace asio = boost::asio;
 
 asio::awaitable<void> module_puller::relation_targets(vtiger::client& client, std::size_t& queries) {
   if (!relation_targets_.empty()) co_return;
-  const std::string operation = "relatedtypes";  // named: GCC 12 (see push_calls.hpp)
-  const vtiger::param_list params{{"elementType", table_.module}};
-  ++queries;
-  auto types = co_await client.call(operation, params, vtiger::http_method::get);
-  if (!types)
-    throw pull_error("relatedtypes of " + table_.module + ": " + types.error().code + ": " +
-                     types.error().message);
-  const auto info = types->value("information", vtiger::json::object());
+  const std::string self = table_.module;
+  const auto info = co_await related_types(client, self, queries);
   std::map<std::string, std::string> targets;
   for (const auto& label : settings_.related) {
     const auto it = info.find(label);
@@ -36,13 +31,62 @@ asio::awaitable<void> module_puller::relation_targets(vtiger::client& client, st
   relation_targets_ = std::move(targets);
 }
 
+asio::awaitable<void> module_puller::resolve_reverse_lists(vtiger::client& client, std::size_t& queries) {
+  if (reverse_lists_) co_return;
+  std::map<std::string, std::vector<std::string>> by_module;
+  for (const auto& [module, label] : settings_.related_elsewhere) by_module[module].push_back(label);
+  std::vector<reverse_list> found;
+  std::optional<vtiger::json> mine;
+  for (const auto& [module, labels] : by_module) {
+    const auto theirs = co_await related_types(client, module, queries);
+    std::vector<std::string> to_us;
+    for (const auto& label : labels) {
+      const auto it = theirs.find(label);
+      if (it != theirs.end() && it->is_object() && it->value("name", std::string{}) == table_.module)
+        to_us.push_back(label);
+    }
+    if (to_us.empty()) continue;
+    if (!mine) {
+      const std::string self = table_.module;
+      mine = co_await related_types(client, self, queries);
+    }
+    std::vector<std::string> back;
+    for (const auto& [label, info] : mine->items())
+      if (info.is_object() && info.value("name", std::string{}) == module) back.push_back(label);
+    if (to_us.size() != 1 || back.size() != 1) {
+      spdlog::warn(
+          "module={} links of {}'s list '{}' made from the {} side are seen only with the {} record's next "
+          "change ({} of {}'s lists list {}, {} of {}'s list {})",
+          table_.module, module, to_us.front(), table_.module, module, to_us.size(), module, table_.module,
+          back.size(), table_.module, module);
+      continue;
+    }
+    auto described = co_await client.describe(module);  // cached
+    if (!described)
+      throw pull_error("describe " + module + ": " + described.error().code + ": " +
+                       described.error().message);
+    found.push_back({module, to_us.front(), described->value("idPrefix", std::string{}), back.front()});
+  }
+  reverse_lists_ = std::move(found);
+}
+
+asio::awaitable<vtiger::json> module_puller::related_types(vtiger::client& client, const std::string& module,
+                                                           std::size_t& queries) {
+  const std::string operation = "relatedtypes";  // named: GCC 12 (see push_calls.hpp)
+  const vtiger::param_list params{{"elementType", module}};
+  ++queries;
+  auto types = co_await client.call(operation, params, vtiger::http_method::get);
+  if (!types)
+    throw pull_error("relatedtypes of " + module + ": " + types.error().code + ": " + types.error().message);
+  co_return types->value("information", vtiger::json::object());
+}
+
 asio::awaitable<bool> module_puller::read_links(vtiger::client& client, const std::string& id,
-                                                const std::string& label,
+                                                const std::string& related_type, const std::string& label,
                                                 std::vector<storage::relation_link>& out,
                                                 std::size_t& queries) {
   const std::string operation = "retrieve_related";  // named: GCC 12 (see push_calls.hpp)
-  const vtiger::param_list params{
-      {"id", id}, {"relatedType", relation_targets_[label]}, {"relatedLabel", label}};
+  const vtiger::param_list params{{"id", id}, {"relatedType", related_type}, {"relatedLabel", label}};
   ++queries;
   auto answer = co_await client.call(operation, params, vtiger::http_method::get);
   if (!answer) {
@@ -67,9 +111,12 @@ asio::awaitable<bool> module_puller::read_links(vtiger::client& client, const st
 asio::awaitable<void> module_puller::fetch_relations(vtiger::client& client,
                                                      std::span<const flat_record> page,
                                                      std::size_t& queries) {
-  if (!table_.relations || settings_.related.empty() || page.empty()) co_return;
-  co_await relation_targets(client, queries);
-  // Which records moved: those the mirror does not hold with this modifiedtime.
+  if (!table_.relations || page.empty()) co_return;
+  co_await resolve_reverse_lists(client, queries);
+  const bool own = !settings_.related.empty();
+  if (!own && reverse_lists_->empty()) co_return;
+  if (own) co_await relation_targets(client, queries);
+  // Which records moved: those the mirror does not hold with this modifiedtime (storage::unmoved_records).
   std::vector<std::string> ids, times;
   const auto rows = record::to_rows(table_, page);
   std::size_t at = table_.columns.size();
@@ -80,44 +127,90 @@ asio::awaitable<void> module_puller::fetch_relations(vtiger::client& client,
     ids.push_back(*rows.vtiger_ids[r]);
     times.push_back(*rows.columns[at][r]);
   }
-  const auto unmoved = co_await storage::unmoved_records(storage_.rows.conn(), table_, ids, times);
+  const auto unmoved =
+      co_await storage::unmoved_records(storage_.rows.conn(), table_, ids, times, settings_.overlap);
   for (const auto& record : page) {
     const std::string id{record.text("id")};
     if (id.empty() || unmoved.contains(id)) continue;
     std::vector<storage::relation_link> links;
     bool read = true;
-    for (const auto& label : settings_.related)
-      read = read && co_await read_links(client, id, label, links, queries);
-    if (read)
-      fetched_links_[id] = std::move(links);
-    else
+    for (const auto& label : settings_.related) {
+      if (!read) break;
+      const std::string type = relation_targets_[label];
+      read = co_await read_links(client, id, type, label, links, queries);
+    }
+    if (!read) {
       fetched_links_.erase(id);
+      fetched_reverse_.erase(id);
+      continue;
+    }
+    // The other modules' lists, from this record's side: one more retrieve_related, unless our own list
+    // `back_label` was just read.
+    auto& reverse = fetched_reverse_[id];
+    reverse.clear();
+    for (std::size_t i = 0; i < reverse_lists_->size(); ++i) {
+      const auto& r = (*reverse_lists_)[i];
+      std::vector<storage::relation_link> seen;
+      if (std::find(settings_.related.begin(), settings_.related.end(), r.back_label) !=
+          settings_.related.end()) {
+        for (const auto& l : links)
+          if (l.label == r.back_label) seen.push_back(l);
+      } else {
+        const bool ok = co_await read_links(client, id, r.source_module, r.back_label, seen, queries);
+        if (!ok) continue;
+      }
+      std::vector<storage::relation_link> theirs;
+      for (const auto& l : seen) theirs.push_back({l.related, r.label, id});
+      reverse.emplace_back(i, std::move(theirs));
+    }
+    if (own) fetched_links_[id] = std::move(links);
   }
 }
 
 std::function<asio::awaitable<void>(storage::connection&)> module_puller::take_relations(
     std::span<const flat_record> records) {
-  if (!table_.relations || fetched_links_.empty()) return {};
+  if (!table_.relations || (fetched_links_.empty() && fetched_reverse_.empty())) return {};
+  struct seen_from_us {
+    std::string label, source_prefix;
+    std::vector<std::string> related_ids;
+    std::vector<storage::relation_link> links;
+  };
   struct page_links {
     storage::mirror_table table;
     std::vector<std::string> sources;
     std::vector<std::string> labels;
     std::vector<storage::relation_link> links;
+    std::vector<seen_from_us> reverse;
   };
   auto taken = std::make_shared<page_links>();
+  if (reverse_lists_)
+    for (const auto& r : *reverse_lists_) taken->reverse.push_back({r.label, r.source_prefix, {}, {}});
   for (const auto& r : records) {
     const std::string id{r.text("id")};
-    const auto it = fetched_links_.find(id);
-    if (it == fetched_links_.end()) continue;
-    taken->sources.push_back(id);
-    for (auto& l : it->second) taken->links.push_back(std::move(l));
-    fetched_links_.erase(it);
+    if (const auto it = fetched_links_.find(id); it != fetched_links_.end()) {
+      taken->sources.push_back(id);
+      for (auto& l : it->second) taken->links.push_back(std::move(l));
+      fetched_links_.erase(it);
+    }
+    if (const auto it = fetched_reverse_.find(id); it != fetched_reverse_.end()) {
+      for (auto& [i, links] : it->second) {
+        taken->reverse[i].related_ids.push_back(id);
+        for (auto& l : links) taken->reverse[i].links.push_back(std::move(l));
+      }
+      fetched_reverse_.erase(it);
+    }
   }
-  if (taken->sources.empty()) return {};
+  const bool any_reverse = std::any_of(taken->reverse.begin(), taken->reverse.end(),
+                                       [](const seen_from_us& s) { return !s.related_ids.empty(); });
+  if (taken->sources.empty() && !any_reverse) return {};
   taken->table = *table_.relations;
   taken->labels = settings_.related;
   return [taken](storage::connection& c) -> asio::awaitable<void> {
-    (void)co_await storage::store_relations(c, taken->table, taken->sources, taken->labels, taken->links);
+    if (!taken->sources.empty())
+      (void)co_await storage::store_relations(c, taken->table, taken->sources, taken->labels, taken->links);
+    for (const auto& s : taken->reverse)
+      (void)co_await storage::store_relations_to(c, taken->table, s.related_ids, s.label, s.source_prefix,
+                                                 s.links);
   };
 }
 
@@ -138,7 +231,8 @@ asio::awaitable<std::size_t> module_puller::load_relations(std::chrono::steady_c
     std::vector<std::string> sources;
     std::vector<storage::relation_link> links;
     for (const auto& id : load->ids)
-      if (co_await read_links(client_, id, load->label, links, queries)) sources.push_back(id);
+      if (co_await read_links(client_, id, relation_targets_[load->label], load->label, links, queries))
+        sources.push_back(id);
     const bool done = load->ids.size() < batch;
     // The walk moves past the records it could not read too (deleted meanwhile: their deletion settles them).
     const std::string walked_to = load->ids.empty() ? std::string{} : load->ids.back();

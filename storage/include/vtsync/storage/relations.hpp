@@ -12,6 +12,7 @@
 #include "vtsync/storage/pg.hpp"
 #include "vtsync/storage/schema.hpp"
 
+#include <chrono>
 #include <optional>
 #include <set>
 #include <span>
@@ -51,12 +52,23 @@ asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& 
                                              std::span<const std::string> labels,
                                              std::span<const relation_link> links);
 
+// The same, seen from the related records' side: the links of the list `label` of `source_prefix`'s module
+// ("13": Potentials) that point at `related_ids` become `links` (synced rows no longer listed deleted, new
+// ones inserted; local rows not pushed yet left alone). Returns rows inserted or deleted.
+asio::awaitable<std::size_t> store_relations_to(connection& c, const mirror_table& table,
+                                                std::span<const std::string> related_ids,
+                                                std::string_view label, std::string_view source_prefix,
+                                                std::span<const relation_link> links);
+
 // Of the records `ids` (with `modifiedtimes`, their mirror column's text as record::to_rows makes it),
-// those the source mirror already holds with that same modifiedtime: their links cannot have changed since
-// they were read (a link moves its source's modifiedtime), so a re-read page need not ask again.
+// those the source mirror already holds with that same modifiedtime, older than `settle` before now: their
+// links cannot have changed since they were read (a link moves its source's modifiedtime), so a re-read
+// page need not ask again. A modifiedtime within `settle` of now may hide a second link made in the same
+// second after the list was read (modifiedtime has whole seconds): read again while the overlap re-reads it.
 asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirror_table& source,
                                                        std::span<const std::string> ids,
-                                                       std::span<const std::string> modifiedtimes);
+                                                       std::span<const std::string> modifiedtimes,
+                                                       std::chrono::seconds settle);
 
 // Links of records mirrored before a label was added to `related` are read once by walking the source
 // mirror in id order; the walk's progress per (mirror schema, module, label) is the state table

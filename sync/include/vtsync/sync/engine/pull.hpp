@@ -108,6 +108,10 @@ struct pull_settings {
   // modules.<Module>.related: relation labels whose links are pulled into the relations table
   // (storage/relations.hpp) for each record a page brings.
   std::vector<std::string> related;
+  // The other modules' lists, (module, label): Vtiger moves only the record whose list was used, so a link
+  // made from this module's side (a Contact's "Potentials" list) moves this record, not the other list's
+  // source: the records of this module a page brings read their side of those lists too (pull_relations.cpp).
+  std::vector<std::pair<std::string, std::string>> related_elsewhere;
 };
 
 // What of a module becomes its mirror table (modules.<Module>.*).
@@ -116,6 +120,7 @@ struct table_scope {
   std::vector<std::string> fields;  // empty = every field
   std::vector<std::string> exclude_fields;
   std::vector<std::string> related;  // relation labels: the relations table is prepared too
+  bool related_elsewhere = false;    // another module has lists: the relations table is prepared too
 };
 
 // Called as things happen (metrics, progress); all optional.
@@ -268,11 +273,17 @@ class module_puller {
                                                std::size_t& queries);
   // The label -> module map of settings_.related (relatedtypes, asked once).
   boost::asio::awaitable<void> relation_targets(vtiger::client& client, std::size_t& queries);
-  // One record's links under `label` appended to `out`; false (nothing appended) when Vtiger refuses to
-  // read that record now (deleted or out of reach: its deletion, or its next change, settles it).
+  // relatedtypes of `module`: its "information" (label -> {name, ...}).
+  boost::asio::awaitable<vtiger::json> related_types(vtiger::client& client, const std::string& module,
+                                                     std::size_t& queries);
+  // Which of settings_.related_elsewhere this module's records can read from their side (asked once).
+  boost::asio::awaitable<void> resolve_reverse_lists(vtiger::client& client, std::size_t& queries);
+  // One record's links under `label` (listing `related_type` records) appended to `out`; false (nothing
+  // appended) when Vtiger refuses to read that record now (deleted or out of reach: its deletion, or its
+  // next change, settles it).
   boost::asio::awaitable<bool> read_links(vtiger::client& client, const std::string& id,
-                                          const std::string& label, std::vector<storage::relation_link>& out,
-                                          std::size_t& queries);
+                                          const std::string& related_type, const std::string& label,
+                                          std::vector<storage::relation_link>& out, std::size_t& queries);
   // What store() runs in the page's transaction for the links fetched for `records`; empty when none.
   std::function<boost::asio::awaitable<void>(storage::connection&)> take_relations(
       std::span<const flat_record> records);
@@ -328,7 +339,16 @@ class module_puller {
   // Links fetched for records not stored yet: source id -> its links under settings_.related.
   std::map<std::string, std::vector<storage::relation_link>> fetched_links_;
   std::map<std::string, std::string> relation_targets_;  // label -> the module it lists (relatedtypes)
-  bool relations_loaded_ = false;                        // load_relations found nothing left to read
+  // Another module's list read from this module's side: `source_module`'s list `label` holds a link to one of
+  // our records exactly when our record's list `back_label` lists that source (Vtiger keeps a pair once).
+  struct reverse_list {
+    std::string source_module, label, source_prefix, back_label;
+  };
+  std::optional<std::vector<reverse_list>> reverse_lists_;
+  // Links seen from our side for records not stored yet: our id -> (reverse list index, its links).
+  std::map<std::string, std::vector<std::pair<std::size_t, std::vector<storage::relation_link>>>>
+      fetched_reverse_;
+  bool relations_loaded_ = false;  // load_relations found nothing left to read
   std::function<bool()> stop_check_;
   table_refresh refresh_;
   std::set<std::string> undescribed_;  // fields pages bring that a re-describe did not list: not asked again
