@@ -7,6 +7,7 @@
 // fail a whole page), text never holds NUL, text_array_literal parses back to its elements, quote_ident
 // always yields one well-formed quoted identifier, base_text writes what dump writes, and nothing
 // throws.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -204,9 +205,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const json out = to_vtiger_value(type, value);
   FUZZ_CHECK(out.is_string(), "to_vtiger_value shape");
   if (type == column_type::text_array && value.is_string()) {
-    const auto sent = split_multipicklist(out.get<std::string>());
-    FUZZ_CHECK(sent == split_multipicklist(value.get<std::string>()),
-               "multipicklist pieces changed on the way out");
+    // (A piece holding "|##|" itself, possible once NULs are dropped, has no encoding in Vtiger's form.)
+    const auto pieces = split_multipicklist(value.get<std::string>());
+    if (std::none_of(pieces.begin(), pieces.end(),
+                     [](const std::string& p) { return p.find("|##|") != std::string::npos; }))
+      FUZZ_CHECK(split_multipicklist(out.get<std::string>()) == pieces,
+                 "multipicklist pieces changed on the way out");
   }
 
   const auto pieces = split_multipicklist(raw);
