@@ -1,4 +1,5 @@
 // vtsyncd status: cursors, lag, outbox counts and lease holders of every module, as a table or JSON.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -6,6 +7,7 @@
 #include "run_on_loop.hpp"
 #include "runtime.hpp"
 #include "vtsync/storage/lease.hpp"
+#include "vtsync/storage/relations.hpp"
 
 namespace vtsync::daemon {
 
@@ -91,6 +93,20 @@ int run_status(const common_options& opts, bool as_json) {
           m["pending"] = counts.pending + counts.in_flight;
           m["failed"] = counts.failed;
           modules[prefix + module] = m;
+        }
+        // The related lists' links (storage/relations.hpp), pushed as the pseudo-module "Relations": their
+        // pending and failed changes, when a module has lists.
+        const bool lists =
+            std::any_of(inst.sync.modules.begin(), inst.sync.modules.end(),
+                        [&inst](const std::string& m) { return !inst.sync.scope_of(m).related.empty(); });
+        if (lists) {
+          const std::string relations{storage::relations_module};
+          const auto counts = co_await db.outbox->count(relations);
+          json m{
+              {"cursor", nullptr}, {"last_success", nullptr}, {"lag_seconds", nullptr}, {"holder", nullptr}};
+          m["pending"] = counts.pending + counts.in_flight;
+          m["failed"] = counts.failed;
+          modules[prefix + relations] = m;
         }
       }
       first.conn->close();

@@ -175,6 +175,12 @@ TEST(Relations, LinksArePulledPushedAndNeverUnlinkedLocally) {
             std::string::npos)
       << bogus;
   EXPECT_EQ(vt::fake_linked(port, pot(2)), nlohmann::json::array({contact(2)}));
+  // `vtsyncd status` counts them on a line of their own.
+  const auto status = f.vtsyncd({"status", "--json"}, 30s);
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  const auto shown = json::parse(status.output.substr(status.output.find('{')))["modules"]["Relations"];
+  EXPECT_EQ(shown.value("failed", -1), 2) << status.output;
+  EXPECT_EQ(shown.value("pending", -1), 0) << status.output;
   // A failed row was never in Vtiger: the user may delete it.
   EXPECT_EQ(sql_error("DELETE FROM " + table + " WHERE _sync_state = 'failed'"), "");
   EXPECT_EQ(links_of(pot(2)), "1");
