@@ -129,15 +129,32 @@ asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirr
   co_return out;
 }
 
-asio::awaitable<void> plan_relation_loads(connection& c, std::string_view state_schema,
-                                          const mirror_table& source, std::span<const std::string> labels) {
-  if (labels.empty()) co_return;
-  co_await c.query("INSERT INTO " + quote_ident(state_schema) +
-                       ".relation_loads (schema_name, module, label, done) SELECT $1, $2, l, NOT EXISTS "
-                       "(SELECT 1 FROM " +
-                       source.qualified_name() +
-                       " WHERE vtiger_id IS NOT NULL) FROM unnest($3::text[]) AS l ON CONFLICT DO NOTHING",
-                   params(source.schema, source.module, text_array_literal({labels.begin(), labels.end()})));
+asio::awaitable<void> plan_relation_loads(connection& conn, std::string_view state_schema,
+                                          const mirror_table& source, std::string_view source_prefix,
+                                          std::span<const std::string> labels) {
+  const std::string s = quote_ident(state_schema);
+  const std::string configured = text_array_literal({labels.begin(), labels.end()});
+  co_await run_transaction(conn, [&](connection& c) -> asio::awaitable<void> {
+    // A list no longer configured: its rows would go stale, and its finished load would keep a list added
+    // back later from being read again.
+    co_await c.query("DELETE FROM " + s +
+                         ".relation_loads WHERE schema_name = $1 AND module = $2 AND "
+                         "label <> ALL($3::text[])",
+                     params(source.schema, source.module, configured));
+    auto relations = co_await c.query("SELECT to_regclass($1) IS NOT NULL",
+                                      params(quote_ident(source.schema) + ".relations"));
+    if (relations.value(0, 0) == "t" && !source_prefix.empty())
+      co_await c.query("DELETE FROM " + quote_ident(source.schema) +
+                           ".relations WHERE split_part(source_id, 'x', 1) = $1 AND label <> ALL($2::text[])",
+                       params(std::string{source_prefix}, configured));
+    if (labels.empty()) co_return;
+    co_await c.query("INSERT INTO " + s +
+                         ".relation_loads (schema_name, module, label, done) SELECT $1, $2, l, NOT EXISTS "
+                         "(SELECT 1 FROM " +
+                         source.qualified_name() +
+                         " WHERE vtiger_id IS NOT NULL) FROM unnest($3::text[]) AS l ON CONFLICT DO NOTHING",
+                     params(source.schema, source.module, configured));
+  });
 }
 
 asio::awaitable<std::optional<relation_load>> next_relation_load(connection& c, std::string_view state_schema,

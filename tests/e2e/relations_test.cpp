@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <iterator>
 
 #include "daemon_fixture.hpp"
 #include "mirror_compare.hpp"
@@ -238,6 +239,36 @@ TEST(Relations, AListAddedToAMirroredModuleIsReadOnce) {
   ASSERT_TRUE(vt::wait_until(
       [&] { return vt::fake_stats(port)["requests"].value("query", 0) >= queries + 6; }, vt::scaled(10s)));
   EXPECT_EQ(vt::fake_stats(port)["requests"].value("retrieve_related", 0) - before, 45) << f.daemon().log();
+
+  // The list leaves the configuration (the Contacts' own list comes instead): its rows and its load go, so
+  // nothing stale stays; configured again, it is read again.
+  ASSERT_EQ(f.daemon().stop(), 0) << f.daemon().log();
+  auto configure = [&](const std::string& lists) {
+    std::ifstream in(f.config_path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    text = text.substr(0, text.find("\n[modules."));
+    std::ofstream(f.config_path(), std::ios::trunc) << text << lists;
+  };
+  const std::string from_potentials =
+      "SELECT count(*) FROM " + table + " WHERE source_id LIKE '" +
+      potentials[0]["id"].get<std::string>().substr(0, potentials[0]["id"].get<std::string>().find('x')) +
+      "x%'";
+  configure("\n[modules.Contacts]\nrelated = [\"Potentials\"]\n");
+  f.start_daemon();
+  ASSERT_TRUE(vt::wait_until(
+      [&] { return f.daemon().log().find("related lists loaded") != std::string::npos; }, vt::scaled(20s)))
+      << f.daemon().log();
+  EXPECT_EQ(sql(from_potentials), "0");
+  EXPECT_EQ(sql("SELECT count(*) FROM " + table), "3");  // the same links, from the Contacts' side
+  EXPECT_EQ(sql("SELECT string_agg(module, ' ') FROM vtsync.relation_loads WHERE schema_name = '" +
+                f.schema() + "'"),
+            "Contacts");
+  ASSERT_EQ(f.daemon().stop(), 0) << f.daemon().log();
+  configure(
+      "\n[modules.Contacts]\nrelated = [\"Potentials\"]\n[modules.Potentials]\nrelated = [\"Contacts\"]\n");
+  f.start_daemon();
+  EXPECT_TRUE(vt::wait_until([&] { return sql(from_potentials) == "3"; }, vt::scaled(20s)))
+      << f.daemon().log();
 }
 
 }  // namespace

@@ -130,8 +130,11 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
   if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);
   if (table.lines) co_await storage::ensure_line_table(conn, table, options.state_schema);
-  if (table.relations && (current == nullptr || !current->relations))
-    co_await storage::plan_relation_loads(conn, options.state_schema, table, scope.related);
+  // At start (or when lists come): plan the lists' first reads, and drop what lists no longer configured
+  // left.
+  if (current == nullptr || (table.relations && !current->relations))
+    co_await storage::plan_relation_loads(conn, options.state_schema, table,
+                                          described->value("idPrefix", std::string{}), scope.related);
   if (change.created) spdlog::info("module={} created mirror table {}", module, table.qualified_name());
   for (const auto& c : change.added_columns)
     spdlog::info("module={} new Vtiger field {}: column added", module, c);

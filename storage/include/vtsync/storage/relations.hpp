@@ -73,9 +73,12 @@ asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirr
 // Links of records mirrored before a label was added to `related` are read once by walking the source
 // mirror in id order; the walk's progress per (mirror schema, module, label) is the state table
 // relation_loads (migration 5). At start: registers `labels`; a label new to a module whose mirror is still
-// empty is done at once (its first load reads every record's links as it brings them).
-asio::awaitable<void> plan_relation_loads(connection& c, std::string_view state_schema,
-                                          const mirror_table& source, std::span<const std::string> labels);
+// empty is done at once (its first load reads every record's links as it brings them). The rows and the
+// load of a list of this module (id prefix `source_prefix`) that is no longer configured are deleted (so
+// that it is read again if it comes back).
+asio::awaitable<void> plan_relation_loads(connection& conn, std::string_view state_schema,
+                                          const mirror_table& source, std::string_view source_prefix,
+                                          std::span<const std::string> labels);
 
 struct relation_load {
   std::string label;
