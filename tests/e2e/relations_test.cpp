@@ -154,16 +154,17 @@ TEST(Relations, LinksArePulledPushedAndNeverUnlinkedLocally) {
   EXPECT_EQ(vt::fake_linked(port, pot(1)), nlohmann::json::array({contact(1)}));
 
   // Links Vtiger cannot make fail on their own rows with the reason (add_related itself answers success
-  // for them); a good one in the same transaction goes on.
+  // for them), as does one of a list Vtiger has but the configuration does not sync (the Contacts' own
+  // Potentials list); a good one in the same transaction goes on.
   sql("INSERT INTO " + table + " (source_id, label, related_id) VALUES ('" + pot(2) + "', 'Contacts', '" +
-      pot(3) + "'), ('" + pot(2) + "', 'Bogus', '" + contact(2) + "'), ('" + pot(2) + "', 'Contacts', '" +
-      contact(2) + "')");
+      pot(3) + "'), ('" + pot(2) + "', 'Bogus', '" + contact(2) + "'), ('" + contact(0) +
+      "', 'Potentials', '" + pot(2) + "'), ('" + pot(2) + "', 'Contacts', '" + contact(2) + "')");
   const std::string key2 = pot(2) + "|Contacts|" + contact(2);
   ASSERT_TRUE(vt::wait_until([&] { return link_state(pot(2), "Contacts", contact(2)) == key2 + " synced "; },
                              vt::scaled(10s)))
       << f.daemon().log();
   ASSERT_TRUE(vt::wait_until(
-      [&] { return sql("SELECT count(*) FROM " + table + " WHERE _sync_state = 'failed'") == "2"; },
+      [&] { return sql("SELECT count(*) FROM " + table + " WHERE _sync_state = 'failed'") == "3"; },
       vt::scaled(10s)))
       << f.daemon().log();
   const std::string wrong_module = link_state(pot(2), "Contacts", pot(3));
@@ -175,12 +176,17 @@ TEST(Relations, LinksArePulledPushedAndNeverUnlinkedLocally) {
   EXPECT_NE(bogus.find("- failed label 'Bogus': Vtiger's relatedtypes for Potentials has no such list"),
             std::string::npos)
       << bogus;
+  const std::string unsynced = link_state(contact(0), "Potentials", pot(2));
+  EXPECT_NE(unsynced.find(
+                "- failed label 'Potentials' of Contacts is not a synced list (modules.Contacts.related)"),
+            std::string::npos)
+      << unsynced;
   EXPECT_EQ(vt::fake_linked(port, pot(2)), nlohmann::json::array({contact(2)}));
   // `vtsyncd status` counts them on a line of their own.
   const auto status = f.vtsyncd({"status", "--json"}, 30s);
   ASSERT_EQ(status.exit_code, 0) << status.output;
   const auto shown = json::parse(status.output.substr(status.output.find('{')))["modules"]["Relations"];
-  EXPECT_EQ(shown.value("failed", -1), 2) << status.output;
+  EXPECT_EQ(shown.value("failed", -1), 3) << status.output;
   EXPECT_EQ(shown.value("pending", -1), 0) << status.output;
   // A failed row was never in Vtiger: the user may delete it.
   EXPECT_EQ(sql_error("DELETE FROM " + table + " WHERE _sync_state = 'failed'"), "");

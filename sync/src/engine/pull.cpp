@@ -126,6 +126,7 @@ asio::awaitable<storage::mirror_table> prepare_mirror_table(vtiger::client& clie
     if (current == nullptr || !current->relations)
       co_await storage::ensure_relations_table(conn, relations, options.state_schema);
     table.relations = std::make_shared<const storage::mirror_table>(std::move(relations));
+    table.related = scope.related;
   }
   if (current != nullptr && same_columns(*current, table)) co_return table;
   const auto change = co_await storage::ensure_mirror_table(conn, table, options.state_schema);

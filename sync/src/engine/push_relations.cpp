@@ -1,6 +1,8 @@
 // The push of the related lists' links (push.hpp: push_relation; storage/relations.hpp).
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "push_calls.hpp"
 #include "vtsync/storage/relations.hpp"
 #include "vtsync/sync/engine/push.hpp"
@@ -45,6 +47,12 @@ asio::awaitable<std::string> pusher::relation_target(vtiger::client& on, const s
     for (const auto& [name, _] : known->second.items()) labels += (labels.empty() ? "" : ", ") + name;
     why = "label '" + label + "': Vtiger's relatedtypes for " + module +
           " has no such list (it has: " + labels + ")";
+    co_return std::string{};
+  }
+  // A list Vtiger has but the configuration does not sync would be pushed and then never pulled again.
+  const auto& synced = tables_.at(module).related;
+  if (std::find(synced.begin(), synced.end(), label) == synced.end()) {
+    why = "label '" + label + "' of " + module + " is not a synced list (modules." + module + ".related)";
     co_return std::string{};
   }
   co_return info->value("name", std::string{});

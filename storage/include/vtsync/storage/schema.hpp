@@ -88,6 +88,9 @@ struct mirror_table {
   std::shared_ptr<const mirror_table> lines;
   // The mirror schema's related-lists table (relations.hpp), when this module has `related` labels.
   std::shared_ptr<const mirror_table> relations;
+  // This module's configured related lists (modules.<Module>.related): the labels its links may be pushed
+  // for.
+  std::vector<std::string> related;
 
   [[nodiscard]] const mirror_column* find(std::string_view name) const noexcept;
   // "<schema>"."<table>", quoted.
