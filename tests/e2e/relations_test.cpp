@@ -199,6 +199,19 @@ TEST(Relations, LinksArePulledPushedAndNeverUnlinkedLocally) {
   EXPECT_TRUE(vt::wait_until([&] { return links_of(pot(2)) == "0"; }, vt::scaled(20s))) << f.daemon().log();
   EXPECT_EQ(sql("SELECT string_agg(related_id, ' ' ORDER BY length(related_id), related_id) FROM " + table),
             contact(4) + " " + contact(5));  // what is left: the two same-second links
+
+  // `vtsyncd resync --id` reads the record's lists again too: rows lost from the mirror (removed as only
+  // the daemon may) come back, with the daemon stopped.
+  ASSERT_EQ(f.daemon().stop(), 0) << f.daemon().log();
+  {
+    auto conn = vt::connect_blocking();
+    vt::exec_scalar(conn.get(), "SELECT set_config('vtsync.origin', 'daemon', false)");
+    vt::exec_scalar(conn.get(), "DELETE FROM " + table + " WHERE source_id = '" + pot(4) + "'");
+  }
+  ASSERT_EQ(links_of(pot(4)), "0");
+  const auto resync = f.vtsyncd({"resync", "--id", pot(4)}, 30s);
+  EXPECT_EQ(resync.exit_code, 0) << resync.output;
+  EXPECT_EQ(links_of(pot(4)), "2") << resync.output;
 }
 
 // A list added to a module mirrored already: the links of its records (which do not move) are read once,

@@ -400,6 +400,8 @@ asio::awaitable<bool> module_puller::resync_record(const std::string& id) {
     throw pull_error("retrieve " + id + ": " + answer.error().code + ": " + answer.error().message);
   }
   const std::vector<flat_record> one{record::to_flat_record(*answer)};
+  std::size_t queries = 0;
+  co_await fetch_relations(client_, one, queries, true);  // its related lists too, read whatever they hold
   const storage::page_options options;
   (void)co_await store(storage_.rows, one, options);
   co_return true;

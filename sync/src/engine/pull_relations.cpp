@@ -109,8 +109,8 @@ asio::awaitable<bool> module_puller::read_links(vtiger::client& client, const st
 }
 
 asio::awaitable<void> module_puller::fetch_relations(vtiger::client& client,
-                                                     std::span<const flat_record> page,
-                                                     std::size_t& queries) {
+                                                     std::span<const flat_record> page, std::size_t& queries,
+                                                     bool every) {
   if (!table_.relations || page.empty()) co_return;
   co_await resolve_reverse_lists(client, queries);
   const bool own = !settings_.related.empty();
@@ -127,8 +127,10 @@ asio::awaitable<void> module_puller::fetch_relations(vtiger::client& client,
     ids.push_back(*rows.vtiger_ids[r]);
     times.push_back(*rows.columns[at][r]);
   }
-  const auto unmoved =
-      co_await storage::unmoved_records(storage_.rows.conn(), table_, ids, times, settings_.overlap);
+  // (`every`: read them all, as a resync asks.)
+  std::set<std::string> unmoved;
+  if (!every)
+    unmoved = co_await storage::unmoved_records(storage_.rows.conn(), table_, ids, times, settings_.overlap);
   for (const auto& record : page) {
     const std::string id{record.text("id")};
     if (id.empty() || unmoved.contains(id)) continue;

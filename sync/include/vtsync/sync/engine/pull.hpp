@@ -270,7 +270,7 @@ class module_puller {
   // retrieve_related per record and label (Vtiger has no batched form); kept in fetched_links_ until the
   // page is stored.
   boost::asio::awaitable<void> fetch_relations(vtiger::client& client, std::span<const flat_record> page,
-                                               std::size_t& queries);
+                                               std::size_t& queries, bool every = false);
   // The label -> module map of settings_.related (relatedtypes, asked once).
   boost::asio::awaitable<void> relation_targets(vtiger::client& client, std::size_t& queries);
   // relatedtypes of `module`: its "information" (label -> {name, ...}).
