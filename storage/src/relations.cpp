@@ -46,11 +46,14 @@ asio::awaitable<void> ensure_relations_table(connection& conn, const mirror_tabl
   });
 }
 
-asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& table,
-                                             std::span<const std::string> sources,
-                                             std::span<const std::string> labels,
-                                             std::span<const relation_link> links) {
-  if (sources.empty() || labels.empty()) co_return 0;
+namespace {
+
+// The links `scope` (an SQL condition on the table's rows, with parameters $1..$n in `scope_params`) takes
+// in become `links`: its synced rows Vtiger no longer lists are deleted, new links inserted as synced (rows
+// not pushed yet are left alone). Returns rows inserted or deleted.
+asio::awaitable<std::size_t> replace_links(connection& c, const mirror_table& table, const std::string& scope,
+                                           std::vector<param> scope_params,
+                                           std::span<const relation_link> links) {
   std::vector<std::string> keys, from, label, to;
   for (const auto& l : links) {
     keys.push_back(relation_key(l.source, l.label, l.related));
@@ -59,13 +62,12 @@ asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& 
     to.push_back(l.related);
   }
   const std::string q = table.qualified_name();
-  auto gone =
-      co_await c.query("DELETE FROM " + q +
-                           " WHERE source_id = ANY($1::text[]) AND label = ANY($2::text[]) AND "
-                           "_sync_state = 'synced' AND vtiger_id IS NOT NULL AND "
-                           "vtiger_id <> ALL($3::text[])",
-                       params(text_array_literal({sources.begin(), sources.end()}),
-                              text_array_literal({labels.begin(), labels.end()}), text_array_literal(keys)));
+  const std::string kept = "$" + std::to_string(scope_params.size() + 1);
+  scope_params.emplace_back(text_array_literal(keys));
+  auto gone = co_await c.query(
+      "DELETE FROM " + q + " WHERE " + scope +
+          " AND _sync_state = 'synced' AND vtiger_id IS NOT NULL AND vtiger_id <> ALL(" + kept + "::text[])",
+      std::move(scope_params));
   auto touched = static_cast<std::size_t>(gone.affected_rows());
   if (!keys.empty()) {
     auto added = co_await c.query(
@@ -79,36 +81,29 @@ asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& 
   co_return touched;
 }
 
+}  // namespace
+
+asio::awaitable<std::size_t> store_relations(connection& c, const mirror_table& table,
+                                             std::span<const std::string> sources,
+                                             std::span<const std::string> labels,
+                                             std::span<const relation_link> links) {
+  if (sources.empty() || labels.empty()) co_return 0;
+  co_return co_await replace_links(c, table, "source_id = ANY($1::text[]) AND label = ANY($2::text[])",
+                                   params(text_array_literal({sources.begin(), sources.end()}),
+                                          text_array_literal({labels.begin(), labels.end()})),
+                                   links);
+}
+
 asio::awaitable<std::size_t> store_relations_to(connection& c, const mirror_table& table,
                                                 std::span<const std::string> related_ids,
                                                 std::string_view label, std::string_view source_prefix,
                                                 std::span<const relation_link> links) {
   if (related_ids.empty()) co_return 0;
-  std::vector<std::string> keys, from, to;
-  for (const auto& l : links) {
-    keys.push_back(relation_key(l.source, l.label, l.related));
-    from.push_back(l.source);
-    to.push_back(l.related);
-  }
-  const std::string q = table.qualified_name();
-  auto gone =
-      co_await c.query("DELETE FROM " + q +
-                           " WHERE related_id = ANY($1::text[]) AND label = $2 AND "
-                           "split_part(source_id, 'x', 1) = $3 AND _sync_state = 'synced' AND "
-                           "vtiger_id IS NOT NULL AND vtiger_id <> ALL($4::text[])",
-                       params(text_array_literal({related_ids.begin(), related_ids.end()}),
-                              std::string{label}, std::string{source_prefix}, text_array_literal(keys)));
-  auto touched = static_cast<std::size_t>(gone.affected_rows());
-  if (!keys.empty()) {
-    auto added = co_await c.query(
-        "INSERT INTO " + q +
-            " (vtiger_id, source_id, label, related_id, _sync_state) SELECT k, s, $4, r, 'synced' FROM "
-            "unnest($1::text[], $2::text[], $3::text[]) AS u(k, s, r) ON CONFLICT DO NOTHING",
-        params(text_array_literal(keys), text_array_literal(from), text_array_literal(to),
-               std::string{label}));
-    touched += static_cast<std::size_t>(added.affected_rows());
-  }
-  co_return touched;
+  co_return co_await replace_links(
+      c, table, "related_id = ANY($1::text[]) AND label = $2 AND split_part(source_id, 'x', 1) = $3",
+      params(text_array_literal({related_ids.begin(), related_ids.end()}), std::string{label},
+             std::string{source_prefix}),
+      links);
 }
 
 asio::awaitable<std::set<std::string>> unmoved_records(connection& c, const mirror_table& source,

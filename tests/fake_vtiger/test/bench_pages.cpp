@@ -9,22 +9,12 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "md5_hex.hpp"
 #include "fake_vtiger/service.hpp"
 
 namespace {
 
-std::string md5_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
+using fake_test_support::md5_hex;
 
 std::string enc(const std::string& v) {
   std::string out;

@@ -15,24 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include "md5_hex.hpp"
 #include "child_process.hpp"
 
 namespace vtsync::test::recordings {
 
 using nlohmann::json;
 
-inline std::string md5_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
+using fake_test_support::md5_hex;
 
 // "2026-11-28T01:04:59.524Z" or "2026-11-28 01:05:11" -> Unix seconds (UTC).
 inline std::int64_t utc_seconds(const std::string& text) {

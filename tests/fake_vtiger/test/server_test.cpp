@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "md5_hex.hpp"
 #include "child_process.hpp"
 #include "test_env.hpp"
 
@@ -28,18 +29,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-std::string md5_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
+using fake_test_support::md5_hex;
 
 std::string login(unsigned short port, const std::string& key = "fakeAdminKey0001") {
   const auto c =

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "md5_hex.hpp"
 #include "fake_vtiger/service.hpp"
 
 namespace fake_test {
@@ -16,18 +17,7 @@ namespace fake_test {
 using namespace vtsync::fake;
 using nlohmann::json;
 
-inline std::string md5_hex(const std::string& s) {
-  unsigned char d[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(s.data(), s.size(), d, &n, EVP_md5(), nullptr);
-  std::string out;
-  static const char* hex = "0123456789abcdef";
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[d[i] >> 4];
-    out += hex[d[i] & 15];
-  }
-  return out;
-}
+using fake_test_support::md5_hex;
 
 inline std::string enc(const std::string& v) {
   std::string out;
